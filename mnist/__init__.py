@@ -12,6 +12,11 @@ from mnist.data import (
     read_dataset,
     read_idx_pair,
 )
+from mnist.config import ConfigError, TrainConfig
+from mnist.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
+from mnist.model import MLP
+from mnist.persist import ModelFileError, load_model, save_model
+from mnist.train import build_model, evaluate_loss, train
 
 __all__ = [
     "Dataset",
@@ -20,4 +25,18 @@ __all__ = [
     "load_mnist",
     "read_dataset",
     "read_idx_pair",
+    # the network (issue 3)
+    "ConfigError",
+    "MLP",
+    "ModelFileError",
+    "TrainConfig",
+    "accuracy",
+    "build_model",
+    "confusion_matrix",
+    "evaluate",
+    "evaluate_loss",
+    "load_model",
+    "per_class_accuracy",
+    "save_model",
+    "train",
 ]

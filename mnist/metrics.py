@@ -1,0 +1,64 @@
+"""Scoring a classifier: accuracy, per-class accuracy, confusion matrix; evaluation in chunks.
+
+Plain functions of label arrays, so they serve the network, the app's galleries and the CLI
+alike. `evaluate(model, ds)` streams the dataset through the model 1,000 digits at a time, so
+scoring all 60,000 training digits never holds them as floats at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_CLASSES = 10
+
+
+def accuracy(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"label shapes differ: {y_true.shape} vs {y_pred.shape}")
+    return float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray:
+    """C[i, j] = number of digits of true class i predicted as j. (n, n) int64."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"label shapes differ: {y_true.shape} vs {y_pred.shape}")
+    flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes)
+
+
+def per_class_accuracy(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Recall of each class (n,): correct / present; NaN for a class with no digits."""
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    present = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present > 0, np.diag(cm) / np.maximum(present, 1), np.nan)
+
+
+def evaluate(model, ds, batch_size: int = 1000) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of `model` on a labelled
+    Dataset, plus the predictions (N,). Plain values (lists) except `predictions`."""
+    from mnist.data import batches
+
+    preds = np.empty(len(ds), dtype=np.int64)
+    total_loss = 0.0
+    start = 0
+    for x, y in batches(ds, batch_size):
+        out = model.forward(x)
+        preds[start:start + len(y)] = out.argmax(1)
+        loss, _ = model.loss_fn.loss_and_delta(out, y, overwrite=True)
+        total_loss += loss * len(y)
+        start += len(y)
+    y_true = ds.y()
+    cm = confusion_matrix(y_true, preds)
+    pca = per_class_accuracy(y_true, preds)
+    return dict(
+        n=len(ds),
+        loss=total_loss / max(len(ds), 1),
+        accuracy=accuracy(y_true, preds),
+        per_class_accuracy=[None if np.isnan(v) else float(v) for v in pca],
+        confusion=cm.tolist(),
+        predictions=preds,
+    )

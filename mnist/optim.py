@@ -1,0 +1,176 @@
+"""Optimizers and learning-rate schedules, from scratch.
+
+An optimizer is built on the `(param, grad)` pairs of a model (`model.params()`), keeps only its
+own state (velocities, moment estimates), and `step()` updates every parameter in place from
+the gradients the last backward pass left in the grad arrays. `opt.lr` may change between
+steps (schedules set it).
+
+The update rules, exactly (g = gradient, t = step number starting at 1):
+- sgd:       p -= lr * g
+- momentum:  v = mu * v + g;            p -= lr * v               (PyTorch's form)
+- nesterov:  v = mu * v + g;            p -= lr * (g + mu * v)
+- rmsprop:   s = rho * s + (1-rho) g^2; p -= lr * g / (sqrt(s) + eps)
+- adam:      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+             p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (Kingma & Ba)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, params, lr: float):
+        self.pairs = list(params)  # [(param, grad), ...]
+        self.lr = float(lr)
+        self.t = 0  # steps taken
+
+    def step(self) -> None:
+        self.t += 1
+        for i, (p, g) in enumerate(self.pairs):
+            self._update(i, p, g)
+
+    def _update(self, i, p, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain gradient descent (full batch or minibatch)."""
+
+    def _update(self, i, p, g):
+        p -= p.dtype.type(self.lr) * g
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum; `nesterov=True` looks ahead along the velocity."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = False):
+        super().__init__(params, lr)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.v = [np.zeros_like(p) for p, _ in self.pairs]
+
+    def _update(self, i, p, g):
+        v = self.v[i]
+        mu = p.dtype.type(self.momentum)
+        lr = p.dtype.type(self.lr)
+        v *= mu
+        v += g
+        if self.nesterov:
+            p -= lr * (g + mu * v)
+        else:
+            p -= lr * v
+
+
+class RMSProp(Optimizer):
+    """Divide each step by a running RMS of recent gradients (Hinton's lecture 6e)."""
+
+    def __init__(self, params, lr: float, rho: float = 0.9, eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.rho = float(rho)
+        self.eps = float(eps)
+        self.s = [np.zeros_like(p) for p, _ in self.pairs]
+        self._tmp = [np.empty_like(p) for p, _ in self.pairs]
+
+    def _update(self, i, p, g):
+        s, tmp = self.s[i], self._tmp[i]
+        rho = p.dtype.type(self.rho)
+        s *= rho
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - rho
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += p.dtype.type(self.eps)
+        np.divide(g, tmp, out=tmp)
+        tmp *= p.dtype.type(self.lr)
+        p -= tmp
+
+
+class Adam(Optimizer):
+    """Adaptive moments with bias correction (Kingma & Ba 2015, Algorithm 1)."""
+
+    def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.m = [np.zeros_like(p) for p, _ in self.pairs]
+        self.v = [np.zeros_like(p) for p, _ in self.pairs]
+        self._tmp = [np.empty_like(p) for p, _ in self.pairs]
+
+    def step(self) -> None:
+        self.t += 1
+        # the bias corrections are scalars: fold them into the step size and epsilon
+        c1 = 1.0 - self.beta1 ** self.t
+        c2 = 1.0 - self.beta2 ** self.t
+        self._step_size = self.lr / c1
+        self._sqrt_c2 = math.sqrt(c2)
+        for i, (p, g) in enumerate(self.pairs):
+            self._update(i, p, g)
+
+    def _update(self, i, p, g):
+        m, v, tmp = self.m[i], self.v[i], self._tmp[i]
+        f = p.dtype.type
+        b1, b2 = f(self.beta1), f(self.beta2)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
+        # m_hat / (sqrt(v_hat) + eps) = (m / c1) / (sqrt(v) / sqrt(c2) + eps)
+        np.sqrt(v, out=tmp)
+        tmp /= f(self._sqrt_c2)
+        tmp += f(self.eps)
+        np.divide(m, tmp, out=tmp)
+        tmp *= f(self._step_size)
+        p -= tmp
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, beta1: float = 0.9,
+                   beta2: float = 0.999, rho: float = 0.9, eps: float = 1e-8) -> Optimizer:
+    """An optimizer by name over `params` ((param, grad) pairs)."""
+    if name == "sgd":
+        return SGD(params, lr)
+    if name in ("momentum", "nesterov"):
+        return Momentum(params, lr, momentum, nesterov=name == "nesterov")
+    if name == "rmsprop":
+        return RMSProp(params, lr, rho, eps)
+    if name == "adam":
+        return Adam(params, lr, beta1, beta2, eps)
+    raise ValueError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate schedules: lr as a function of the (fractional) epoch
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def schedule_lr(epoch: float, lr: float, schedule: str = "constant", epochs: int = 1,
+                warmup_epochs: float = 0.0, step_size: int = 10, gamma: float = 0.1,
+                min_lr: float = 0.0) -> float:
+    """Learning rate at `epoch` (0 = start of training, fractional within an epoch).
+
+    - constant: lr
+    - step:     lr * gamma ** floor(epoch / step_size)
+    - cosine:   min_lr + (lr - min_lr) * (1 + cos(pi * progress)) / 2, progress from 0 to 1
+                over the epochs after warm-up
+    Warm-up (any schedule): linear from ~0 (lr / 1000 at the very first step) up to lr over
+    `warmup_epochs`; the schedule proper then runs on.
+    """
+    if warmup_epochs > 0 and epoch < warmup_epochs:
+        return lr * max(epoch / warmup_epochs, 1e-3)
+    if schedule == "constant":
+        return lr
+    if schedule == "step":
+        return lr * gamma ** math.floor(epoch / step_size)
+    if schedule == "cosine":
+        span = max(epochs - warmup_epochs, 1e-12)
+        progress = min(max((epoch - warmup_epochs) / span, 0.0), 1.0)
+        return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
