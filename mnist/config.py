@@ -71,11 +71,12 @@ class TrainConfig:
             raise ConfigError(f"hidden must be a list of layer sizes, got {hidden!r}")
         hidden = tuple(hidden)
         if len(hidden) > MAX_LAYERS:
-            raise ConfigError(f"hidden: at most {MAX_LAYERS} hidden layers, got {len(hidden)}")
+            raise ConfigError(f"hidden: at most {MAX_LAYERS} hidden layers, got {len(hidden)}: "
+                              f"{self.hidden!r}")
         for h in hidden:
             if not _is_int(h) or not 1 <= h <= MAX_HIDDEN:
                 raise ConfigError(f"hidden: each size must be an integer in 1..{MAX_HIDDEN}, "
-                                  f"got {h!r}")
+                                  f"got {h!r} in {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
 
         _choice("activation", self.activation, ACTIVATIONS)

@@ -29,6 +29,9 @@ from mnist.optim import make_optimizer, schedule_lr
 
 EVAL_BATCH = 1000  # rows per evaluation chunk: memory stays small on 60k digits
 ACCUM_CHUNK = 4096  # a batch larger than this is processed in chunks, gradients accumulated
+# A loss this large is an explosion even if still finite: with ReLUs and a stable log-sum-exp a
+# huge learning rate kills every unit and the loss sits at ~1e20 without ever reaching inf.
+EXPLODED_LOSS = 1e4
 
 
 def build_model(cfg: TrainConfig) -> MLP:
@@ -144,6 +147,7 @@ class TrainingRun:
         step = 0
         best_val, best_state, bad_epochs = math.inf, None, 0
         lr = cfg.lr
+        explode_at = math.inf  # set from the first batch's loss
 
         rate_seen = 0  # samples trained on since the last record (for samples/s)
 
@@ -169,7 +173,8 @@ class TrainingRun:
             return
 
         for e in range(cfg.epochs):
-            snapshot = model.state_dict()  # last known finite weights, for divergence
+            # weights known to be sane, restored if the run diverges (also kept at reports)
+            snapshot, snapshot_at = model.state_dict(), f"the start of epoch {e + 1}"
             ep_loss = ep_correct = ep_seen = 0  # whole epoch
             win_loss = win_correct = win_seen = 0  # since the last intra-epoch report
             if big:
@@ -195,14 +200,16 @@ class TrainingRun:
                 rate_seen += b
                 step += 1
                 epoch_pos = e + (i + 1) / n_batches
-                if not math.isfinite(loss):
-                    if not _finite(model):
-                        model.load_state_dict(snapshot)
-                    msg = (f"diverged: the loss became {loss} at epoch {e + 1} "
+                if not math.isfinite(loss) or loss > explode_at:
+                    model.load_state_dict(snapshot)
+                    msg = (f"diverged: the loss became {loss:.4g} at epoch {e + 1} "
                            f"(batch {i + 1} of {n_batches}) with learning rate {lr:g}; "
+                           f"restored the weights from {snapshot_at}; "
                            "try a smaller learning rate")
                     yield record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen, True, msg)
                     return
+                if explode_at == math.inf:
+                    explode_at = max(EXPLODED_LOSS, 1000 * loss)
                 ep_loss += loss * b
                 ep_correct += correct
                 ep_seen += b
@@ -214,6 +221,7 @@ class TrainingRun:
                                  f"stopped at epoch {epoch_pos:.3g}")
                     return
                 if every and (i + 1) % every == 0 and i + 1 < n_batches:
+                    snapshot, snapshot_at = model.state_dict(), f"epoch {epoch_pos:.4g}"
                     yield record(epoch_pos, "running", win_loss, win_correct, win_seen, False)
                     win_loss = win_correct = win_seen = 0
 
@@ -221,7 +229,8 @@ class TrainingRun:
                 model.load_state_dict(snapshot)
                 yield record(e + 1, "diverged", ep_loss, ep_correct, ep_seen, True,
                              f"diverged: the weights became non-finite in epoch {e + 1} with "
-                             f"learning rate {lr:g}; try a smaller learning rate")
+                             f"learning rate {lr:g}; restored the weights from {snapshot_at}; "
+                             "try a smaller learning rate")
                 return
             last = e == cfg.epochs - 1
             rec = record(e + 1, "done" if last else "running", ep_loss, ep_correct, ep_seen,
