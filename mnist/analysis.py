@@ -1,0 +1,369 @@
+"""Looking at a trained network: its mistakes, what it looks at, what happens inside it.
+
+The functions behind the Mistakes, Draw and Inside pages, as plain NumPy:
+
+- mistakes: which test digits a model gets wrong, sorted (most confident first, by class, by
+  index) and filtered to one confusion-matrix cell; model A vs model B (fixed / introduced).
+- inside: a pure forward pass that keeps every layer's pre-activation `z` and activation `a`;
+  saliency = d(winning logit)/d(input) by backprop through the same layers; the first layer's
+  weights as 28x28 tiles.
+- pictures: a mosaic of many small images in ONE array (a page of 40 digits is one image, not
+  40 widgets), nearest-neighbour upscaling, a red/blue saliency overlay.
+- "my digits": the user's own labelled drawings, mixed with a stratified MNIST sample so that
+  fine-tuning on a handful of drawings does not make the network forget MNIST.
+
+Why a separate forward pass instead of `model.forward`: the layers keep references for their
+backward pass (`Dense.x`, `Activation.a`), so calling them from several sessions at once (the
+bundled model is shared) would race. Here everything lives in local variables; the weights are
+only read.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from mnist.activations import ACTIVATIONS
+from mnist.data import Dataset, DatasetError, read_npz
+from mnist.losses import softmax
+
+SIDE = 28
+N_CLASSES = 10
+
+# ============================================================================================
+# Mistakes
+
+
+SORTS = ("confidence", "true", "pred", "index")
+
+
+def mistakes(y_true, probs, sort: str = "confidence", true_class: int | None = None,
+             pred_class: int | None = None) -> dict:
+    """The misclassified digits, sorted, optionally only those of one confusion cell.
+
+    y_true (N,) ints, probs (N, 10). Returns dict of arrays, one entry per mistake:
+    index (test-set position), true, pred, confidence (= probs[index, pred]).
+
+    sort: "confidence" (most confident mistakes first: the ones the net is surest of and
+    wrong), "true" (by true class, then most confident), "pred" (by predicted class, then most
+    confident), "index" (test-set order). Ties always break by index, so the order is total.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r} (known: {', '.join(SORTS)})")
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or len(probs) != len(y_true):
+        raise ValueError(f"probs must be (N, classes) with N = {len(y_true)}, got {probs.shape}")
+    pred = probs.argmax(axis=1)
+    wrong = pred != y_true
+    if true_class is not None:
+        wrong &= y_true == int(true_class)
+    if pred_class is not None:
+        wrong &= pred == int(pred_class)
+    index = np.flatnonzero(wrong)  # ascending
+    t, p = y_true[index], pred[index]
+    conf = probs[index, p].astype(np.float64)
+    # np.lexsort sorts by the LAST key first; index is ascending already, so it is the
+    # final tie-break (lexsort is stable).
+    if sort == "confidence":
+        order = np.lexsort((index, -conf))
+    elif sort == "true":
+        order = np.lexsort((index, -conf, t))
+    elif sort == "pred":
+        order = np.lexsort((index, -conf, p))
+    else:
+        order = np.arange(len(index))
+    return dict(index=index[order], true=t[order], pred=p[order], confidence=conf[order])
+
+
+def page_of(table: dict, page: int, per_page: int = 40) -> dict:
+    """Rows [page * per_page, (page + 1) * per_page) of a `mistakes` table."""
+    start = max(int(page), 0) * per_page
+    return {k: v[start:start + per_page] for k, v in table.items()}
+
+
+def n_pages(n: int, per_page: int = 40) -> int:
+    return max(1, -(-int(n) // per_page))
+
+
+def compare(y_true, pred_a, pred_b) -> dict:
+    """Model B against model A on the same digits: indices (ascending) of
+    fixed (A wrong, B right), introduced (A right, B wrong), both_wrong, and counts."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    a_ok = np.asarray(pred_a) == y_true
+    b_ok = np.asarray(pred_b) == y_true
+    out = dict(fixed=np.flatnonzero(~a_ok & b_ok), introduced=np.flatnonzero(a_ok & ~b_ok),
+               both_wrong=np.flatnonzero(~a_ok & ~b_ok))
+    out["counts"] = {k: int(len(v)) for k, v in out.items()}
+    return out
+
+
+# ============================================================================================
+# Inside the network
+
+
+def _layers(model):
+    """[(W (n_in, n_out), b (n_out,), activation or None)] read from the model's Dense layers
+    (the output layer has no activation)."""
+    dense = model.dense
+    f = ACTIVATIONS[model.activation]
+    return [(d.W, d.b, f if i < len(dense) - 1 else None) for i, d in enumerate(dense)]
+
+
+def _as_rows(model, x) -> np.ndarray:
+    """x as float rows (N, 784) in the model's dtype; a (784,), (28, 28) or (N, 28, 28)
+    input is reshaped."""
+    x = np.asarray(x)
+    if x.ndim == 1 or x.shape == (SIDE, SIDE):
+        x = x.reshape(1, -1)
+    elif x.ndim == 3:
+        x = x.reshape(len(x), -1)
+    if x.ndim != 2 or x.shape[1] != model.sizes[0]:
+        raise ValueError(f"expected input of shape (N, {model.sizes[0]}) or 28x28 images, "
+                         f"got {x.shape}")
+    if x.dtype == np.uint8:
+        raise ValueError("expected floats in [0, 1], got uint8 pixels (divide by 255)")
+    return x.astype(model.dtype, copy=False)
+
+
+def forward_trace(model, x) -> list[dict]:
+    """Every layer's values for inputs x (N, 784) (or (28, 28) / (N, 28, 28)):
+
+        [{"name": "hidden 1", "z": (N, h1), "a": (N, h1)}, ..., {"name": "output",
+          "z": logits (N, 10), "a": probs (N, 10)}]
+
+    z is the pre-activation x @ W + b, a = f(z) (softmax for the output). Dropout is off.
+    """
+    a = _as_rows(model, x)  # (N, 784)
+    trace = []
+    layers = _layers(model)
+    for i, (W, b, f) in enumerate(layers):
+        z = a @ W + b  # (N, n_out)
+        if f is not None:
+            a = f.forward(z.copy())  # forward works in place; keep z
+            trace.append(dict(name=f"hidden {i + 1}", z=z, a=a))
+        else:
+            trace.append(dict(name="output", z=z, a=softmax(z)))
+    return trace
+
+
+def predict_proba(model, x) -> np.ndarray:
+    """Class probabilities (N, 10) through the same pure forward pass (no shared state)."""
+    return forward_trace(model, x)[-1]["a"]
+
+
+def saliency(model, x, target=None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of a logit with respect to the input pixels, by backprop.
+
+    x (N, 784) floats (or 28x28 images); target (N,) class per row, default the winning class
+    (argmax). Returns (grad (N, 784) in the model's dtype, probs (N, 10)).
+
+    Positive gradient: more ink at that pixel would raise the logit (the pixel argues for the
+    class); negative: ink there argues against. Backward from delta = e_target:
+        delta <- delta @ W^T            through a Dense layer
+        delta <- delta * f'(z)          through an activation (f' from its output a)
+    """
+    a = _as_rows(model, x)
+    layers = _layers(model)
+    acts = []  # output a of each hidden activation, for f'
+    for W, b, f in layers:
+        z = a @ W + b
+        a = f.forward(z) if f is not None else z
+        acts.append(a)
+    logits = a  # (N, 10)
+    probs = softmax(logits)
+    if target is None:
+        target = logits.argmax(axis=1)
+    target = np.broadcast_to(np.asarray(target, dtype=np.int64), (len(logits),))
+    delta = np.zeros_like(logits)  # (N, 10)
+    delta[np.arange(len(logits)), target] = 1
+    for i in range(len(layers) - 1, -1, -1):
+        W, _, f = layers[i]
+        if f is not None:
+            delta = f.backward(delta, acts[i])  # (N, n_out) * f'(z)
+        delta = delta @ W.T  # (N, n_in)
+    return delta, probs
+
+
+def weight_tiles(model) -> np.ndarray:
+    """The first layer's weights as images: (h1, 28, 28), tile k = the pixel pattern that
+    excites hidden unit k (its incoming weights W[:, k])."""
+    W = model.dense[0].W  # (784, h1)
+    if W.shape[0] != SIDE * SIDE:
+        raise ValueError(f"first layer takes {W.shape[0]} inputs, not 28x28 pixels")
+    return np.ascontiguousarray(W.T).reshape(-1, SIDE, SIDE)
+
+
+# ============================================================================================
+# Pictures
+
+
+def mosaic(images, ncols: int = 10, pad: int = 2, fill=0) -> np.ndarray:
+    """Many (n, h, w) images as ONE (rows * (h + pad) + pad, ncols * (w + pad) + pad) array,
+    row-major, `fill` between and around them (and in the empty slots of the last row)."""
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"expected (n, h, w) images, got {images.shape}")
+    n, h, w = images.shape
+    ncols = max(1, min(int(ncols), max(n, 1)))
+    nrows = max(1, -(-n // ncols))
+    dtype = images.dtype
+    if isinstance(fill, float) and np.isnan(fill) and dtype.kind != "f":
+        dtype = np.dtype(np.float32)  # NaN gaps (transparent in a Plotly heatmap)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), fill, dtype=dtype)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
+        out[y0:y0 + h, x0:x0 + w] = images[k]
+    return out
+
+
+def tile_origin(k: int, ncols: int, size: int = SIDE, pad: int = 2) -> tuple[int, int]:
+    """(row, col) pixel of the top-left corner of tile k in a `mosaic`."""
+    r, c = divmod(int(k), int(ncols))
+    return pad + r * (size + pad), pad + c * (size + pad)
+
+
+def upscale(img: np.ndarray, k: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by an integer factor (crisp pixels, unlike a browser)."""
+    img = np.asarray(img)
+    return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
+
+
+def saliency_overlay(image, grad, scale: int = 8, gamma: float = 0.6) -> np.ndarray:
+    """An RGB picture (28*scale, 28*scale, 3) uint8: the digit in dim grey, pixels whose ink
+    pushed the winning logit up in red, down in blue (intensity ~ |grad| / max |grad|)."""
+    image = np.asarray(image, dtype=np.float64).reshape(SIDE, SIDE)
+    if image.max() > 1.0:
+        image = image / 255.0
+    g = np.asarray(grad, dtype=np.float64).reshape(SIDE, SIDE)
+    m = np.abs(g).max()
+    g = g / m if m > 0 else g
+    pos = np.clip(g, 0, 1) ** gamma
+    neg = np.clip(-g, 0, 1) ** gamma
+    base = 0.35 * image
+    rgb = np.stack([base, base, base], axis=-1)  # (28, 28, 3)
+    rgb[..., 0] += pos * (1 - rgb[..., 0])
+    rgb[..., 1] *= 1 - 0.7 * np.maximum(pos, neg)
+    rgb[..., 2] += neg * (1 - rgb[..., 2])
+    rgb = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    return upscale(rgb, scale)
+
+
+def uncertainty(probs, threshold: float = 0.6, margin: float = 0.2) -> tuple | None:
+    """(best, second) classes when the net is not sure (top probability < threshold or the
+    two best within `margin`), else None. For "not sure: 4 or 9?"."""
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    order = np.argsort(-p, kind="stable")
+    best, second = int(order[0]), int(order[1])
+    if p[best] < threshold or p[best] - p[second] < margin:
+        return best, second
+    return None
+
+
+# ============================================================================================
+# My digits: the user's own handwriting
+
+
+def to_uint8(img) -> np.ndarray:
+    """A (28, 28) float image in [0, 1] as uint8 pixels (how MNIST is stored)."""
+    img = np.asarray(img, dtype=np.float64).reshape(SIDE, SIDE)
+    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+
+
+def my_digits_npz(images, labels) -> bytes:
+    """The user's digits as an NPZ archive with x (n, 28, 28) uint8 and y (n,) uint8 (the
+    layout `read_npz` and the Dataset page read back)."""
+    images = np.asarray(images, dtype=np.uint8).reshape(-1, SIDE, SIDE)
+    labels = np.asarray(labels, dtype=np.uint8).reshape(-1)
+    if len(images) != len(labels):
+        raise DatasetError(f"my digits: {len(images)} images but {len(labels)} labels")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=images, y=labels)
+    return buf.getvalue()
+
+
+def read_my_digits(src, name: str = "my digits") -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 28, 28) uint8, labels (n,) uint8) from an NPZ with x/y (or any layout
+    read_npz knows). Raises DatasetError naming the problem."""
+    parts = read_npz(src, name)
+    ds = parts.get("data") or parts.get("train") or next(iter(parts.values()))
+    if not ds.has_labels:
+        raise DatasetError(f"{name}: the archive has images but no labels (y)")
+    return np.array(ds.images), np.array(ds.labels)
+
+
+def score(model, images, labels) -> dict:
+    """How the model does on a few labelled digits: accuracy, preds, probs."""
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(images) == 0:
+        return dict(n=0, accuracy=None, preds=np.zeros(0, np.int64),
+                    probs=np.zeros((0, N_CLASSES), np.float32))
+    x = images.reshape(len(images), -1)
+    x = x / np.float32(255) if x.dtype == np.uint8 else x
+    probs = predict_proba(model, x)
+    preds = probs.argmax(axis=1)
+    return dict(n=len(labels), accuracy=float(np.mean(preds == labels)), preds=preds,
+                probs=probs)
+
+
+def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000, repeat: int = 10,
+                     seed: int = 0) -> Dataset:
+    """The user's digits (each repeated `repeat` times, so a handful of drawings weigh as
+    much as they should next to thousands of MNIST digits) plus a stratified sample of
+    `n_mnist` training digits, so the network learns the new handwriting without forgetting
+    MNIST."""
+    images = np.asarray(images, dtype=np.uint8).reshape(-1, SIDE, SIDE)
+    labels = np.asarray(labels, dtype=np.uint8).reshape(-1)
+    if len(images) == 0:
+        raise DatasetError("my digits is empty: add a few labelled drawings first")
+    if len(images) != len(labels):
+        raise DatasetError(f"my digits: {len(images)} images but {len(labels)} labels")
+    if not train.has_labels:
+        raise DatasetError(f"{train.name} has no labels: it cannot be mixed in")
+    parts_x, parts_y = [np.repeat(images, repeat, axis=0)], [np.repeat(labels, repeat)]
+    if n_mnist:
+        sample = train.subset(min(int(n_mnist), len(train)), seed=seed)
+        parts_x.append(sample.images)
+        parts_y.append(sample.labels)
+    return Dataset(np.concatenate(parts_x), np.concatenate(parts_y),
+                   f"my digits x{repeat} + {n_mnist} MNIST")
+
+
+def copy_model(model):
+    """An independent copy of an MLP (same architecture, copied weights, no meta)."""
+    from mnist.model import MLP
+
+    arch = model.architecture()
+    new = MLP(arch["sizes"], activation=arch["activation"], init=arch["init"],
+              dropout=arch["dropout"], loss=arch["loss"], dtype=arch["dtype"])
+    new.load_state_dict(model.state_dict())
+    return new
+
+
+def fine_tune(model, images, labels, train: Dataset, steps: int = 300, batch_size: int = 64,
+              lr: float = 5e-4, n_mnist: int = 2000, repeat: int = 10, seed: int = 0,
+              stop=None):
+    """Fine-tune a COPY of `model` on my digits mixed with MNIST for about `steps` minibatch
+    steps with Adam at a small learning rate. Returns (new model, config, history).
+
+    Runs through `mnist.train` like any other training (so it stops, diverges and reports the
+    same way); the original model is untouched.
+    """
+    from mnist.config import TrainConfig
+    from mnist.train import train as run_training
+
+    ds = finetune_dataset(images, labels, train, n_mnist=n_mnist, repeat=repeat, seed=seed)
+    per_epoch = -(-len(ds) // batch_size)
+    epochs = max(1, round(steps / per_epoch))
+    hidden = tuple(model.sizes[1:-1])
+    cfg = TrainConfig(hidden=hidden, activation=model.activation, init=model.init,
+                      loss=model.loss, dropout=model.dropout, dtype=model.dtype.name,
+                      optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
+                      val_fraction=0.0, seed=seed)
+    new = copy_model(model)
+    run = run_training(cfg, ds, model=new, stop=stop)
+    history = list(run)
+    return new, cfg, history
