@@ -1,0 +1,142 @@
+"""Dataset: browse the digits, look at one up close, see the statistics, upload your own data."""
+
+import streamlit as st
+
+import ui
+from mnist import explore, plots
+
+st.title("Dataset")
+st.caption("What the network learns from: 28x28 greyscale images (0 = black, 255 = white) "
+           "with the digit each one shows.")
+
+train, test = ui.active_data()
+
+# ---------------------------------------------------------------------------- data source
+with st.container(border=True):
+    c1, c2 = st.columns([3, 1])
+    c1.markdown(f"**Data in use:** {ui.data_description()}")
+    if st.session_state.get("data_override"):
+        if c2.button("Back to MNIST", icon=":material/restart_alt:",
+                     help="Forget the uploaded data and use the bundled MNIST again."):
+            ui.reset_data()
+            st.rerun()
+    with st.expander("Upload your own data", icon=":material/upload:"):
+        st.caption("One CSV (label + 784 pixels per row, header or not; Kaggle and "
+                   "'MNIST in CSV' layouts), one NPZ (Keras layout: x_train, y_train, x_test, "
+                   "y_test; or x, y), or two IDX files (images + labels, raw or .gz). "
+                   "The data is used in this session only; nobody else sees it.")
+        files = st.file_uploader("Data file(s)", accept_multiple_files=True,
+                                 key="_data_upload",
+                                 help="Pixels must be 0-255 and labels 0-9. Up to 50 MB.")
+        use = st.radio("Use it to", list(ui.USE_OPTIONS), format_func=ui.USE_OPTIONS.get,
+                       key="ds_upload_use", horizontal=True,
+                       help="An NPZ with both a train and a test part is always used as both.")
+        if st.button("Use this data", type="primary", disabled=not files,
+                     help="Check the file(s); if anything is wrong nothing changes."):
+            with st.spinner("Reading ..."):
+                problem = ui.use_uploaded_data([(f.name, f.getvalue()) for f in files], use)
+            if problem:
+                st.error(problem, icon=":material/error:")
+            else:
+                st.rerun()
+
+# ---------------------------------------------------------------------------- split
+with st.container(border=True):
+    st.markdown("**Split for training**")
+    standard = st.toggle(
+        "Standard split: train on all training digits, no validation set",
+        value=ui.val_fraction() == 0, key="_split_standard",
+        help="MNIST's own split is 60,000 training and 10,000 test digits. A validation set "
+             "(part of the training digits held out) shows overfitting while training, "
+             "without touching the test set.")
+    if standard:
+        ui.set_val_fraction(0.0)
+        st.caption(f"Training on {len(train):,} digits, testing on {len(test):,}.")
+    else:
+        frac = st.slider("Validation fraction", 0.05, 0.5, max(0.05, ui.val_fraction() or 0.1),
+                         0.05, key="_split_fraction",
+                         help="Share of the training digits held out (stratified by class) "
+                              "to validate on. The Train page starts with this value.")
+        ui.set_val_fraction(frac)
+        n_val = int(round(frac * len(train)))
+        st.caption(f"Training on {len(train) - n_val:,} digits, validating on {n_val:,}, "
+                   f"testing on {len(test):,}.")
+
+# ---------------------------------------------------------------------------- the grid
+st.subheader("The digits")
+ui.default("ds_part", "train")
+ui.default("ds_mode", "random")
+ui.default("ds_seed", 0)
+ui.default("ds_start", 0)
+ui.default("ds_index", 0)
+c1, c2, c3 = st.columns([1, 1.4, 1.2])
+part = c1.radio("Set", ["train", "test"], key="ds_part", horizontal=True,
+                help="The training digits or the test digits.")
+ds = train if part == "train" else test
+modes = list(explore.GRID_MODES) if ds.has_labels else ["random", "by index"]
+if st.session_state["ds_mode"] not in modes:
+    st.session_state["ds_mode"] = "random"
+mode = c2.radio("Show", modes, key="ds_mode", horizontal=True,
+                help="random: a random sample; by class: ten of each digit, one row per "
+                     "class; by index: 100 digits in file order from a start index.")
+if mode == "by index":
+    st.session_state["ds_start"] = min(st.session_state["ds_start"], max(len(ds) - 1, 0))
+    start = c3.number_input("First index", 0, max(len(ds) - 1, 0), key="ds_start", step=100,
+                            help=f"0 to {len(ds) - 1:,}")
+else:
+    start = 0
+    if c3.button("New sample", icon=":material/shuffle:",
+                 help="Draw another random set of digits."):
+        st.session_state["ds_seed"] += 1
+indices = explore.pick_indices(ds, mode, 100, seed=st.session_state["ds_seed"], start=start)
+
+
+def _on_grid_select():
+    sel = st.session_state.get("_grid_select")
+    points = (sel or {}).get("selection", {}).get("points", []) if sel else []
+    for p in points:
+        idx = p.get("customdata")
+        if isinstance(idx, list):
+            idx = idx[0] if idx else None
+        if idx is not None and int(idx) >= 0:
+            st.session_state["ds_index"] = int(idx)
+            return
+
+
+left, right = st.columns([1.15, 1])
+with left:
+    mos, labels = explore.grid(ds, indices)
+    fig = plots.digit_grid(mos, labels, indices=indices, height=620,
+                           title=f"{ds.name}: 100 digits, label in the corner")
+    st.plotly_chart(fig, key="_grid_select", on_select=_on_grid_select,
+                    selection_mode=("points", "box"), config={"displayModeBar": False})
+    st.caption("Click a digit (or drag a box around it) to see it up close on the right.")
+with right:
+    st.session_state["ds_index"] = min(st.session_state["ds_index"], len(ds) - 1)
+    i = st.number_input("Digit index", 0, len(ds) - 1, key="ds_index", step=1,
+                        help=f"Which digit of the {part} set to show (0 to {len(ds) - 1:,}).")
+    label = f"label {int(ds.labels[i])}" if ds.has_labels else "no label"
+    st.plotly_chart(plots.digit_heatmap(ds.images[i], title=f"Digit #{i}: {label}",
+                                        height=600),
+                    config={"displayModeBar": False}, key="_digit_big")
+    st.caption("Each cell is one of the 784 inputs of the network, 0-255 here; the network "
+               "sees it divided by 255, in [0, 1].")
+
+# ---------------------------------------------------------------------------- statistics
+st.subheader("Statistics")
+with st.spinner("Computing statistics ..."):
+    st_train, st_test = ui.dataset_stats("train"), ui.dataset_stats("test")
+st.plotly_chart(plots.class_distribution({"train": st_train["counts"],
+                                          "test": st_test["counts"]}),
+                config={"displayModeBar": False}, key="_class_dist")
+st.caption("MNIST's classes are roughly balanced (1 is the most common, 5 the rarest), so "
+           "accuracy is a fair summary; per-class accuracy on the Train page shows the rest.")
+stats = st_train if part == "train" else st_test
+st.plotly_chart(plots.mean_images(stats["means"], title=f"Mean image of each class ({part})"),
+                config={"displayModeBar": False}, key="_means")
+st.caption("The average of all digits of a class: a blurry template. A network with no hidden "
+           "layer learns weights that look a bit like these.")
+st.plotly_chart(plots.pixel_histogram(stats["histogram"],
+                                      title=f"Pixel intensities ({part}, log scale)"),
+                config={"displayModeBar": False}, key="_hist")
+st.caption("Most pixels are background (0); ink is mostly near 255, with soft edges between.")

@@ -1,0 +1,65 @@
+"""Home: what MNIST Lab is for, where to start, a link to every page."""
+
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+
+ROOT = Path(__file__).resolve().parent.parent
+
+st.title("MNIST Lab")
+st.markdown(
+    "Learn how a neural network works by **building, training and poking one**. The network "
+    "here is written from scratch in NumPy (no deep-learning library): every weight, gradient "
+    "and optimizer step is code you can read in `mnist/`. It learns to read handwritten digits "
+    "from MNIST: 60,000 training and 10,000 test images of 28x28 pixels."
+)
+
+train, test = ui.active_data()
+entry = ui.current()
+c1, c2, c3 = st.columns(3)
+c1.metric("Training digits", f"{len(train):,}", help="Digits the network learns from.")
+c2.metric("Test digits", f"{len(test):,}",
+          help="Digits kept aside to measure how well a trained network does on new data.")
+if entry is not None and entry.metrics.get("test_acc") is not None:
+    c3.metric("Current model", f"{entry.metrics['test_acc']:.2%}",
+              help=f"Test accuracy of {entry.name} ({entry.architecture}).")
+else:
+    c3.metric("Current model", "none yet", help=ui.default_model_problem())
+
+st.subheader("Start here")
+STEPS = [
+    ("pages/dataset.py", "1. Look at the data",
+     "Browse the digits, see one up close as 784 numbers, check how the classes are spread."),
+    ("pages/train.py", "2. Train a small net",
+     "Pick the preset *784-32-10, full batch, lr 0.1* and press Start: watch loss fall and "
+     "accuracy rise, live. Stop whenever you like."),
+    ("pages/search.py", "3. Compare learning rates",
+     "Train the same net from the same starting weights with lr 0.001, 0.01, 0.1 and 1: "
+     "too small crawls, too large blows up."),
+    ("pages/mistakes.py", "4. See what it gets wrong",
+     "The test digits your model misclassifies, most confident first."),
+    ("pages/draw.py", "5. Draw a digit",
+     "Write a digit with the mouse and see the network's ten probabilities."),
+    ("pages/inside.py", "6. Look inside",
+     "What each layer computes, what the first-layer weights look like."),
+]
+for path, title, text in STEPS:
+    with st.container(border=True):
+        if (ROOT / path).is_file():
+            st.page_link(path, label=title, icon=":material/arrow_forward:")
+        else:
+            st.markdown(f"**{title}** *(page coming soon)*")
+        st.caption(text)
+
+st.subheader("How the pieces fit")
+st.markdown(
+    "- Each image becomes a row of 784 numbers in [0, 1]. The network multiplies it by a "
+    "weight matrix, adds a bias, bends it with an activation (ReLU, sigmoid ...), and repeats; "
+    "the last layer gives 10 scores, and softmax turns them into probabilities.\n"
+    "- Training shows it a batch of digits, measures how wrong it is (the loss), computes how "
+    "each weight changed that (backpropagation) and nudges every weight downhill "
+    "(the optimizer, at the learning rate's step size).\n"
+    "- Everything you train lives in your browser session only: download what you want to keep."
+)
