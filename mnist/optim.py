@@ -39,8 +39,14 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain gradient descent (full batch or minibatch)."""
 
+    def __init__(self, params, lr: float):
+        super().__init__(params, lr)
+        self._tmp = [np.empty_like(p) for p, _ in self.pairs]  # no allocation per step
+
     def _update(self, i, p, g):
-        p -= p.dtype.type(self.lr) * g
+        tmp = self._tmp[i]
+        np.multiply(g, p.dtype.type(self.lr), out=tmp)
+        p -= tmp
 
 
 class Momentum(Optimizer):

@@ -10,8 +10,9 @@ generators derived from `cfg.seed`: the weights from `default_rng(seed)` (so `bu
 gives the same start whether the caller or train() builds it), the rest from one training
 generator `default_rng([seed, 1])`. Same config, same data, same records (timings aside).
 
-The per-batch work is `_step`: `model.forward_backward` then `optimizer.step()`. That is the
-one place a faster implementation plugs in.
+The per-batch work is `_step`: the forward and backward pass, then `optimizer.step()`. The
+pass is `mnist.fast.FastPath` (preallocated buffers, same numbers) whenever it supports the
+model, else the plain `model.forward_backward`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from mnist.config import ConfigError, TrainConfig
 from mnist.data import Dataset, DatasetError, batches
+from mnist.fast import forward_backward_for
 from mnist.model import MLP
 from mnist.optim import make_optimizer, schedule_lr
 
@@ -51,9 +53,10 @@ def evaluate_loss(model: MLP, ds: Dataset, batch_size: int = EVAL_BATCH) -> tupl
     return total_loss / n, correct / n
 
 
-def _step(model: MLP, opt, x: np.ndarray, y: np.ndarray, weight_decay: float):
-    """One minibatch: gradients, then the update (skipped if the loss is not finite)."""
-    loss, correct = model.forward_backward(x, y, weight_decay)
+def _step(forward_backward, opt, x: np.ndarray, y: np.ndarray, weight_decay: float):
+    """One minibatch: gradients (`model.forward_backward` or its fast equivalent, see
+    mnist/fast.py), then the update (skipped if the loss is not finite)."""
+    loss, correct = forward_backward(x, y, weight_decay)
     if math.isfinite(loss):
         opt.step()
     return loss, correct
@@ -139,6 +142,7 @@ class TrainingRun:
         big = B > ACCUM_CHUNK
         n_batches = math.ceil(n / B)
         accum = [np.zeros_like(p) for p, _ in model.params()] if big else None
+        forward_backward = None if big else forward_backward_for(model, B)
         wd = cfg.weight_decay
         every = self.report_every
 
@@ -195,7 +199,7 @@ class TrainingRun:
                     b = len(y)
                     if augment is not None:
                         x = augment(x, rng)
-                    loss, correct = _step(model, opt, x, y, wd)
+                    loss, correct = _step(forward_backward, opt, x, y, wd)
                 train_time += time.perf_counter() - ts
                 rate_seen += b
                 step += 1
