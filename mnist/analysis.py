@@ -367,3 +367,78 @@ def fine_tune(model, images, labels, train: Dataset, steps: int = 300, batch_siz
     run = run_training(cfg, ds, model=new, stop=stop)
     history = list(run)
     return new, cfg, history
+
+
+def output_contributions(model, trace: list[dict], row: int = 0, target: int | None = None):
+    """How each unit of the last hidden layer moves the `target` logit (default: the winner):
+    a_j * W[j, target], so logit = sum_j of these + b[target]. (units,) array, and target."""
+    if len(trace) < 2:
+        raise ValueError("a network without hidden layers has no hidden units to show")
+    logits = trace[-1]["z"][row]
+    target = int(np.argmax(logits)) if target is None else int(target)
+    a = trace[-2]["a"][row]  # (h_last,)
+    return a * model.dense[-1].W[:, target], target
+
+
+# ============================================================================================
+# A drawing, end to end (the Draw page's work on every canvas update)
+
+
+def read_drawing(model, rgba, strokes=None, threshold: float = 0.6,
+                 margin: float = 0.2) -> dict | None:
+    """Canvas RGBA (+ its strokes JSON) -> what the Draw page shows, or None for an empty
+    canvas: image (28, 28) float32 (what the network sees), probs (10,), pred, confidence,
+    unsure ((best, second) or None), saliency (28, 28) of the winning logit.
+
+    All of it is server-side work on every stroke, so it must stay fast (benchmarks/
+    bench_draw.py): preprocessing dominates; one forward and one backward pass of a single
+    row cost well under a millisecond.
+    """
+    from mnist.preprocess import preprocess_canvas
+
+    if rgba is None and not strokes:
+        return None
+    image = preprocess_canvas(rgba, strokes=strokes)
+    if image is None:
+        return None
+    grad, probs = saliency(model, image.reshape(1, -1))
+    p = probs[0].astype(np.float64)
+    pred = int(p.argmax())
+    return dict(image=image, probs=p, pred=pred, confidence=float(p[pred]),
+                unsure=uncertainty(p, threshold, margin),
+                saliency=grad[0].reshape(SIDE, SIDE).astype(np.float64))
+
+
+# Pen paths of a few digits on a unit square (x right, y down), for synthetic drawings.
+_SHAPES = {
+    "1": [[(0.5, 0.15), (0.5, 0.85)]],
+    "7": [[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]],
+    "0": [[(0.5 + 0.2 * np.sin(t), 0.5 - 0.32 * np.cos(t))
+           for t in np.linspace(0, 2 * np.pi, 25)]],
+}
+
+
+def synthetic_drawing(kind: str = "7", side: int = 280, pen: int = 18) -> tuple:
+    """A canvas-like drawing of digit `kind` ("0", "1", "7"): (rgba (side, side, 4) uint8,
+    white pen on black, and the matching fabric.js-style json_data with one path per stroke).
+    For tests and benchmarks: what streamlit-drawable-canvas would return."""
+    from PIL import Image, ImageDraw
+
+    if kind not in _SHAPES:
+        raise ValueError(f"no synthetic drawing of {kind!r} (known: {', '.join(_SHAPES)})")
+    im = Image.new("RGBA", (side, side), (0, 0, 0, 255))
+    draw = ImageDraw.Draw(im)
+    objects = []
+    for stroke in _SHAPES[kind]:
+        pts = [(float(x * side), float(y * side)) for x, y in stroke]
+        draw.line(pts, fill=(255, 255, 255, 255), width=pen, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2),
+                         fill=(255, 255, 255, 255))
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        path = [["M", *pts[0]]] + [["L", *p] for p in pts[1:]]
+        objects.append(dict(type="path", path=path, stroke="#FFFFFF", strokeWidth=pen,
+                            fill=None, left=min(xs) - pen / 2, top=min(ys) - pen / 2,
+                            width=max(xs) - min(xs), height=max(ys) - min(ys),
+                            scaleX=1, scaleY=1, angle=0, originX="left", originY="top"))
+    return np.asarray(im), {"version": "5.3.0", "objects": objects, "background": "#000000"}

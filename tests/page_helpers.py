@@ -1,0 +1,41 @@
+"""Shared by the Mistakes / Draw / Inside page tests: a small trained model put into an
+AppTest session as the current model, so the tests do not depend on models/default.npz."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+import mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=None)
+def small_model(seed: int = 0, hidden: tuple = (32,), epochs: int = 1, n: int = 6000):
+    """A 784-32-10 net trained for a second on 6,000 MNIST digits (about 90% accurate:
+    plenty of mistakes to look at, and it reads clear drawings of 0 and 1)."""
+    train, _ = mnist.load_mnist()
+    cfg = mnist.TrainConfig(hidden=hidden, epochs=epochs, subset=n, val_fraction=0.0,
+                            seed=seed, lr=2e-3)
+    run = mnist.train(cfg, train)
+    history = list(run)
+    return run.model, cfg, history
+
+
+def install_model(at, name: str = "test model", seed: int = 0, current: bool = True,
+                  **kw):
+    """Put a small trained model into the AppTest session (ui.ModelEntry, as the app does)."""
+    import ui
+
+    model, cfg, history = small_model(seed, **kw)
+    models = dict(at.session_state["models"]) if "models" in at.session_state else {}
+    models[name] = ui.ModelEntry(name, model, cfg, history,
+                                 dict(test_acc=0.0, test_loss=0.0), "trained")
+    at.session_state["models"] = models
+    if current:
+        at.session_state["current_model"] = name
+    at.session_state["_bundled_removed"] = True  # do not load the bundled model
+    return model
