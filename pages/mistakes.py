@@ -1,0 +1,168 @@
+"""Mistakes: every test digit the current model gets wrong, the confusion matrix as a filter,
+and what a second model fixed or broke."""
+
+import numpy as np
+import streamlit as st
+
+import ui
+from mnist import analysis as an
+from mnist import analysis_plots as ap
+
+PER_PAGE = 40
+COLS = 10
+ANY = "any"
+SORT_LABELS = {
+    "confidence": "most confident first",
+    "true": "by true class",
+    "pred": "by predicted class",
+    "index": "by test index",
+}
+
+ss = st.session_state
+ss.setdefault("mk_true", ANY)
+ss.setdefault("mk_pred", ANY)
+ss.setdefault("mk_page", 1)
+
+
+def on_cell_click():
+    """A click on the confusion matrix sets the true/predicted filters (before they draw)."""
+    points = (ss.get("mk_cm") or {}).get("selection", {}).get("points", [])
+    for pt in points:
+        data = pt.get("customdata")
+        if data is not None and len(data) == 2:
+            ss["mk_true"], ss["mk_pred"] = int(data[0]), int(data[1])
+            ss["mk_page"] = 1
+            return
+
+
+def on_digit_click():
+    points = (ss.get("mk_grid") or {}).get("selection", {}).get("points", [])
+    for pt in points:
+        if pt.get("customdata") is not None:
+            ss["mk_digit"] = int(pt["customdata"])
+            return
+
+
+def clear_filter():
+    ss["mk_true"], ss["mk_pred"], ss["mk_page"] = ANY, ANY, 1
+
+
+def reset_page():
+    ss["mk_page"] = 1
+
+
+entry = ui.require_model()
+ev = ui.evaluation(entry)
+train, test = ui.active_data()
+y = test.y()
+probs = ev["probs"]
+cm = np.asarray(ev["confusion"])
+
+st.title("Mistakes")
+n_wrong = int(np.sum(ev["preds"] != y))
+st.caption(f"Model **{entry.name}**: {n_wrong:,} of {len(y):,} test digits wrong "
+           f"({ev['test_acc']:.2%} right).")
+
+left, right = st.columns([1, 1.9], gap="large")
+with left:
+    t_sel = ss["mk_true"] if ss["mk_true"] != ANY else None
+    p_sel = ss["mk_pred"] if ss["mk_pred"] != ANY else None
+    sel = (t_sel, p_sel) if t_sel is not None and p_sel is not None else None
+    st.plotly_chart(ap.confusion_cells(cm, selected=sel), key="mk_cm", on_select=on_cell_click,
+                    selection_mode="points")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.selectbox("True class", [ANY, *range(10)], key="mk_true", on_change=reset_page)
+    with c2:
+        st.selectbox("Predicted class", [ANY, *range(10)], key="mk_pred", on_change=reset_page)
+    st.button("Show all mistakes", on_click=clear_filter, key="mk_all",
+              disabled=t_sel is None and p_sel is None)
+    st.caption("Click a cell (or use the two boxes) to see only the digits of true class "
+               "*row* predicted as *column*. Colour shows the errors; the diagonal is what "
+               "the model got right.")
+
+with right:
+    sort = st.selectbox("Order", list(SORT_LABELS), format_func=SORT_LABELS.get,
+                        key="mk_sort", on_change=reset_page)
+    table = an.mistakes(y, probs, sort=sort, true_class=t_sel, pred_class=p_sel)
+    n = len(table["index"])
+    pages = an.n_pages(n, PER_PAGE)
+    if ss["mk_page"] > pages:
+        ss["mk_page"] = pages
+    what = ("true " + (str(t_sel) if t_sel is not None else "any") + ", predicted "
+            + (str(p_sel) if p_sel is not None else "any"))
+    if n == 0:
+        st.info(f"No mistakes with {what}.", icon=":material/check_circle:")
+    else:
+        p1, p2 = st.columns([1, 2])
+        with p1:
+            st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
+                            key="mk_page")
+        with p2:
+            st.markdown(f"**{n:,} mistakes** ({what}), {SORT_LABELS[sort]}.  \n"
+                        "Each digit: true→predicted, and the confidence of the wrong guess. "
+                        "Click one to see all its probabilities.")
+        page = an.page_of(table, ss["mk_page"] - 1, PER_PAGE)
+        mos = an.mosaic(test.images[page["index"]], ncols=COLS, pad=2, fill=40)
+        fig = ap.mistake_grid(mos, page["true"], page["pred"], page["confidence"],
+                              page["index"], cols=COLS)
+        st.plotly_chart(fig, key="mk_grid", on_select=on_digit_click, selection_mode="points")
+
+        options = page["index"].tolist()
+        if ss.get("mk_digit") not in options:
+            ss["mk_digit"] = options[0]
+        d1, d2 = st.columns([1, 2])
+        with d1:
+            st.selectbox("Digit", options, key="mk_digit",
+                         format_func=lambda i: f"test #{i}: true {int(y[i])}, "
+                                               f"predicted {int(probs[i].argmax())}")
+            i = ss["mk_digit"]
+            st.image(an.upscale(test.images[i], 5))
+        with d2:
+            st.plotly_chart(ap.probs_bar(probs[i], true=int(y[i]),
+                                         title=f"test #{i}: softmax output (true class "
+                                               "outlined)"), key="mk_probs")
+
+# ------------------------------------------------------------------------- compare models
+st.divider()
+st.subheader("Compare two models")
+ms = ui.models()
+names = list(ms)
+if len(names) < 2:
+    st.info("Train, fine-tune or upload a second model to compare it with this one: which "
+            "mistakes it fixed and which new ones it made.", icon=":material/compare:")
+else:
+    default_b = names.index(entry.name)
+    default_a = 0 if default_b != 0 else 1
+    c1, c2 = st.columns(2)
+    with c1:
+        a_name = st.selectbox("Model A (before)", names, index=default_a, key="mk_a")
+    with c2:
+        b_name = st.selectbox("Model B (after)", names, index=default_b, key="mk_b")
+    if a_name == b_name:
+        st.caption("Pick two different models.")
+    else:
+        ev_a, ev_b = ui.evaluation(ms[a_name]), ui.evaluation(ms[b_name])
+        cmp = an.compare(y, ev_a["preds"], ev_b["preds"])
+        counts = cmp["counts"]
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Fixed by B", f"{counts['fixed']:,}")
+        m2.metric("Introduced by B", f"{counts['introduced']:,}")
+        m3.metric("Wrong in both", f"{counts['both_wrong']:,}")
+        m4.metric("Accuracy B − A", f"{ev_b['test_acc'] - ev_a['test_acc']:+.2%}")
+        show = st.slider("Show at most", 10, 200, 40, step=10, key="mk_cmp_n")
+        for kind, title, ev_shown in (("fixed", "A was wrong, B is right", ev_a),
+                                      ("introduced", "A was right, B is wrong", ev_b)):
+            idx = cmp[kind]
+            st.markdown(f"**{title}** ({len(idx):,}; the label shows the wrong model's "
+                        "guess)")
+            if len(idx) == 0:
+                st.caption("none")
+                continue
+            idx = idx[:show]
+            wrong_probs = ev_shown["probs"][idx]
+            pred = wrong_probs.argmax(axis=1)
+            fig = ap.mistake_grid(an.mosaic(test.images[idx], ncols=COLS, pad=2, fill=40),
+                                  y[idx], pred, wrong_probs[np.arange(len(idx)), pred], idx,
+                                  cols=COLS)
+            st.plotly_chart(fig, key=f"mk_cmp_{kind}")
