@@ -32,9 +32,10 @@ _SGD128 = dict(hidden=(128, 64), activation="relu", init="normal001", loss="cros
 PRESETS: dict[str, tuple[TrainConfig, str]] = {
     "default": (
         TrainConfig(hidden=(128, 64), activation="relu", init="he", optimizer="adam", lr=1e-3,
-                    batch_size=128, epochs=15, val_fraction=0.1, seed=0),
-        "The bundled model (models/default.npz): 784-128-64-10, He init, Adam lr 1e-3, "
-        "batch 128, 15 epochs, 10% held out for validation, seed 0.",
+                    batch_size=128, epochs=15, schedule="cosine", val_fraction=0.1, seed=0),
+        "The bundled model (models/default.npz): 784-128-64-10, He init, Adam lr 1e-3 with a "
+        "cosine schedule, batch 128, 15 epochs, 10% held out for validation, seed 0 "
+        "(98.08% test accuracy with OPENBLAS_NUM_THREADS=1; 97.9% with a constant lr).",
     ),
     "tutorial-32-gd": (
         TrainConfig(hidden=(32,), activation="relu", init="uniform", lr=0.1, epochs=500, **_GD),
