@@ -403,6 +403,25 @@ def use_uploaded_model(name: str, raw: bytes) -> str | None:
 
 
 # ---------------------------------------------------------------------------- training
+QUICK_PRESET = "quick: 784-32-10 Adam, 5,000 digits, 3 epochs"
+
+
+def presets() -> dict[str, tuple[TrainConfig, str]]:
+    """Name -> (TrainConfig, note): a seconds-long starter, then mnist.presets (the tutorials'
+    networks and the bundled model's recipe)."""
+    out = {QUICK_PRESET: (
+        TrainConfig(hidden=(32,), activation="relu", init="he", optimizer="adam", lr=1e-3,
+                    batch_size=64, epochs=3, subset=5000, val_fraction=0.1, seed=0),
+        "A small net on 5,000 digits: trains in a few seconds to about 90% test accuracy. "
+        "Good for a first look at the curves.")}
+    try:
+        from mnist.presets import PRESETS
+        out.update(PRESETS)
+    except ImportError:  # the package's presets are optional
+        pass
+    return out
+
+
 def training_job() -> TrainingJob | None:
     return st.session_state.get("train_job")
 
@@ -462,6 +481,7 @@ def _pick_model():
 
 def sidebar() -> None:
     """The shared sidebar: the current model, a picker over this session's models, help."""
+    collect_finished_job()  # a run that ended while the user was elsewhere joins the models
     with st.sidebar:
         ms = models()
         entry = current()

@@ -1,0 +1,406 @@
+"""Train: configure a network, train it in the background with live curves, inspect the result.
+
+The form fills a TrainConfig; Start hands it to a TrainingJob (a thread running mnist.train)
+kept in this session's state; a fragment polls the job twice a second and redraws the curves,
+so the page stays usable and Stop acts within a batch. When the job ends its model joins the
+session's models (sidebar) and the results below describe the current model.
+"""
+
+import importlib.util
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import ui
+from mnist import explore, plots
+from mnist.activations import ACTIVATIONS
+from mnist.config import ConfigError, TrainConfig
+from mnist.data import DatasetError
+from mnist.layers import INITS
+from mnist.losses import LOSSES
+from mnist.optim import OPTIMIZERS, SCHEDULES
+
+LR_STEPS = sorted({round(m * 10.0 ** e, 10) for e in range(-5, 1) for m in (1, 2, 5)} | {10.0})
+HAS_AUGMENT = importlib.util.find_spec("mnist.augment") is not None
+HELP = {
+    "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
+              "Empty: no hidden layer (a linear classifier).",
+    "activation": "The non-linearity after each hidden layer. relu: max(0, z), the usual "
+                  "choice; sigmoid/tanh: the classic S-curves (slower to train deep).",
+    "init": "How the starting weights are drawn. he: for ReLU; xavier: for sigmoid/tanh; "
+            "uniform: U(-0.5, 0.5) as in some tutorials; normal001: N(0, 0.01^2), tiny.",
+    "loss": "cross_entropy: softmax + log loss (the standard); mse: squared error on the "
+            "one-hot target (as in Nielsen's first chapters).",
+    "optimizer": "sgd: plain gradient steps; momentum / nesterov: steps keep some speed; "
+                 "rmsprop / adam: per-weight step sizes from gradient statistics.",
+    "lr": "The step size. Too small: slow; too large: the loss jumps around or blows up. "
+          "Typical: 0.1 for SGD, 0.001 for Adam.",
+    "batch": "Digits per gradient step. Small: noisy but many steps per epoch; full batch: "
+             "one exact gradient step per epoch (classic gradient descent).",
+    "epochs": "Passes over the training digits.",
+    "schedule": "How the learning rate changes: constant; step (times gamma every few "
+                "epochs); cosine (smoothly down to the minimum).",
+    "warmup": "Epochs over which the learning rate ramps up from 0 at the start.",
+    "wd": "L2 weight decay: pulls every weight towards 0 a little each step (regularisation).",
+    "dropout": "Share of hidden units switched off at random during training "
+               "(regularisation); 0 turns it off.",
+    "subset": "Train on this many digits (a stratified sample); 0 = all of them. Small "
+              "subsets train in seconds.",
+    "val": "Share of the training digits held out to validate on (0 = none). Same setting "
+           "as the split on the Dataset page.",
+    "seed": "Fixes the starting weights, the shuffling and dropout: same seed, same run.",
+    "patience": "Stop when the validation loss has not improved for this many epochs "
+                "(and keep the best weights); 0 = off.",
+    "augment": "Shift / rotate the training digits a little at random each time they are "
+               "used.",
+    "dtype": "float32 is fast; float64 is exact to more digits (and slower).",
+}
+
+st.title("Train")
+st.caption("Build a network, train it on the digits and watch it learn. Training runs in the "
+           "background: you can stop it any time, or look at other pages meanwhile.")
+
+train_ds, test_ds = ui.active_data()
+ui.collect_finished_job()  # a run that has just ended joins the session's models
+
+
+# ============================================================================ the form
+def form_values(cfg: TrainConfig) -> dict:
+    """The widget values (keys tr_*) that show `cfg`."""
+    full = not cfg.batch_size or cfg.batch_size >= len(train_ds)
+    sub = cfg.subset
+    if isinstance(sub, float):
+        sub = int(round(sub * len(train_ds)))
+    return dict(
+        tr_hidden=", ".join(str(h) for h in cfg.hidden), tr_activation=cfg.activation,
+        tr_init=cfg.init, tr_loss=cfg.loss, tr_optimizer=cfg.optimizer, tr_lr=float(cfg.lr),
+        tr_lr_slider=min(LR_STEPS, key=lambda s: abs(math.log10(s) - math.log10(cfg.lr))),
+        tr_momentum=float(cfg.momentum), tr_beta1=float(cfg.beta1),
+        tr_beta2=float(cfg.beta2), tr_rho=float(cfg.rho), tr_full_batch=full,
+        tr_batch_size=int(cfg.batch_size) if cfg.batch_size else 128,
+        tr_epochs=int(cfg.epochs), tr_schedule=cfg.schedule,
+        tr_warmup=float(cfg.warmup_epochs), tr_step_size=int(cfg.step_size),
+        tr_gamma=float(cfg.gamma), tr_min_lr=float(cfg.min_lr),
+        tr_weight_decay=float(cfg.weight_decay), tr_dropout=float(cfg.dropout),
+        tr_subset=int(sub or 0), tr_seed=int(cfg.seed), tr_patience=int(cfg.patience or 0),
+        tr_augment=bool(cfg.augment) and HAS_AUGMENT, tr_dtype=cfg.dtype,
+    )
+
+
+def parse_hidden(text: str) -> tuple:
+    """'128, 64' -> (128, 64); raises ConfigError with the offending piece."""
+    sizes = []
+    for piece in text.replace(";", ",").replace(" ", ",").split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if not piece.isdigit():
+            raise ConfigError(f"hidden layers: {piece!r} is not a whole number; write sizes "
+                              "like '128, 64'")
+        sizes.append(int(piece))
+    return tuple(sizes)
+
+
+def config_from_form() -> TrainConfig:
+    """A TrainConfig from the widgets; ConfigError says what is wrong."""
+    s = st.session_state
+    return TrainConfig(
+        hidden=parse_hidden(s.tr_hidden), activation=s.tr_activation, init=s.tr_init,
+        loss=s.tr_loss, optimizer=s.tr_optimizer, lr=float(s.tr_lr),
+        momentum=float(s.tr_momentum), beta1=float(s.tr_beta1), beta2=float(s.tr_beta2),
+        rho=float(s.tr_rho), batch_size=None if s.tr_full_batch else int(s.tr_batch_size),
+        epochs=int(s.tr_epochs), schedule=s.tr_schedule, warmup_epochs=float(s.tr_warmup),
+        step_size=int(s.tr_step_size), gamma=float(s.tr_gamma),
+        min_lr=min(float(s.tr_min_lr), float(s.tr_lr)),
+        weight_decay=float(s.tr_weight_decay), dropout=float(s.tr_dropout),
+        subset=int(s.tr_subset) if 0 < int(s.tr_subset) < len(train_ds) else None,
+        val_fraction=ui.val_fraction(), seed=int(s.tr_seed),
+        patience=int(s.tr_patience) or None, augment=bool(s.tr_augment), dtype=s.tr_dtype)
+
+
+def apply_preset():
+    name = st.session_state.tr_preset
+    cfg = ui.presets()[name][0]
+    for k, v in form_values(cfg).items():
+        st.session_state[k] = v
+    ui.set_val_fraction(cfg.val_fraction)
+    st.session_state["tr_val_fraction"] = cfg.val_fraction
+
+
+def lr_from_slider():
+    st.session_state.tr_lr = float(st.session_state.tr_lr_slider)
+
+
+def lr_from_number():
+    lr = st.session_state.tr_lr
+    if lr and lr > 0:
+        st.session_state.tr_lr_slider = min(
+            LR_STEPS, key=lambda s: abs(math.log10(s) - math.log10(lr)))
+
+
+def val_changed():
+    ui.set_val_fraction(st.session_state.tr_val_fraction)
+
+
+# first visit: the preset "quick" (or the default) fills the form
+presets = ui.presets()
+ui.default("tr_preset", next(iter(presets)))
+if "tr_hidden" not in st.session_state:
+    for k, v in form_values(presets[st.session_state.tr_preset][0]).items():
+        st.session_state[k] = v
+st.session_state["tr_val_fraction"] = ui.val_fraction()  # the Dataset page's split wins
+
+job = ui.training_job()
+running = job is not None and not job.done
+
+with st.container(border=True):
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.selectbox("Preset", list(presets), key="tr_preset",
+                 help="Ready-made settings: the tutorials' networks and a good default. "
+                      "Load one, then change anything you like.")
+    c2.button("Load preset", on_click=apply_preset, icon=":material/download:",
+              help="Fill the form below with the chosen preset.", use_container_width=True)
+    st.caption(presets[st.session_state.tr_preset][1])
+
+    st.markdown("**Network**")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.text_input("Hidden layers", key="tr_hidden", help=HELP["hidden"])
+    c2.selectbox("Activation", list(ACTIVATIONS), key="tr_activation", help=HELP["activation"])
+    c3.selectbox("Initialisation", list(INITS), key="tr_init", help=HELP["init"])
+    c4.selectbox("Loss", list(LOSSES), key="tr_loss", help=HELP["loss"])
+    c5.slider("Dropout", 0.0, 0.9, key="tr_dropout", step=0.05, help=HELP["dropout"])
+    try:
+        hidden = parse_hidden(st.session_state.tr_hidden)
+        st.caption(f"Architecture: {'-'.join(map(str, (784, *hidden, 10)))}")
+    except ConfigError as e:
+        st.error(str(e), icon=":material/error:")
+
+    st.markdown("**Optimizer**")
+    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+    optimizer = c1.selectbox("Optimizer", list(OPTIMIZERS), key="tr_optimizer",
+                             help=HELP["optimizer"])
+    c2.select_slider("Learning rate (log scale)", LR_STEPS, key="tr_lr_slider",
+                     format_func=lambda v: f"{v:g}", on_change=lr_from_slider, help=HELP["lr"])
+    c3.number_input("Learning rate (exact)", min_value=1e-7, max_value=100.0, key="tr_lr",
+                    format="%.6g", step=None, on_change=lr_from_number,
+                    help="Type any value; the slider follows to the nearest step.")
+    c4.number_input("L2 weight decay", 0.0, 10.0, key="tr_weight_decay", format="%.6g",
+                    step=1e-4, help=HELP["wd"])
+    if optimizer in ("momentum", "nesterov"):
+        st.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,
+                  help="How much of the previous step carries over (0.9 is usual).")
+    elif optimizer == "adam":
+        c1, c2 = st.columns(2)
+        c1.slider("beta1", 0.0, 0.99, key="tr_beta1", step=0.01,
+                  help="Adam's averaging of the gradient (momentum); 0.9 is usual.")
+        c2.slider("beta2", 0.9, 0.9999, key="tr_beta2", step=0.0001, format="%.4f",
+                  help="Adam's averaging of the squared gradient; 0.999 is usual.")
+    elif optimizer == "rmsprop":
+        st.slider("rho", 0.0, 0.99, key="tr_rho", step=0.01,
+                  help="RMSProp's averaging of the squared gradient; 0.9 is usual.")
+
+    st.markdown("**Batches and epochs**")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    full = c1.checkbox("Full batch", key="tr_full_batch",
+                       help="One step per epoch on all training digits at once.")
+    c2.number_input("Batch size", 1, 100_000, key="tr_batch_size", step=16,
+                    disabled=full, help=HELP["batch"])
+    c3.number_input("Epochs", 1, 1000, key="tr_epochs", help=HELP["epochs"])
+    schedule = c4.selectbox("LR schedule", list(SCHEDULES), key="tr_schedule",
+                            help=HELP["schedule"])
+    c5.number_input("Warm-up epochs", 0.0, 1000.0, key="tr_warmup", step=0.5,
+                    help=HELP["warmup"])
+    if schedule == "step":
+        c1, c2 = st.columns(2)
+        c1.number_input("Step every (epochs)", 1, 1000, key="tr_step_size",
+                        help="Multiply the learning rate by gamma every this many epochs.")
+        c2.number_input("gamma", 0.001, 1.0, key="tr_gamma", format="%.3f",
+                        help="The factor applied at each step (0.1 = ten times smaller).")
+    elif schedule == "cosine":
+        st.number_input("Minimum learning rate", 0.0, 100.0, key="tr_min_lr", format="%.6g",
+                        step=None, help="Where the cosine curve ends (at most the "
+                                        "learning rate).")
+
+    st.markdown("**Data**")
+    c1, c2, c3, c4, c5, c6 = st.columns(6)
+    st.session_state.tr_subset = min(int(st.session_state.tr_subset), len(train_ds))
+    c1.number_input("Train on (digits)", 0, len(train_ds), key="tr_subset", step=1000,
+                    help=HELP["subset"])
+    c2.number_input("Validation fraction", 0.0, 0.5, key="tr_val_fraction", step=0.05,
+                    on_change=val_changed, help=HELP["val"])
+    c3.number_input("Seed", 0, 2**32 - 1, key="tr_seed", help=HELP["seed"])
+    c4.number_input("Early-stop patience", 0, 1000, key="tr_patience", help=HELP["patience"])
+    c5.selectbox("Precision", ["float32", "float64"], key="tr_dtype", help=HELP["dtype"])
+    c6.checkbox("Augment", key="tr_augment", disabled=not HAS_AUGMENT,
+                help=HELP["augment"] if HAS_AUGMENT else "Not available yet (mnist.augment "
+                                                          "is missing).")
+
+    entry = ui.current()
+    c1, c2, c3 = st.columns([1, 1.6, 2])
+    start = c1.button("Start training", type="primary", icon=":material/play_arrow:",
+                      key="_tr_start", help="Train a new network with these settings.")
+    resume = c2.button("Resume training the current model", icon=":material/replay:",
+                       key="_tr_resume", disabled=entry is None,
+                       help="Continue training the current model (a copy of it; the original "
+                            "stays) with these optimizer and data settings; its own "
+                            "architecture is kept.")
+    if start or resume:
+        try:
+            cfg = config_from_form()
+            if cfg.val_fraction == 0 and cfg.patience:
+                raise ConfigError("early stopping needs a validation set: set a validation "
+                                  "fraction above 0, or patience to 0")
+            ui.start_training(cfg, resume=entry if resume else None)
+            running = True
+        except (ConfigError, DatasetError) as e:
+            st.error(f"Cannot start: {e}", icon=":material/error:")
+        except RuntimeError as e:
+            st.warning(str(e), icon=":material/hourglass_top:")
+
+
+# ============================================================================ live progress
+def fmt_time(s):
+    if s is None or not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
+
+
+def live_panel():
+    job = ui.training_job()
+    if job is None:
+        st.info("No run yet in this session: pick a preset (the first one trains in seconds) "
+                "and press **Start training**.", icon=":material/info:")
+        return
+    recs = list(job.records)
+    last = recs[-1] if recs else None
+    epoch = last["epoch"] if last else 0.0
+    sps = job.samples_per_s
+    head = f"**{job.name}** on {job.n_train:,} digits" + (
+        f" (validating on {job.n_val:,})" if job.n_val else "")
+    st.markdown(head)
+    if not job.done:
+        word = "Stopping" if job.stopping else "Training"
+        text = (f"{word}: epoch {epoch:.2f} of {job.epochs} · "
+                f"{(sps or 0):,.0f} samples/s · elapsed {fmt_time(job.elapsed)} · "
+                f"about {fmt_time(job.time_left)} left")
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.progress(job.progress, text=text)
+        if c2.button("Stop", icon=":material/stop:", key="_tr_stop",
+                     help="Stop after the current batch; the model keeps its last weights "
+                          "and joins your models.", use_container_width=True):
+            job.stop()
+            st.toast("Stopping ...")
+    else:
+        st.progress(job.progress, text=f"Finished ({job.status.replace('_', ' ')}) at epoch "
+                                       f"{epoch:.2f} of {job.epochs} in "
+                                       f"{fmt_time(job.elapsed)}")
+    if recs:
+        st.plotly_chart(plots.training_curves(recs, epochs=job.epochs),
+                        config={"displayModeBar": False}, key="_tr_live_curves")
+        v = [r for r in recs if r.get("val_acc") is not None]
+        c = st.columns(4)
+        if last.get("train_loss") is not None:
+            c[0].metric("Train loss (latest)", f"{last['train_loss']:.4f}")
+        if last.get("train_acc") is not None:
+            c[1].metric("Train accuracy (latest)", f"{last['train_acc']:.2%}")
+        if v:
+            c[2].metric("Validation accuracy", f"{v[-1]['val_acc']:.2%}")
+        c[3].metric("Learning rate", f"{last['lr']:.4g}")
+    elif not job.done:
+        st.caption("Preparing the first batches ...")
+    if job.done:
+        if job.status == "diverged":
+            st.error(f"The run diverged. {job.message}", icon=":material/trending_up:")
+            st.info("The loss grew until it was no longer a number, so the weights were set "
+                    "back to the last good ones and the run ended. Hint: lower the learning "
+                    "rate (try 10x smaller), or use Adam, or a smaller initialisation.",
+                    icon=":material/lightbulb:")
+        elif job.status == "error":
+            st.error(f"The run failed: {job.error}", icon=":material/error:")
+        elif job.status == "early_stopped":
+            st.success(job.message, icon=":material/check:")
+        elif job.status == "stopped":
+            st.warning(f"Stopped by you at epoch {epoch:.2f}; the model keeps the weights it "
+                       "had then.", icon=":material/stop_circle:")
+        if getattr(job, "entry_name", None):
+            st.caption(f"Added to your models as **{job.entry_name}** (now the current model; "
+                       "switch in the sidebar).")
+    if job.done and not job.collected:
+        ui.collect_finished_job()
+        st.rerun(scope="app")  # redraw the sidebar and the results with the new model
+
+
+st.subheader("Progress")
+st.fragment(live_panel, run_every=0.5 if running else None)()
+
+# ============================================================================ results
+entry = ui.current()
+st.subheader("Current model")
+if entry is None:
+    st.info(ui.default_model_problem() or "No model yet.", icon=":material/info:")
+else:
+    ev = ui.evaluation(entry)
+    st.markdown(f"**{entry.name}** · `{entry.architecture}` · {entry.describe()} · "
+                f"{entry.source}")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Test accuracy", f"{ev['test_acc']:.2%}",
+              help=f"On {ev['n']:,} test digits the model never trained on.")
+    c2.metric("Test loss", f"{ev['test_loss']:.4f}",
+              help="The average loss on the test digits (lower is better).")
+    c3.metric("Test errors", f"{int(round((1 - ev['test_acc']) * ev['n'])):,}",
+              help="Test digits it gets wrong (see them on the Mistakes page).")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plots.per_class_accuracy(ev["per_class"]), config={"displayModeBar": False},
+                    key="_tr_per_class")
+    c2.plotly_chart(plots.confusion_heatmap(ev["confusion"]), config={"displayModeBar": False},
+                    key="_tr_confusion")
+    st.caption("Rows: the true digit; columns: what the model said. Off the diagonal are the "
+               "mistakes: which digits it mixes up.")
+
+    st.markdown("**Softmax outputs for the first test digits**")
+    k = 8
+    probs = ev["probs"][:k]
+    st.plotly_chart(plots.softmax_bars(test_ds.images[:k], probs, test_ds.labels[:k]
+                                       if test_ds.has_labels else None),
+                    config={"displayModeBar": False}, key="_tr_softmax")
+    with st.expander("As the tutorials print them"):
+        st.code("probabilities for classes 0..9 -> predicted digit\n" +
+                explore.softmax_table(probs), language=None)
+    if entry.history:
+        with st.expander("Training curves of this model"):
+            st.plotly_chart(plots.training_curves(entry.history),
+                            config={"displayModeBar": False}, key="_tr_model_curves")
+
+    st.markdown("**Download**")
+    c1, c2, c3 = st.columns(3)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in entry.name)[:60]
+    c1.download_button("Model (.npz)", ui.model_file_bytes(entry), f"{safe}.npz",
+                       mime="application/octet-stream", icon=":material/download:",
+                       help="The weights and metadata; load it again with Upload below or "
+                            "mnist.load_model.", key="_tr_dl_model")
+    cfg_json = entry.config.to_json(indent=2) if entry.config is not None else json.dumps(
+        dict(architecture=entry.model.architecture()), indent=2)
+    c2.download_button("Config (JSON)", cfg_json, f"{safe}.json", mime="application/json",
+                       icon=":material/data_object:", key="_tr_dl_config",
+                       help="The TrainConfig that made this model (TrainConfig.from_json).")
+    hist_csv = pd.DataFrame(entry.history).to_csv(index=False) if entry.history else ""
+    c3.download_button("History (CSV)", hist_csv, f"{safe}-history.csv", mime="text/csv",
+                       icon=":material/table:", disabled=not entry.history, key="_tr_dl_hist",
+                       help="One row per record: epoch, loss, accuracy, learning rate ...")
+
+with st.expander("Upload a model file", icon=":material/upload:"):
+    up = st.file_uploader("Model (.npz saved by MNIST Lab)", type=["npz"], key="_model_upload",
+                          help="A file downloaded from this page (or mnist.save_model). "
+                               "Never a pickle.")
+    if st.button("Use this model", disabled=up is None, key="_tr_use_model",
+                 help="Load it, check it, and make it the current model."):
+        problem = ui.use_uploaded_model(up.name, up.getvalue())
+        if problem:
+            st.error(problem, icon=":material/error:")
+        else:
+            st.rerun()
