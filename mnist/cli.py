@@ -437,12 +437,14 @@ def cmd_info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mnist", description="MNIST Lab: train, evaluate and use "
                      "a neural network written from scratch in NumPy.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,info}",
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,info,search}",
                                 parser_class=_Parser)
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
     _add_info(sub)
+    from mnist.cli_search import add_search_parser  # issue 6: `search` lives in cli_search.py
+    add_search_parser(sub)
     return parser
 
 
