@@ -344,6 +344,12 @@ class RunResult:
             return -1.0 + (acc or 0.0) * 1e-3
         return float(acc)
 
+    def to_dict(self) -> dict:
+        """Plain data for figures (mnist.search_plots) and JSON."""
+        return dict(run_id=self.run_id, label=self.label, values=dict(self.values),
+                    status=self.status, history=list(self.history), message=self.message,
+                    config=self.config.to_dict(), progress=self.progress)
+
     def row(self) -> dict:
         """A flat row for a results table."""
         rec = self.last
