@@ -87,8 +87,9 @@ def _field_kind(name: str) -> str:
 
 
 def parse_value(name: str, text: str):
-    """One value of a field from text: 128x64 for layers, numbers, true/false, names."""
-    from mnist.cli import CLIError
+    """One value of a field from text: 128x64 for layers, numbers, true/false, names.
+    Raises ConfigError naming the field (the Search page uses this too)."""
+    from mnist.config import ConfigError
 
     kind = _field_kind(name)
     t = text.strip()
@@ -118,7 +119,7 @@ def parse_value(name: str, text: str):
             return t.lower() in ("true", "1", "yes")
         return t
     except ValueError:
-        raise CLIError(f"{name}: not a valid value: {text!r}") from None
+        raise ConfigError(f"{name}: not a valid value: {text!r}") from None
 
 
 def parse_vary(items: list[str]) -> dict:
