@@ -127,11 +127,36 @@ def data_token() -> str:
     return override["token"] if override else "mnist"
 
 
+MNIST_SIZES = (60_000, 10_000)
+
+
+def data_sizes() -> tuple[int, int]:
+    """(train, test) sizes of this session's data, without loading MNIST for it (the home
+    page and the sidebar show these; a cold start should not wait for the arrays)."""
+    override = st.session_state.get("data_override")
+    if override:
+        return len(override["train"]), len(override["test"])
+    return MNIST_SIZES
+
+
 def data_description() -> str:
-    train, test = active_data()
     override = st.session_state.get("data_override")
     origin = f"uploaded: {override['name']}" if override else "MNIST"
-    return f"{origin} ({len(train):,} train / {len(test):,} test digits)"
+    n_train, n_test = data_sizes()
+    return f"{origin} ({n_train:,} train / {n_test:,} test digits)"
+
+
+_warming = False
+
+
+def warm_up() -> None:
+    """Load MNIST in a background thread (once per server) so the next page finds it ready;
+    `mnist.load_mnist` caches its result, which `data()` then picks up at once."""
+    global _warming
+    if not _warming:
+        _warming = True
+        import threading
+        threading.Thread(target=mnist.load_mnist, name="warm-mnist", daemon=True).start()
 
 
 def dataset_stats(part: str) -> dict:
@@ -283,10 +308,14 @@ def _bundled_entry() -> ModelEntry | None:
     model = default_model()
     if model is None:
         return None
-    sc = _default_score(_default_mtime())
+    saved = model.meta.get("metrics") or {}
+    if isinstance(saved.get("test_acc"), float) and isinstance(saved.get("test_loss"), float):
+        metrics = dict(test_acc=saved["test_acc"], test_loss=saved["test_loss"])  # on MNIST
+    else:  # an older file without its scores: measure them (once per server)
+        sc = _default_score(_default_mtime())
+        metrics = dict(test_acc=sc["test_acc"], test_loss=sc["test_loss"])
     return ModelEntry(BUNDLED_NAME, model, _config_from_meta(model.meta),
-                      list(model.meta.get("history") or []),
-                      dict(test_acc=sc["test_acc"], test_loss=sc["test_loss"]), "bundled",
+                      list(model.meta.get("history") or []), metrics, "bundled",
                       "pretrained, shipped with the app")
 
 

@@ -80,6 +80,8 @@ class TrainingJob:
         self.message = ""
         self.error: str | None = None
         self.result: dict | None = None  # test scores once finished (if a test set was given)
+        self.outcome: str | None = None  # the run's final status as soon as training ends
+                                         # (then `status` follows once the test is scored)
         self.started = self.finished_at = None
         self._thread: threading.Thread | None = None
 
@@ -111,6 +113,11 @@ class TrainingJob:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set() and not self.done
+
+    @property
+    def scoring(self) -> bool:
+        """Training has ended; the model is being scored on the test set."""
+        return self.outcome is not None and not self.done
 
     # ---------------------------------------------------------------------------- progress
     @property
@@ -153,9 +160,9 @@ class TrainingJob:
                 self.records.append(rec)
                 self.message = rec.get("message") or self.message
                 if rec["status"] != "running":
-                    final = rec["status"]
+                    final = self.outcome = rec["status"]
             if final is None:  # the generator ended without a final status
-                final = "stopped" if self._stop.is_set() else "done"
+                final = self.outcome = "stopped" if self._stop.is_set() else "done"
             if self.test is not None and self.test.has_labels and len(self.test):
                 self.result = score(self.model, self.test)
             # the status changes last: whoever sees a finished job also sees its result

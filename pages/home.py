@@ -16,11 +16,11 @@ st.markdown(
     "from MNIST: 60,000 training and 10,000 test images of 28x28 pixels."
 )
 
-train, test = ui.active_data()
+n_train, n_test = ui.data_sizes()
 entry = ui.current()
 c1, c2, c3 = st.columns(3)
-c1.metric("Training digits", f"{len(train):,}", help="Digits the network learns from.")
-c2.metric("Test digits", f"{len(test):,}",
+c1.metric("Training digits", f"{n_train:,}", help="Digits the network learns from.")
+c2.metric("Test digits", f"{n_test:,}",
           help="Digits kept aside to measure how well a trained network does on new data.")
 if entry is not None and entry.metrics.get("test_acc") is not None:
     c3.metric("Current model", f"{entry.metrics['test_acc']:.2%}",
@@ -63,3 +63,5 @@ st.markdown(
     "(the optimizer, at the learning rate's step size).\n"
     "- Everything you train lives in your browser session only: download what you want to keep."
 )
+
+ui.warm_up()  # load MNIST in the background: the Dataset and Train pages then open at once

@@ -283,7 +283,13 @@ def live_panel():
     head = f"**{job.name}** on {job.n_train:,} digits" + (
         f" (validating on {job.n_val:,})" if job.n_val else "")
     st.markdown(head)
-    if not job.done:
+    if job.scoring:
+        st.progress(job.progress, text=f"Training ended ({job.outcome.replace('_', ' ')}) at "
+                                       f"epoch {epoch:.2f}; measuring the test accuracy ...")
+        if job.outcome == "stopped":
+            st.warning(f"Stopped by you at epoch {epoch:.2f}; the model keeps the weights it "
+                       "had then.", icon=":material/stop_circle:")
+    elif not job.done:
         word = "Stopping" if job.stopping else "Training"
         text = (f"{word}: epoch {epoch:.2f} of {job.epochs} · "
                 f"{(sps or 0):,.0f} samples/s · elapsed {fmt_time(job.elapsed)} · "

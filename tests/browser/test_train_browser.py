@@ -1,0 +1,96 @@
+"""The real app in headless chromium: every page opens from the sidebar; a training run shows
+live curves and stops on Stop, keeping its model."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from conftest import RESULTS, screenshot
+
+PAGES = ["Home", "Dataset", "Train", "Search", "Mistakes", "Draw", "Inside the network"]
+EXCEPTION = '[data-testid="stException"]'
+
+
+def wait_idle(page, timeout=30):
+    """Until Streamlit has finished the current run (its status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout * 1000)
+
+
+def nav_link(page, title):
+    # a link's text is its icon's name then its title ("grid_view Dataset")
+    return page.locator('[data-testid="stSidebarNav"] a').filter(
+        has_text=re.compile(rf"{re.escape(title)}\s*$"))
+
+
+def test_cold_start_recorded(app_server):
+    # the fixture measured it; the goal is 5 s on the dev machine (reported, not asserted
+    # tightly: CI boxes vary)
+    assert RESULTS["cold_start_s"] < 60
+    print(f"cold start to usable home page: {RESULTS['cold_start_s']} s "
+          f"(health endpoint after {RESULTS['cold_start_health_s']} s)")
+
+
+def test_every_page_opens_from_the_sidebar(page):
+    listed = [t for t in PAGES if nav_link(page, t).count()]
+    assert listed[:3] == ["Home", "Dataset", "Train"], listed
+    for title in listed:
+        nav_link(page, title).first.click()
+        heading = "MNIST Lab" if title == "Home" else title
+        page.get_by_role("heading", name=heading, exact=False).first.wait_for()
+        wait_idle(page, 60)
+        assert page.locator(EXCEPTION).count() == 0, f"exception on the {title} page"
+        screenshot(page, f"page-{title.lower().replace(' ', '-')}")
+
+
+def _set_number(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_training_shows_live_curves_and_stops(page):
+    nav_link(page, "Train").first.click()
+    page.get_by_role("heading", name="Train").first.wait_for()
+    wait_idle(page)
+    hidden = page.get_by_label("Hidden layers", exact=True)
+    hidden.fill("64")
+    hidden.press("Enter")
+    wait_idle(page)
+    _set_number(page, "Train on (digits)", 30000)
+    _set_number(page, "Epochs", 20)
+    _set_number(page, "Batch size", 32)
+    page.get_by_role("button", name="Start training", exact=True).click()
+
+    progress = page.locator('[data-testid="stProgress"]').first
+    progress.wait_for(timeout=20_000)
+    texts = set()
+    deadline = time.time() + 30
+    while time.time() < deadline and len(texts) < 3:
+        t = page.locator('[data-testid="stProgress"] p').first.inner_text()
+        if "Training" in t:
+            texts.add(t)
+        page.wait_for_timeout(400)
+    assert len(texts) >= 3, f"the progress text did not advance: {texts}"
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    screenshot(page, "train-running")
+    assert page.locator(EXCEPTION).count() == 0
+
+    t_stop = time.perf_counter()
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("Stopped by you").wait_for(timeout=15_000)
+    stop_s = time.perf_counter() - t_stop
+    RESULTS["stop_to_stopped_s"] = round(stop_s, 2)
+    page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=15_000)
+    # the stopped model is the session's current model (sidebar) with its test accuracy
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text(re.compile(r"run 1: 784-64-10")).first.wait_for(timeout=15_000)
+    wait_idle(page)
+    screenshot(page, "train-stopped")
+    assert page.locator(EXCEPTION).count() == 0
+    assert stop_s < 5, f"stopping took {stop_s:.1f} s"
