@@ -361,11 +361,15 @@ def _load_image(path: str, raw: bool) -> np.ndarray:
     except OSError as e:
         raise CLIError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        from mnist.preprocess import preprocess_canvas
+        from mnist import preprocess
     except ImportError:
         raise CLIError("image preprocessing is not available (mnist.preprocess is missing); "
                        "use --raw for a 28x28 image") from None
-    img = preprocess_canvas(rgba)
+    bad_image = getattr(preprocess, "PreprocessError", ValueError)
+    try:
+        img = preprocess.preprocess_canvas(rgba)
+    except bad_image as e:
+        raise CLIError(f"{path}: {e}") from None
     if img is None:
         raise CLIError(f"{path}: no digit found in the image")
     return np.asarray(img, dtype=np.float32)

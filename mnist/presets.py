@@ -71,13 +71,17 @@ PRESETS: dict[str, tuple[TrainConfig, str]] = {
         "descent, lr 0.1, 500 iterations.",
     ),
     "tutorial-pure-python": (
-        TrainConfig(hidden=(32,), activation="sigmoid", init="xavier", loss="mse", lr=0.8,
+        TrainConfig(hidden=(32,), activation="sigmoid", init="xavier", loss="mse", lr=0.16,
                     epochs=300, subset=6000, **_GD),
         "The pure-Python tutorial's 784-32-10 (sigmoid hidden layer, Xavier init, linear "
-        "output with mean squared error, full batch, lr 0.8, 300 epochs) on a random 10% "
-        "(6,000) of the training set, tested on a random 10% (1,000) of the test set; the "
-        "tutorial reports about 89.9% test accuracy. Vectorised here (mnist.reference has "
-        "the loop version).",
+        "output with mean squared error, full batch, 300 epochs) on a random 10% (6,000) of "
+        "the training set, tested on a random 10% (1,000) of the test set; the tutorial "
+        "reports about 89.9% test accuracy. Its lr 0.8 is for the mean of (out - target)^2 "
+        "over the 10 outputs, whose gradient is 2/10 of our loss's (half the squared error "
+        "summed over outputs), so lr 0.16 here is the same step (lr 0.8 here diverges). "
+        "Measured: 85.8% test accuracy (seed 0), about 4 points short; the tutorial's hidden "
+        "activation and data order are not known exactly (a ReLU hidden layer gives 86.7%). "
+        "Vectorised here; mnist.reference has the loop version.",
     ),
 }
 

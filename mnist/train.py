@@ -31,9 +31,13 @@ from mnist.optim import make_optimizer, schedule_lr
 
 EVAL_BATCH = 1000  # rows per evaluation chunk: memory stays small on 60k digits
 ACCUM_CHUNK = 4096  # a batch larger than this is processed in chunks, gradients accumulated
-# A loss this large is an explosion even if still finite: with ReLUs and a stable log-sum-exp a
-# huge learning rate kills every unit and the loss sits at ~1e20 without ever reaching inf.
-EXPLODED_LOSS = 1e4
+# A loss this much larger than the first batch's is an explosion even if still finite: with
+# ReLUs and a stable log-sum-exp a huge learning rate kills every unit, and the loss jumps to
+# hundreds (or 1e20) and stays there without ever reaching inf. A run that makes its loss 50
+# times worse than at random initial weights is not learning; the floor keeps tiny initial
+# losses (MSE ~0.2) from tripping it on a harmless bump.
+EXPLODE_FACTOR = 50
+EXPLODE_FLOOR = 100.0
 
 
 def build_model(cfg: TrainConfig) -> MLP:
@@ -213,7 +217,7 @@ class TrainingRun:
                     yield record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen, True, msg)
                     return
                 if explode_at == math.inf:
-                    explode_at = max(EXPLODED_LOSS, 1000 * loss)
+                    explode_at = max(EXPLODE_FLOOR, EXPLODE_FACTOR * loss)
                 ep_loss += loss * b
                 ep_correct += correct
                 ep_seen += b
