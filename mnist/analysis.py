@@ -195,6 +195,14 @@ def weight_tiles(model) -> np.ndarray:
     return np.ascontiguousarray(W.T).reshape(-1, SIDE, SIDE)
 
 
+def normalise_tiles(tiles) -> np.ndarray:
+    """Each tile divided by its own largest |value| (so every unit's pattern is visible,
+    whatever the scale of its weights); all-zero tiles stay zero."""
+    tiles = np.asarray(tiles, dtype=np.float64)
+    m = np.abs(tiles).reshape(len(tiles), -1).max(axis=1)
+    return tiles / np.where(m > 0, m, 1.0)[:, None, None]
+
+
 # ============================================================================================
 # Pictures
 

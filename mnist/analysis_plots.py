@@ -46,7 +46,7 @@ def mistake_grid(mosaic: np.ndarray, true, pred, confidence, indices, cols: int 
     step = SIDE + pad
     rows = max(1, -(-n // cols))
     if height is None:
-        height = 90 + rows * 88
+        height = 50 + rows * 66 + (30 if title else 0)
     fig = go.Figure(go.Heatmap(z=mosaic, colorscale=GREYS, zmin=0, zmax=255, showscale=False,
                                hoverinfo="skip"))
     k = np.arange(n)
@@ -56,7 +56,7 @@ def mistake_grid(mosaic: np.ndarray, true, pred, confidence, indices, cols: int 
     hover = [f"test #{int(i)}: true {int(t)}, predicted {int(p)} ({cf:.0%})"
              for i, t, p, cf in zip(indices, true, pred, confidence)]
     fig.add_trace(go.Scatter(
-        x=cx, y=cy, mode="markers", customdata=np.asarray(indices), hovertext=hover,
+        x=cx, y=cy, mode="markers", customdata=[int(i) for i in indices], hovertext=hover,
         hoverinfo="text", name="digits", showlegend=False,
         marker=dict(size=max(10, int(height / (rows + 1) * 0.55)), opacity=0.01,
                     color="#FFFFFF", symbol="square")))
@@ -83,9 +83,10 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
     cm = np.asarray(cm)
     n = len(cm)
     errors = cm.astype(np.float64).copy()
+    errors[errors == 0] = np.nan  # no mistakes: no colour (the background shows)
     np.fill_diagonal(errors, np.nan)
     fig = go.Figure(go.Heatmap(
-        z=np.log1p(errors), x=CLASSES[:n], y=CLASSES[:n], text=cm, texttemplate="%{text}",
+        z=np.log1p(errors), x=CLASSES[:n], y=CLASSES[:n], text=np.where(cm > 0, cm.astype(str), ""), texttemplate="%{text}",
         colorscale="Reds", showscale=False, hoverinfo="skip", xgap=1, ygap=1))
     diag = np.full((n, n), np.nan)
     diag[np.diag_indices(n)] = 1
@@ -96,7 +97,7 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
     t, p = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     t, p = t.ravel(), p.ravel()
     fig.add_trace(go.Scatter(
-        x=p, y=t, mode="markers", customdata=np.stack([t, p], axis=1),
+        x=p, y=t, mode="markers", customdata=np.stack([t, p], axis=1).tolist(),
         hovertext=[f"true {a}, predicted {b}: {cm[a, b]}" for a, b in zip(t, p)],
         hoverinfo="text", showlegend=False, name="cells",
         marker=dict(size=26, symbol="square", opacity=0.01, color="#FFFFFF")))
@@ -104,8 +105,10 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
         a, b = selected
         fig.add_shape(type="rect", x0=b - 0.5, x1=b + 0.5, y0=a - 0.5, y1=a + 0.5,
                       line=dict(color=VAL_COLOR, width=3))
-    fig.update_xaxes(title="predicted", dtick=1, side="bottom", range=[-0.5, n - 0.5])
-    fig.update_yaxes(title="true", dtick=1, autorange="reversed", scaleanchor="x")
+    fig.update_xaxes(title="predicted", dtick=1, side="bottom", range=[-0.5, n - 0.5],
+                     showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
+    fig.update_yaxes(title="true", dtick=1, range=[n - 0.5, -0.5], scaleanchor="x",
+                     showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
     return _layout(fig, height=430, title=title, clickmode="event+select", dragmode=False)
 
 
@@ -114,9 +117,12 @@ def weight_mosaic(mosaic: np.ndarray, title: str = "First-layer weights, one til
     """Weight tiles (a float mosaic, NaN between tiles) with a diverging scale centred on 0:
     red = ink there excites the unit, blue = ink there inhibits it."""
     mosaic = np.asarray(mosaic, dtype=np.float64)
-    lim = float(np.nanmax(np.abs(mosaic))) if np.isfinite(mosaic).any() else 1.0
+    finite = np.abs(mosaic[np.isfinite(mosaic)])
+    # a robust limit: a few large weights would otherwise wash every tile out to white
+    lim = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+    lim = lim if lim > 0 else 1.0
     if height is None:
-        height = int(min(1400, 80 + 1.6 * mosaic.shape[0] * min(1.0, 900 / mosaic.shape[1])))
+        height = int(min(1400, 90 + 1.9 * mosaic.shape[0] * min(1.0, 900 / mosaic.shape[1])))
     fig = go.Figure(go.Heatmap(z=mosaic, colorscale="RdBu", reversescale=True, zmid=0,
                                zmin=-lim, zmax=lim,
                                colorbar=dict(title="weight", thickness=12),

@@ -82,7 +82,7 @@ with right:
         g1, g2 = st.columns([1, 1.4])
         with g1:
             st.metric("Prediction", str(reading["pred"]),
-                      f"{reading['confidence']:.0%} sure", delta_color="off")
+                      f"{reading['confidence']:.0%} sure", delta_color="off", delta_arrow="off")
             if reading["unsure"] is not None:
                 a, b = reading["unsure"]
                 st.warning(f"Not sure: {a} or {b}?", icon=":material/help:")
@@ -168,7 +168,7 @@ with t2:
                  caption=f"the last {show}")
         sc = an.score(model, xs, ys)
         st.metric(f"{entry.name} on your digits", f"{sc['accuracy']:.0%}",
-                  f"{int(round(sc['accuracy'] * n))} of {n} right", delta_color="off")
+                  f"{int(round(sc['accuracy'] * n))} of {n} right", delta_color="off", delta_arrow="off")
         b1, b2, b3 = st.columns(3)
         with b1:
             st.download_button("Download (.npz)", an.my_digits_npz(xs, ys), "my_digits.npz",

@@ -36,12 +36,16 @@ c1, c2 = st.columns([3, 1])
 with c2:
     show = st.slider("Units shown", 1, h1, min(h1, 64), key="in_units")
     ncols = st.slider("Tiles per row", 4, 24, min(16, max(4, show)), key="in_cols")
+    own = st.toggle("Each tile its own scale", key="in_own_scale",
+                    help="Stretch every unit's weights to the full colour range, so weak "
+                         "units show their pattern too (the colour bar is then relative).")
     st.caption("Each tile is one hidden unit's 784 incoming weights laid out as the 28x28 "
                "image they multiply. **Red**: ink there excites the unit; **blue**: ink "
                "there inhibits it. The unit's input is the sum of pixel × weight, plus its "
                "bias.")
 with c1:
-    mos = an.mosaic(tiles[:show], ncols=ncols, pad=1, fill=np.nan)
+    shown = an.normalise_tiles(tiles[:show]) if own else tiles[:show]
+    mos = an.mosaic(shown, ncols=ncols, pad=1, fill=np.nan)
     st.plotly_chart(ap.weight_mosaic(mos), key="in_weights")
 
 # ------------------------------------------------------------------------- one input
@@ -73,7 +77,7 @@ with left:
     st.image(an.upscale(an.to_uint8(image), 6),
              caption="the input: 784 pixels" + (f" (true class {true})" if true is not None
                                                 else ""))
-    st.metric("Output", str(pred), f"{probs[pred]:.0%}", delta_color="off")
+    st.metric("Output", str(pred), f"{probs[pred]:.0%}", delta_color="off", delta_arrow="off")
     grad, _ = an.saliency(model, image.reshape(1, -1))
     st.image(an.saliency_overlay(image, grad[0], scale=6),
              caption=f"saliency of the '{pred}' logit (red: ink here argues for it)")

@@ -24,22 +24,35 @@ ss.setdefault("mk_pred", ANY)
 ss.setdefault("mk_page", 1)
 
 
+def _points(key):
+    state = ss.get(key) or {}
+    return (state.get("selection") or {}).get("points") or []
+
+
+def _scalar(v):
+    """A clicked point's customdata: a number, or a one-element list/dict of one."""
+    if isinstance(v, dict):
+        v = next(iter(v.values()), None)
+    if isinstance(v, (list, tuple)):
+        v = v[0] if v else None
+    return None if v is None else int(v)
+
+
 def on_cell_click():
-    """A click on the confusion matrix sets the true/predicted filters (before they draw)."""
-    points = (ss.get("mk_cm") or {}).get("selection", {}).get("points", [])
-    for pt in points:
-        data = pt.get("customdata")
-        if data is not None and len(data) == 2:
-            ss["mk_true"], ss["mk_pred"] = int(data[0]), int(data[1])
+    """A click on the confusion matrix sets the true/predicted filters (before they draw).
+    Every trace of that figure has x = predicted class, y = true class."""
+    for pt in _points("mk_cm"):
+        if pt.get("x") is not None and pt.get("y") is not None:
+            ss["mk_true"], ss["mk_pred"] = int(round(pt["y"])), int(round(pt["x"]))
             ss["mk_page"] = 1
             return
 
 
 def on_digit_click():
-    points = (ss.get("mk_grid") or {}).get("selection", {}).get("points", [])
-    for pt in points:
-        if pt.get("customdata") is not None:
-            ss["mk_digit"] = int(pt["customdata"])
+    for pt in _points("mk_grid"):
+        i = _scalar(pt.get("customdata"))
+        if i is not None:
+            ss["mk_digit"] = i
             return
 
 

@@ -257,3 +257,12 @@ def test_fine_tune_learns_my_digits_and_keeps_original():
     assert new is not model and cfg.val_fraction == 0.0
     s = an.score(model, np.zeros((0, 28, 28), np.uint8), [])
     assert s["n"] == 0 and s["accuracy"] is None
+
+
+def test_normalise_tiles():
+    tiles = np.zeros((3, 28, 28))
+    tiles[0, 1, 1], tiles[0, 2, 2] = -4.0, 2.0
+    tiles[1, 5, 5] = 0.5
+    out = an.normalise_tiles(tiles)
+    assert out[0, 1, 1] == -1.0 and out[0, 2, 2] == 0.5 and out[1, 5, 5] == 1.0
+    assert np.all(out[2] == 0)
