@@ -46,21 +46,25 @@ PRESETS: dict[str, tuple[TrainConfig, str]] = {
     "tutorial-128-64-sgd": (
         TrainConfig(lr=0.1, **_SGD128),
         "784-128-64-10, N(0, 0.01^2) init, ReLU, minibatch SGD (batch 32, lr 0.1) for 10 "
-        "epochs; the tutorial reports about 97.1% test accuracy.",
+        "epochs; the tutorial reports about 97.1% test accuracy. Measured: 97.96% (seed 0).",
     ),
     "tutorial-128-64-sgd-lr0.01": (
         TrainConfig(lr=0.01, **_SGD128),
-        "As tutorial-128-64-sgd with lr 0.01: about 93.8% test accuracy in the tutorial.",
+        "As tutorial-128-64-sgd with lr 0.01: about 93.8% test accuracy in the tutorial. "
+        "Measured: 93.81% (seed 0).",
     ),
     "tutorial-128-64-sgd-lr0.001": (
         TrainConfig(lr=0.001, **_SGD128),
         "As tutorial-128-64-sgd with lr 0.001: the tiny initial weights make the signal "
-        "vanish, the net barely moves, about 11% test accuracy in the tutorial.",
+        "vanish, the net barely moves, about 11% test accuracy in the tutorial. Measured: "
+        "11.35% (seed 0: it predicts one class).",
     ),
     "tutorial-128-64-sgd-b128": (
         TrainConfig(**{**_SGD128, "batch_size": 128}, lr=0.01),
         "As tutorial-128-64-sgd with batch 128 and lr 0.01: 4x fewer steps than batch 32, "
-        "about 75% test accuracy in the tutorial.",
+        "about 75% test accuracy in the tutorial. Measured: 72.56% (seed 0), 2.4 points "
+        "short: the net spends the first epochs escaping its near-zero start, and when it "
+        "escapes depends on the seed, so this figure moves by a few points between seeds.",
     ),
     "tutorial-20-kaggle": (
         TrainConfig(hidden=(20,), activation="relu", init="uniform", lr=0.1, epochs=500, **_GD),
