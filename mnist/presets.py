@@ -72,7 +72,8 @@ PRESETS: dict[str, tuple[TrainConfig, str]] = {
         "on the other 12,000. Kaggle's train.csv is not bundled, so the first 42,000 digits "
         "of the MNIST training set stand in (same source, same split sizes). Training as in "
         "the from-scratch Kaggle notebooks: U(-0.5, 0.5) init, ReLU, full-batch gradient "
-        "descent, lr 0.1, 500 iterations.",
+        "descent, lr 0.1, 500 iterations. The issue gives no figure for it; measured: "
+        "85.23% on the 12,000 held-out digits (86.82% training accuracy), seed 0.",
     ),
     "tutorial-pure-python": (
         TrainConfig(hidden=(32,), activation="sigmoid", init="xavier", loss="mse", lr=0.16,
