@@ -108,8 +108,6 @@ class TrainConfig:
             _int("patience", self.patience, 1, MAX_EPOCHS)
         if self.report_every is not None:
             _int("report_every", self.report_every, 1, 10_000_000)
-        if self.patience is not None and self.val_fraction == 0:
-            raise ConfigError("patience needs a validation set: val_fraction is 0")
         if not isinstance(self.augment, bool):
             raise ConfigError(f"augment must be true or false, got {self.augment!r}")
         if self.subset is not None:

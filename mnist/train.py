@@ -302,6 +302,9 @@ def train(config: TrainConfig, train: Dataset, model: MLP | None = None,
         data = data.subset(config.subset, seed=config.seed)
     if validation is None and config.val_fraction > 0:
         data, validation = data.split(config.val_fraction, seed=config.seed)
+    if config.patience is not None and validation is None:
+        raise ConfigError("patience needs a validation set: val_fraction is 0 and no "
+                          "validation dataset was given")
     if model is None:
         model = build_model(config)
     elif not isinstance(model, MLP):

@@ -53,8 +53,14 @@ def test_bad_values_name_the_field_and_the_value(field, value):
 
 
 def test_patience_needs_validation():
+    from mnist import train
+    from mnist.data import load_mnist
+
+    small = load_mnist()[0].take(range(100))
+    cfg = TrainConfig(patience=2, val_fraction=0)  # fine on its own: validation= may come
     with pytest.raises(ConfigError, match="patience needs a validation set"):
-        TrainConfig(patience=2, val_fraction=0)
+        train(cfg, small)
+    assert train(cfg, small, validation=small).validation is small
 
 
 @pytest.mark.parametrize("text,match", [
