@@ -398,7 +398,7 @@ def require_model() -> ModelEntry:
     entry = current()
     if entry is None:
         st.info(default_model_problem() or "No model yet: train one on the Train page.")
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        page_link("pages/train.py", "Go to the Train page", ":material/model_training:")
         st.stop()
     return entry
 
@@ -502,6 +502,17 @@ def collect_finished_job() -> ModelEntry | None:
 
 
 # ============================================================================ shared widgets
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """st.page_link, or the label in bold when the page is not registered (a page run on its
+    own, as in a page test, has no navigation to link through)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitAPIException:
+        st.markdown(f"**{label}**")
+
+
 def _pick_model():
     name = st.session_state.get("_model_picker")
     if name in models():

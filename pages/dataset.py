@@ -10,6 +10,7 @@ st.caption("What the network learns from: 28x28 greyscale images (0 = black, 255
            "with the digit each one shows.")
 
 train, test = ui.active_data()
+ui.keep_widget_state()
 
 # ---------------------------------------------------------------------------- data source
 with st.container(border=True):

@@ -48,7 +48,7 @@ STEPS = [
 for path, title, text in STEPS:
     with st.container(border=True):
         if (ROOT / path).is_file():
-            st.page_link(path, label=title, icon=":material/arrow_forward:")
+            ui.page_link(path, title, ":material/arrow_forward:")
         else:
             st.markdown(f"**{title}** *(page coming soon)*")
         st.caption(text)

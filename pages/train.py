@@ -149,9 +149,9 @@ def val_changed():
 # first visit: the preset "quick" (or the default) fills the form
 presets = ui.presets()
 ui.default("tr_preset", next(iter(presets)))
-if "tr_hidden" not in st.session_state:
-    for k, v in form_values(presets[st.session_state.tr_preset][0]).items():
-        st.session_state[k] = v
+ui.keep_widget_state()  # values of widgets hidden in this run (e.g. Adam's betas) survive
+for k, v in form_values(presets[st.session_state.tr_preset][0]).items():
+    ui.default(k, v)
 st.session_state["tr_val_fraction"] = ui.val_fraction()  # the Dataset page's split wins
 
 job = ui.training_job()

@@ -1,0 +1,56 @@
+"""Shared by the app-shell, Home, Dataset and Train page tests: AppTest runners and small
+in-memory data files (CSV, IDX) built from the bundled MNIST."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+import mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+
+def page(name: str) -> AppTest:
+    """An AppTest of one page file (pages/<name>.py), not yet run."""
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+
+
+def script(fn) -> AppTest:
+    """An AppTest running `fn`'s body as the script (to call ui functions in a session)."""
+    return AppTest.from_function(fn, default_timeout=TIMEOUT)
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def csv_bytes(n: int = 200, start: int = 0) -> bytes:
+    """n MNIST training digits as "label,pixel0..pixel783" rows, with a header."""
+    train, _ = mnist.load_mnist()
+    rows = np.column_stack([train.labels[start:start + n], train.flat[start:start + n]])
+    out = io.StringIO()
+    out.write("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n")
+    np.savetxt(out, rows, fmt="%d", delimiter=",")
+    return out.getvalue().encode()
+
+
+def idx_pair(n: int = 100, start: int = 0) -> tuple[bytes, bytes]:
+    """(images, labels) IDX files of n MNIST training digits."""
+    train, _ = mnist.load_mnist()
+    img = struct.pack(">IIII", 0x803, n, 28, 28) + train.images[start:start + n].tobytes()
+    lab = struct.pack(">II", 0x801, n) + train.labels[start:start + n].tobytes()
+    return img, lab

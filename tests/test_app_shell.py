@@ -1,0 +1,169 @@
+"""The app shell: app.py routes and draws the sidebar; ui.py keeps per-session state apart from
+the shared, read-only data; a missing bundled model is handled; uploads that fail change
+nothing."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+import mnist
+from tests.app_helpers import ROOT, app, csv_bytes, idx_pair, no_exception, script
+
+
+def test_app_runs_home_with_the_sidebar():
+    at = app().run()
+    no_exception(at)
+    assert at.title[0].value == "MNIST Lab"
+    side = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Current model" in side
+    if (ROOT / "models" / "default.npz").exists():
+        assert "bundled model" in side
+        assert at.sidebar.metric[0].label == "Test accuracy"
+    assert any("MNIST" in c.value for c in at.sidebar.caption)
+
+
+def test_app_lists_only_existing_pages_and_copes_without_a_bundled_model(tmp_path,
+                                                                         monkeypatch):
+    # a copy of the app with only the home page, and no bundled model: it must still run
+    import ui
+
+    monkeypatch.setattr(ui, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.npz")
+    shutil.copy(ROOT / "app.py", tmp_path / "app.py")
+    (tmp_path / "pages").mkdir()
+    shutil.copy(ROOT / "pages" / "home.py", tmp_path / "pages" / "home.py")
+    at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=60).run()
+    no_exception(at)
+    info = " ".join(i.value for i in at.sidebar.info)
+    assert "No bundled model yet" in info
+    assert "none yet" in [m.value for m in at.metric]
+    soon = [m.value for m in at.markdown if "coming soon" in m.value]
+    assert len(soon) == 6  # every step but the home page's own links points to a missing page
+
+
+def test_model_picker_switches_the_current_model():
+    # (AppTest runs app.py itself only on the first run; later runs go straight to the page,
+    # so the session is prepared before the first run)
+    import ui
+
+    at = app()
+    at.session_state["models"] = {"tiny": ui.ModelEntry(
+        "tiny", mnist.MLP((784, 8, 10), seed=1), None, [], dict(test_acc=0.5, test_loss=1.0),
+        "trained")}
+    at.session_state["current_model"] = "tiny"
+    at.run()
+    no_exception(at)
+    assert "50.00%" in [m.value for m in at.sidebar.metric]
+    picker = at.sidebar.selectbox(key="_model_picker")
+    assert picker.value == "tiny"
+    if (ROOT / "models" / "default.npz").exists():
+        assert picker.options == ["bundled model", "tiny"]
+        picker.set_value("bundled model").run()
+        no_exception(at)
+        assert at.session_state["current_model"] == "bundled model"
+
+
+def test_sessions_do_not_share_models_and_shared_data_is_read_only():
+    import ui
+
+    a, b = app(), app()
+    a.session_state["models"] = {"mine": ui.ModelEntry("mine", mnist.MLP((784, 4, 10)), None,
+                                                        [], {}, "trained")}
+    a.run()
+    b.run()
+    assert "mine" in a.session_state["models"]
+    assert "mine" not in b.session_state["models"]
+    train, test = mnist.load_mnist()
+    assert not train.images.flags.writeable and not test.labels.flags.writeable
+
+
+def _upload_script():
+    import streamlit as st
+
+    import ui
+
+    if "files" in st.session_state:
+        st.session_state["problem"] = ui.use_uploaded_data(st.session_state.pop("files"),
+                                                           st.session_state.get("use", "train"))
+    train, test = ui.active_data()
+    st.session_state["sizes"] = (len(train), len(test))
+    st.write(ui.data_description())
+
+
+def test_bad_data_upload_keeps_the_old_data_and_says_why():
+    at = script(_upload_script).run()
+    assert at.session_state["sizes"] == (60000, 10000)
+    at.session_state["files"] = [("digits.csv", csv_bytes(50))]
+    at.run()
+    assert at.session_state["problem"] is None
+    assert at.session_state["sizes"] == (50, 10000)
+    for files, words in [([("junk.csv", b"label,a\n3,x\n")], "junk.csv"),
+                         ([("x.bin", b"\x00\x00\x09\x03abcd")], "magic"),
+                         ([("a.csv", b"1"), ("b.csv", b"2"), ("c.csv", b"3")], "3 files")]:
+        at.session_state["files"] = files
+        at.run()
+        no_exception(at)
+        assert words in at.session_state["problem"]
+        assert at.session_state["sizes"] == (50, 10000)  # unchanged
+
+
+def test_data_upload_forms():
+    at = script(_upload_script).run()
+    img, lab = idx_pair(100)
+    # labels first: the pair is recognised either way round
+    at.session_state["files"] = [("train-labels-idx1-ubyte", lab), ("train-images-idx3-ubyte", img)]
+    at.session_state["use"] = "both"
+    at.run()
+    assert at.session_state["problem"] is None
+    assert at.session_state["sizes"] == (80, 20)
+    at.session_state["files"] = [("digits.csv", csv_bytes(40))]
+    at.session_state["use"] = "test"
+    at.run()
+    assert at.session_state["sizes"] == (60000, 40)
+    # unlabeled images cannot be trained or scored on
+    at.session_state["files"] = [("train-images-idx3-ubyte", img)]
+    at.run()
+    assert "no labels" in at.session_state["problem"]
+    assert at.session_state["sizes"] == (60000, 40)
+
+
+def _model_script():
+    import streamlit as st
+
+    import ui
+
+    if "upload" in st.session_state:
+        name, raw = st.session_state.pop("upload")
+        st.session_state["problem"] = ui.use_uploaded_model(name, raw)
+    st.session_state["names"] = list(ui.models())
+    cur = ui.current()
+    st.session_state["cur"] = cur.name if cur else None
+
+
+def test_bad_model_upload_keeps_the_old_state_good_one_becomes_current(tmp_path):
+    at = script(_model_script).run()
+    before = (at.session_state["names"], at.session_state["cur"])
+    pickle_like = b"\x80\x04\x95" + b"\x00" * 20
+    wrong_shape = tmp_path / "wrong.npz"
+    mnist.save_model(mnist.MLP((784, 5, 3)), wrong_shape)
+    for name, raw, words in [("junk.npz", b"not a model", "junk.npz"),
+                             ("p.npz", pickle_like, "pickle"),
+                             ("wrong.npz", wrong_shape.read_bytes(), "784 -> 10")]:
+        at.session_state["upload"] = (name, raw)
+        at.run()
+        no_exception(at)
+        assert words in at.session_state["problem"]
+        assert (at.session_state["names"], at.session_state["cur"]) == before
+    good = tmp_path / "good.npz"
+    model = mnist.MLP((784, 6, 10), seed=3)
+    mnist.save_model(model, good)
+    at.session_state["upload"] = ("good.npz", good.read_bytes())
+    at.run()
+    assert at.session_state["problem"] is None
+    assert at.session_state["cur"] == "uploaded: good.npz"
+    entry = at.session_state["models"]["uploaded: good.npz"]
+    x = mnist.load_mnist()[1].x(np.arange(20))
+    np.testing.assert_array_equal(entry.model.predict_proba(x), model.predict_proba(x))
+    assert 0.0 <= entry.metrics["test_acc"] <= 1.0
