@@ -22,6 +22,18 @@ def cli(*args, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def main_in_process(capsys, *args):
+    """The same entry point without a new interpreter (fast): (exit code, stdout, stderr)."""
+    from mnist.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse: --help and usage errors
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 def one_line_error(res, code=1):
     assert res.returncode == code, (res.returncode, res.stderr)
     lines = res.stderr.strip().splitlines()
@@ -38,10 +50,12 @@ def trained(tmp_path_factory):
     return out, [json.loads(line) for line in res.stdout.splitlines()]
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])
-def test_help_on_each_command(command):
-    res = cli(command, "--help")
-    assert res.returncode == 0 and "usage: python -m mnist " + command in res.stdout
+def test_help_on_each_command(capsys):
+    res = cli("train", "--help")  # once for real
+    assert res.returncode == 0 and "usage: python -m mnist train" in res.stdout
+    for command in ["train", "evaluate", "predict", "info"]:
+        res = main_in_process(capsys, command, "--help")
+        assert res.returncode == 0 and "usage: python -m mnist " + command in res.stdout
 
 
 def test_train_json_lines_and_saved_model(trained):
@@ -56,18 +70,18 @@ def test_train_json_lines_and_saved_model(trained):
     assert len(model.meta["history"]) == 2 and model.meta["config"]["subset"] == 600
 
 
-def test_evaluate_and_info(trained):
+def test_evaluate_and_info(trained, capsys):
     out, lines = trained
     res = cli("evaluate", out, "--json")
     assert res.returncode == 0, res.stderr
     ev = json.loads(res.stdout.splitlines()[-1])
     assert ev["accuracy"] == pytest.approx(lines[-1]["test_acc"])
     assert np.array(ev["confusion"]).sum() == 10000 and len(ev["per_class_accuracy"]) == 10
-    text = cli("evaluate", out).stdout
+    text = main_in_process(capsys, "evaluate", out).stdout
     assert "confusion matrix" in text and "per-class accuracy" in text
-    info = json.loads(cli("info", out, "--json").stdout)
+    info = json.loads(main_in_process(capsys, "info", out, "--json").stdout)
     assert info["n_params"] == 784 * 16 + 16 + 16 * 10 + 10 and info["format_version"] == 1
-    assert "784-16-10" in cli("info", out).stdout
+    assert "784-16-10" in main_in_process(capsys, "info", out).stdout
 
 
 def test_bundled_model_meets_its_promise():
@@ -76,7 +90,7 @@ def test_bundled_model_meets_its_promise():
     assert json.loads(res.stdout)["accuracy"] >= 0.98
 
 
-def test_predict_raw_and_through_preprocessing(tmp_path):
+def test_predict_raw_and_through_preprocessing(tmp_path, capsys):
     _, test = load_mnist()
     img = test.images[0]  # a 7
     raw = tmp_path / "seven28.png"
@@ -85,6 +99,7 @@ def test_predict_raw_and_through_preprocessing(tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["digit"] == 7 and len(out["probabilities"]) == 10
+    assert "digit: 7" in main_in_process(capsys, "predict", raw, "--raw").stdout
     # a big photo-like version: black ink on white paper, 10x larger
     big = Image.fromarray(255 - img).resize((280, 280), Image.NEAREST).convert("RGB")
     photo = tmp_path / "seven.jpg"
@@ -94,27 +109,30 @@ def test_predict_raw_and_through_preprocessing(tmp_path):
         pytest.skip("mnist.preprocess not there yet")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["digit"] == 7
-    assert "digit: 7" in cli("predict", photo).stdout
 
 
-def test_errors_are_one_line(tmp_path, trained):
+def test_errors_are_one_line(tmp_path, capsys):
+    # two for real (exit status and stderr of the actual process) ...
     assert "nope.npz" in one_line_error(cli("info", tmp_path / "nope.npz"))
+    assert "unrecognized arguments" in one_line_error(cli("train", "--bogus"), code=2)
+    # ... the rest through the same main() in-process
+    run = lambda *a: main_in_process(capsys, *a)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a model at all")
-    assert "not a model file" in one_line_error(cli("evaluate", bad))
-    assert "lr must be" in one_line_error(cli("train", "--lr", "-1"))
-    assert "unknown preset" in one_line_error(cli("train", "--preset", "nope"))
-    assert "unrecognized arguments" in one_line_error(cli("train", "--bogus"), code=2)
-    assert "--epochs" in one_line_error(cli("train", "--epochs", "ten"))
+    assert "not a model file" in one_line_error(run("evaluate", bad))
+    assert "lr must be" in one_line_error(run("train", "--lr", "-1"))
+    assert "unknown preset" in one_line_error(run("train", "--preset", "nope"))
+    assert "--epochs" in one_line_error(run("train", "--epochs", "ten"))
     txt = tmp_path / "x.png"
     txt.write_text("hello")
-    assert "not an image" in one_line_error(cli("predict", txt))
+    assert "not an image" in one_line_error(run("predict", txt))
     big = tmp_path / "big.png"
     Image.new("L", (40, 40)).save(big)
-    assert "28x28" in one_line_error(cli("predict", big, "--raw"))
+    assert "28x28" in one_line_error(run("predict", big, "--raw"))
     cfg = tmp_path / "cfg.json"
     cfg.write_text('{"lr": 0.1, "colour": 3}')
-    assert "unknown config field" in one_line_error(cli("train", "--config", cfg))
+    assert "unknown config field" in one_line_error(run("train", "--config", cfg))
+    assert "does not exist" in one_line_error(run("train", "--out", tmp_path / "no" / "m.npz"))
 
 
 def test_diverged_run_exits_non_zero_with_a_message():
@@ -125,7 +143,7 @@ def test_diverged_run_exits_non_zero_with_a_message():
     assert final["status"] == "diverged" and "learning rate 50" in final["message"]
 
 
-def test_list_presets():
-    res = cli("train", "--list-presets", "--json")
+def test_list_presets(capsys):
+    res = main_in_process(capsys, "train", "--list-presets", "--json")
     names = [json.loads(line)["preset"] for line in res.stdout.splitlines()]
     assert "default" in names and "tutorial-32-gd" in names
