@@ -50,6 +50,7 @@ def _clear(page):
     # the new, empty canvas (only it: the old one is gone) is ready to draw on
     sync_api.expect(page.locator("canvas.upper-canvas")).to_have_count(1, timeout=20_000)
     sync_api.expect(page.locator("canvas.upper-canvas")).to_be_visible()
+    page.wait_for_timeout(500)  # let the fresh fabric.js canvas attach its mouse handlers
 
 
 def test_draw_one_and_zero_then_clear(page):
@@ -60,6 +61,7 @@ def test_draw_one_and_zero_then_clear(page):
     # the first run loads MNIST and scores the bundled model: allow for a slow machine
     expect(canvas).to_have_count(1, timeout=90_000)
     expect(canvas).to_be_visible()
+    page.wait_for_timeout(500)  # let fabric.js attach its mouse handlers
     expect(page.get_by_text("Draw a digit on the black canvas")).to_be_visible()
     expect(_prediction(page)).to_have_count(0)
 
@@ -67,7 +69,7 @@ def test_draw_one_and_zero_then_clear(page):
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     # "1": one vertical stroke down the middle
     _stroke(page, [(x0 + 0.5 * w, y0 + 0.18 * h + k * 0.064 * h) for k in range(11)])
-    expect(_prediction(page)).to_have_text("1", timeout=20_000)
+    expect(_prediction(page)).to_have_text("1", timeout=30_000)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
     _shot(page, "draw_1.png")
 
@@ -79,7 +81,7 @@ def test_draw_one_and_zero_then_clear(page):
     loop = [(x0 + w * (0.5 + 0.2 * math.sin(t)), y0 + h * (0.5 - 0.3 * math.cos(t)))
             for t in [2 * math.pi * k / 28 for k in range(29)]]
     _stroke(page, loop)
-    expect(_prediction(page)).to_have_text("0", timeout=20_000)
+    expect(_prediction(page)).to_have_text("0", timeout=30_000)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
     _shot(page, "draw_0.png")
 
