@@ -71,9 +71,13 @@ class Progress:
         parts.append(f"{time.perf_counter() - self.t0:.0f}s")
         line = "  ".join(parts)
         intra = rec["status"] == "running" and not float(rec["epoch"]).is_integer()
+        # at most ~50 lines for a long run (500 full-batch epochs), but always the last one
+        every = max(1, self.total // 50)
+        quiet_epoch = rec["status"] == "running" and int(rec["epoch"]) % every != 0
         if self.tty:
-            sys.stderr.write("\r" + line.ljust(110) + ("" if intra else "\n"))
-        elif not intra:
+            end = "" if intra or quiet_epoch else "\n"
+            sys.stderr.write("\r" + line.ljust(110) + end)
+        elif not intra and not quiet_epoch:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
@@ -89,11 +93,12 @@ def _parse_hidden(text: str) -> tuple:
 
 
 def _subset(text: str):
+    """"5000" -> 5000 digits (int); "0.1" -> a tenth (float)."""
+    text = text.strip()
     try:
-        v = float(text)
+        return int(text) if text.isdigit() else float(text)
     except ValueError:
         raise CLIError(f"--subset must be a count or a fraction; got {text!r}") from None
-    return int(v) if v > 1 or text.isdigit() and v == 1 and "." not in text else v
 
 
 def _read_set(path: str, part: str):
@@ -230,14 +235,20 @@ def cmd_train(args) -> int:
     model = load_model(args.resume) if args.resume else None
     run = train(cfg, train_set, model=model, report_every=args.report_every)
     bar = Progress(cfg.epochs, enabled=not args.quiet)
+    if run.report_every is None and bar.enabled and bar.tty:
+        # redraw the bar ~20 times per epoch (these records are not printed nor saved)
+        n_batches = -(-len(run.train_set) // (cfg.batch_size or len(run.train_set)))
+        run.report_every = max(1, n_batches // 20) if n_batches >= 20 else None
     history = []
     interrupted = False
     try:
         for rec in run:
             bar.update(rec)
-            if float(rec["epoch"]).is_integer() or rec["status"] != "running":
+            epoch_record = float(rec["epoch"]).is_integer() or rec["status"] != "running"
+            if epoch_record:
                 history.append(rec)
-            _emit(rec, args.json)
+            if epoch_record or args.report_every:
+                _emit(rec, args.json)
     except KeyboardInterrupt:
         interrupted = True
         sys.stderr.write("\ninterrupted: keeping the weights so far\n")
