@@ -266,7 +266,6 @@ if st.button("Start the search", type="primary", icon=":material/play_arrow:",
         st.error(f"Cannot start: {e}", icon=":material/error:")
     else:
         s.title = choice
-        s.collected = False
         st.session_state["_sr_search"] = s
         s.start()
         running = True
@@ -308,11 +307,14 @@ def progress_panel():
                         config={"displayModeBar": False}, key="_sr_live_curves")
     for ev in s.events:
         st.caption(ev.message)
-    if s.done and not s.collected:
-        s.collected = True
-        st.rerun(scope="app")  # draw the results section
+    if s.done and st.session_state.get("_sr_results_for") != id(s):
+        # draw the results section: a whole-page run. Asked again at every tick until that
+        # run has drawn them (a rerun request can be superseded by another event)
+        st.rerun(scope="app")
 
 
+if current is not None and current.done:  # this whole-page run draws the results below
+    st.session_state["_sr_results_for"] = id(current)
 st.subheader("Progress")
 st.fragment(progress_panel, run_every=0.5 if running else None)()
 

@@ -1,0 +1,55 @@
+"""The Search page in headless chromium: a tiny search through the real page (worker processes
+forked from the Streamlit server), its results, and the best run as the current model."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import screenshot
+
+EXCEPTION = '[data-testid="stException"]'
+
+
+def wait_idle(page, timeout=30):
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
+                                                          timeout=timeout * 1000)
+
+
+def _set_number(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_a_tiny_search_runs_through_the_page(page):
+    page.locator('[data-testid="stSidebarNav"] a').filter(
+        has_text=re.compile(r"Search\s*$")).first.click()
+    page.get_by_role("heading", name="Search").first.wait_for()
+    wait_idle(page, 60)
+    _set_number(page, "Epochs per run", 1)
+    _set_number(page, "Digits per run", 2000)
+    assert page.get_by_text(re.compile(r"4 runs")).count() >= 1
+    page.get_by_role("button", name="Start the search").click()
+
+    # live: one progress bar per run, then the results section
+    page.locator('[data-testid="stProgress"]').first.wait_for(timeout=20_000)
+    page.get_by_role("heading", name="Results").wait_for(timeout=60_000)
+    wait_idle(page, 60)
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.locator('[data-testid="stProgress"]').count() == 4
+    assert page.get_by_text("Best run:").count() == 1
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert page.get_by_text("Download results (CSV)").count() == 1
+    screenshot(page, "search-results")
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for(timeout=20_000)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # curves + U-curve
+    assert page.get_by_text(re.compile(r"lr=5 \(diverged\)")).count() >= 1 or \
+        page.locator("text=diverged").count() >= 1
+
+    page.get_by_role("button", name="Use as current model").click()
+    wait_idle(page, 60)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text(re.compile(r"search: lr=")).first.wait_for(timeout=20_000)
+    assert page.locator(EXCEPTION).count() == 0
