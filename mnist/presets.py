@@ -41,7 +41,8 @@ PRESETS: dict[str, tuple[TrainConfig, str]] = {
         TrainConfig(hidden=(32,), activation="relu", init="uniform", lr=0.1, epochs=500, **_GD),
         "784-32-10, U(-0.5, 0.5) init, ReLU, softmax/cross-entropy, full-batch gradient "
         "descent at lr 0.1 for 500 iterations on all 60,000 digits; the tutorial reports "
-        "about 88% training accuracy.",
+        "about 88% training accuracy. Measured: 87.96% training accuracy (88.33% on the "
+        "test set), seed 0.",
     ),
     "tutorial-128-64-sgd": (
         TrainConfig(lr=0.1, **_SGD128),
