@@ -116,15 +116,21 @@ if reading is not None:
 
     with st.expander("Saliency: which pixels pushed the prediction"):
         c1, c2 = st.columns([1, 1.4])
-        with c1:
-            st.image(an.saliency_overlay(reading["image"], reading["saliency"], scale=8),
-                     caption=f"Gradient of the '{reading['pred']}' logit")
         with c2:
+            times_input = st.toggle("Only the ink drawn (gradient × input)", key="draw_gxi",
+                                    help="The gradient says what ink *anywhere* would do; "
+                                         "times the input it says what the ink you drew "
+                                         "did.")
             st.markdown(
                 "The gradient of the winning logit with respect to each input pixel, by "
                 "backpropagation through the network. **Red**: more ink there would make "
                 f"the network *more* sure it is a {reading['pred']}; **blue**: ink there "
                 "argues against it. Dim grey is your digit.")
+        with c1:
+            sal = reading["saliency"] * reading["image"] if times_input else reading["saliency"]
+            st.image(an.saliency_overlay(reading["image"], sal, scale=8),
+                     caption=f"Gradient of the '{reading['pred']}' logit"
+                             + (" × input" if times_input else ""))
 
 # ------------------------------------------------------------------------- my handwriting
 st.divider()

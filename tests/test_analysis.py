@@ -191,7 +191,7 @@ def test_upscale_and_overlay():
     px = rgb[12 * 4 + 1, 14 * 4 + 1]
     assert px[0] == 255 and px[2] < 100  # pushed up: red
     px = rgb[3 * 4, 3 * 4]
-    assert px[2] > 150 and px[0] < 50  # pushed down: blue (half as strong)
+    assert px[2] > 120 and px[0] < 50  # pushed down: blue (half as strong)
     np.testing.assert_array_equal(an.upscale(np.eye(2), 2), np.kron(np.eye(2), np.ones((2, 2))))
 
 
