@@ -65,7 +65,7 @@ def digit_grid(mosaic: np.ndarray, labels, cols: int = 10, pad: int = 2,
         showlegend=False, name="digits"))
     fig.add_trace(go.Scatter(
         x=pad + c * step + 1, y=pad + r * step + 3, mode="text", text=text,
-        textfont=dict(color=VAL_COLOR, size=11), textposition="middle right",
+        textfont=dict(color=VAL_COLOR, size=12), textposition="middle right",
         hoverinfo="skip", showlegend=False, name="labels"))
     fig.update_xaxes(visible=False, range=[-0.5, mosaic.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
@@ -83,8 +83,10 @@ def digit_heatmap(image: np.ndarray, title: str | None = None, show_values: bool
         texttemplate="%{text}" if show_values else None,
         textfont=dict(size=7),
         hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>"))
-    fig.update_xaxes(constrain="domain", showgrid=False, dtick=4)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False, dtick=4)
+    fig.update_xaxes(range=[-0.5, SIDE - 0.5], constrain="domain", showgrid=False, dtick=4,
+                     zeroline=False)
+    fig.update_yaxes(range=[SIDE - 0.5, -0.5], constrain="domain", scaleanchor="x",
+                     showgrid=False, dtick=4, zeroline=False)
     return _layout(fig, height=height, title=title)
 
 
@@ -105,20 +107,23 @@ def class_distribution(counts: dict) -> go.Figure:
                    legend=dict(orientation="h", y=1.12))
 
 
-def mean_images(means: np.ndarray, title: str = "Mean image of each class") -> go.Figure:
-    """The ten class means (10, 28, 28) side by side."""
-    means = np.asarray(means, dtype=np.float32)
-    fig = make_subplots(rows=1, cols=len(means), subplot_titles=[str(i) for i in
-                                                                range(len(means))],
-                        horizontal_spacing=0.01)
+def mean_images(means: np.ndarray, title: str = "Mean image of each class",
+                pad: int = 2) -> go.Figure:
+    """The ten class means (10, 28, 28) side by side: one heatmap of a 1x10 mosaic (one
+    trace, one pair of axes: cheap for the browser), the class under each."""
+    means = np.nan_to_num(np.asarray(means, dtype=np.float32))
+    n = len(means)
+    step = SIDE + pad
+    strip = np.zeros((SIDE + 2 * pad, pad + n * step), dtype=np.float32)
     for i, m in enumerate(means):
-        fig.add_trace(go.Heatmap(z=np.nan_to_num(m), colorscale=GREYS, zmin=0, zmax=255,
-                                 showscale=False,
-                                 hovertemplate=f"class {i}: %{{z:.0f}}<extra></extra>"),
-                      row=1, col=i + 1)
-        fig.update_xaxes(visible=False, row=1, col=i + 1)
-        fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{i + 1}"
-                         if i else "x", row=1, col=i + 1)
+        strip[pad:pad + SIDE, pad + i * step:pad + i * step + SIDE] = m
+    fig = go.Figure(go.Heatmap(z=strip, colorscale=GREYS, zmin=0, zmax=255, showscale=False,
+                               hovertemplate="%{z:.0f}<extra></extra>"))
+    fig.update_xaxes(tickvals=[pad + i * step + SIDE / 2 - 0.5 for i in range(n)],
+                     ticktext=[str(i) for i in range(n)], showgrid=False, zeroline=False,
+                     range=[-0.5, strip.shape[1] - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[strip.shape[0] - 0.5, -0.5], scaleanchor="x",
+                     constrain="domain")
     return _layout(fig, height=200, title=title)
 
 
@@ -141,11 +146,15 @@ def training_curves(history: list[dict], epochs: int | None = None,
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
                         horizontal_spacing=0.08)
     x = [r["epoch"] for r in history]
+    # With intra-epoch records, the train curve is drawn from those windows only: an epoch's
+    # closing record averages the whole epoch and would show as a step back up.
+    windows = any(float(e) % 1 for e in x)
     for key, name, color, col in (("train_loss", "train", TRAIN_COLOR, 1),
                                   ("val_loss", "validation", VAL_COLOR, 1),
                                   ("train_acc", "train", TRAIN_COLOR, 2),
                                   ("val_acc", "validation", VAL_COLOR, 2)):
-        pts = [(e, r.get(key)) for e, r in zip(x, history) if r.get(key) is not None]
+        pts = [(e, r.get(key)) for e, r in zip(x, history) if r.get(key) is not None
+               and not (windows and key.startswith("train") and float(e) % 1 == 0)]
         if not pts:
             continue
         xs, ys = zip(*pts)
@@ -173,8 +182,10 @@ def confusion_heatmap(cm: np.ndarray, title: str = "Confusion matrix") -> go.Fig
         z=np.log1p(cm), x=CLASSES, y=CLASSES, text=cm, texttemplate="%{text}",
         colorscale="Blues", showscale=False,
         hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_xaxes(title="predicted", dtick=1, side="bottom")
-    fig.update_yaxes(title="true", dtick=1, autorange="reversed", scaleanchor="x")
+    fig.update_xaxes(title="predicted", dtick=1, side="bottom", range=[-0.5, 9.5],
+                     constrain="domain")
+    fig.update_yaxes(title="true", dtick=1, range=[9.5, -0.5], scaleanchor="x",
+                     constrain="domain")
     return _layout(fig, height=420, title=title)
 
 
@@ -191,30 +202,27 @@ def per_class_accuracy(acc, title: str = "Accuracy per class") -> go.Figure:
     return _layout(fig, height=340, title=title)
 
 
-def softmax_bars(images: np.ndarray, probs: np.ndarray, labels=None,
-                 height: int = 260) -> go.Figure:
-    """A few digits on top, the network's ten output probabilities under each."""
-    images, probs = np.asarray(images), np.asarray(probs)
+def softmax_heatmap(probs: np.ndarray, labels=None, indices=None,
+                    height: int | None = None) -> go.Figure:
+    """The network's ten output probabilities for a few digits, one row per digit, each cell
+    printed (the tutorials' printout, coloured). One heatmap: cheap for the browser."""
+    probs = np.asarray(probs, dtype=np.float64)
     n = len(probs)
-    titles = []
-    for i in range(n):
-        pred = int(np.argmax(probs[i]))
-        t = f"pred {pred}"
+    idx = list(indices) if indices is not None else list(range(n))
+    preds = probs.argmax(1)
+    rows = []
+    for k in range(n):
+        r = f"#{idx[k]}: "
         if labels is not None:
-            t += f" / true {int(labels[i])}"
-        titles.append(t)
-    fig = make_subplots(rows=2, cols=n, row_heights=[0.45, 0.55], vertical_spacing=0.08,
-                        horizontal_spacing=0.02, subplot_titles=titles + [""] * n)
-    for i in range(n):
-        fig.add_trace(go.Heatmap(z=images[i].reshape(SIDE, SIDE), colorscale=GREYS, zmin=0,
-                                 zmax=255, showscale=False, hoverinfo="skip"), row=1, col=i + 1)
-        fig.update_xaxes(visible=False, row=1, col=i + 1)
-        fig.update_yaxes(visible=False, autorange="reversed", row=1, col=i + 1)
-        right = labels is None or int(np.argmax(probs[i])) == int(labels[i])
-        colors = [(TEST_COLOR if right else BAD_COLOR) if k == int(np.argmax(probs[i]))
-                  else TRAIN_COLOR for k in range(10)]
-        fig.add_trace(go.Bar(x=CLASSES, y=probs[i], marker_color=colors, showlegend=False,
-                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row=2, col=i + 1)
-        fig.update_xaxes(dtick=1, tickfont=dict(size=8), row=2, col=i + 1)
-        fig.update_yaxes(range=[0, 1], showticklabels=i == 0, row=2, col=i + 1)
-    return _layout(fig, height=height, showlegend=False)
+            mark = "ok" if int(preds[k]) == int(labels[k]) else "WRONG"
+            r += f"true {int(labels[k])}, said {int(preds[k])} ({mark})"
+        else:
+            r += f"said {int(preds[k])}"
+        rows.append(r)
+    fig = go.Figure(go.Heatmap(
+        z=probs, x=CLASSES, y=rows, text=np.round(probs, 2), texttemplate="%{text:.2f}",
+        colorscale="Blues", zmin=0, zmax=1, showscale=False,
+        hovertemplate="%{y}<br>P(%{x}) = %{z:.4f}<extra></extra>"))
+    fig.update_xaxes(title="class", dtick=1, side="top")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, height=height or 80 + 34 * n)

@@ -371,9 +371,14 @@ else:
     st.markdown("**Softmax outputs for the first test digits**")
     k = 8
     probs = ev["probs"][:k]
-    st.plotly_chart(plots.softmax_bars(test_ds.images[:k], probs, test_ds.labels[:k]
-                                       if test_ds.has_labels else None),
+    c1, c2 = st.columns([1, 3])
+    c1.image(explore.mosaic(test_ds.images[:k], cols=4), width=260,
+             caption="test digits #0-#7, left to right, top to bottom")
+    c2.plotly_chart(plots.softmax_heatmap(probs, test_ds.labels[:k]
+                                          if test_ds.has_labels else None),
                     config={"displayModeBar": False}, key="_tr_softmax")
+    st.caption("Each row sums to 1: the network's probability for each digit. A confident "
+               "network puts almost everything on one class.")
     with st.expander("As the tutorials print them"):
         st.code("probabilities for classes 0..9 -> predicted digit\n" +
                 explore.softmax_table(probs), language=None)

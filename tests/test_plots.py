@@ -1,7 +1,5 @@
 """mnist.plots: each figure has the traces, shapes and values its data says."""
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 
@@ -35,7 +33,7 @@ def test_digit_heatmap_shows_the_pixel_values():
     (h,) = fig.data
     np.testing.assert_array_equal(np.asarray(h.z), img)
     np.testing.assert_array_equal(np.asarray(h.text), img)
-    assert fig.layout.yaxis.autorange == "reversed"
+    assert tuple(fig.layout.yaxis.range) == (27.5, -0.5)  # row 0 at the top
 
 
 def test_class_distribution_mean_images_and_histogram():
@@ -46,8 +44,11 @@ def test_class_distribution_mean_images_and_histogram():
     assert sum(fig.data[0].y) == 60000 and sum(fig.data[1].y) == 10000
     means = explore.class_means(test)
     fig = plots.mean_images(means)
-    assert len(fig.data) == 10
-    np.testing.assert_allclose(np.asarray(fig.data[3].z), means[3], rtol=1e-6)
+    (strip,) = fig.data  # one image: the ten means side by side
+    z = np.asarray(strip.z)
+    assert z.shape == (32, 2 + 10 * 30)
+    np.testing.assert_allclose(z[2:30, 2 + 3 * 30:2 + 3 * 30 + 28], means[3], rtol=1e-6)
+    assert list(fig.layout.xaxis.ticktext) == [str(i) for i in range(10)]
     hist = explore.pixel_histogram(test)
     fig = plots.pixel_histogram(hist)
     assert len(fig.data[0].y) == 256 and fig.layout.yaxis.type == "log"
@@ -67,28 +68,27 @@ def test_training_curves_train_and_validation_and_divergence_marker():
     names = [(t.name, t.xaxis) for t in fig.data]
     assert names == [("train", "x"), ("validation", "x"), ("train", "x2"), ("validation", "x2")]
     train_loss = fig.data[0]
-    assert list(train_loss.x) == [0.5, 1.0, 1.5]
-    assert list(train_loss.y)[:2] == [1.0, 0.5] and train_loss.y[2] is None  # inf: a gap
+    # intra-epoch windows only (the epoch's closing average is left out of the train curve)
+    assert list(train_loss.x) == [0.5, 1.5]
+    assert train_loss.y[0] == 1.0 and train_loss.y[1] is None  # inf: a gap
+    per_epoch = plots.training_curves([dict(r, epoch=e) for r, e in zip(_records(), (1, 2, 3))])
+    assert list(per_epoch.data[0].x) == [1, 2, 3]
     assert list(fig.data[1].x) == [1.0]  # validation only at the epoch's end
     assert any(s.type == "line" and s.x0 == 1.5 for s in fig.layout.shapes)
     assert any(a.text == "diverged" for a in fig.layout.annotations)
     assert len(plots.training_curves([]).data) == 0
 
 
-def test_confusion_per_class_and_softmax_bars():
+def test_confusion_per_class_and_softmax_heatmap():
     cm = np.array([[5, 1] + [0] * 8] + [[0] * 10] * 9)
     fig = plots.confusion_heatmap(cm)
     np.testing.assert_array_equal(np.asarray(fig.data[0].text), cm)
     acc = [0.9, float("nan")] + [1.0] * 8
     fig = plots.per_class_accuracy(acc)
     assert fig.data[0].y[1] is None and fig.data[0].y[0] == 0.9
-    _, test = _mnist()
     probs = np.eye(10, dtype=np.float32)[[7, 1, 3]]
-    fig = plots.softmax_bars(test.images[:3], probs, test.labels[:3])
-    assert len(fig.data) == 6  # an image and a bar chart per digit
-    bars = [t for t in fig.data if isinstance(t, go.Bar)]
-    assert [int(np.argmax(b.y)) for b in bars] == [7, 1, 3]
-    # right (test digit 0 is a 7) in green, wrong in red
-    assert bars[0].marker.color[7] == plots.TEST_COLOR
-    assert bars[2].marker.color[3] == plots.BAD_COLOR
-    assert math.isclose(sum(bars[1].y), 1.0)
+    fig = plots.softmax_heatmap(probs, labels=[7, 2, 3], indices=[0, 1, 2])
+    (h,) = fig.data
+    np.testing.assert_array_equal(np.asarray(h.z), probs)
+    assert list(h.y) == ["#0: true 7, said 7 (ok)", "#1: true 2, said 1 (WRONG)",
+                         "#2: true 3, said 3 (ok)"]
