@@ -17,6 +17,14 @@ from mnist.metrics import accuracy, confusion_matrix, evaluate, per_class_accura
 from mnist.model import MLP
 from mnist.persist import ModelFileError, load_model, save_model
 from mnist.train import build_model, evaluate_loss, train
+from mnist.preprocess import (
+    PreprocessError,
+    naive_resize,
+    parse_strokes,
+    pipeline_steps,
+    preprocess_canvas,
+)
+from mnist.augment import augment_batch
 
 __all__ = [
     "Dataset",
@@ -39,4 +47,11 @@ __all__ = [
     "per_class_accuracy",
     "save_model",
     "train",
+    # drawings and augmentation (issue 7)
+    "PreprocessError",
+    "augment_batch",
+    "naive_resize",
+    "parse_strokes",
+    "pipeline_steps",
+    "preprocess_canvas",
 ]
