@@ -324,12 +324,13 @@ def score(model, images, labels) -> dict:
                 probs=probs)
 
 
-def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000, repeat: int = 10,
-                     seed: int = 0) -> Dataset:
+def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000,
+                     repeat: int | None = 10, seed: int = 0, share: float = 0.05) -> Dataset:
     """The user's digits (each repeated `repeat` times, so a handful of drawings weigh as
     much as they should next to thousands of MNIST digits) plus a stratified sample of
     `n_mnist` training digits, so the network learns the new handwriting without forgetting
-    MNIST."""
+    MNIST. repeat=None: as many copies as make the user's digits `share` of the mix (at
+    least one each)."""
     images = np.asarray(images, dtype=np.uint8).reshape(-1, SIDE, SIDE)
     labels = np.asarray(labels, dtype=np.uint8).reshape(-1)
     if len(images) == 0:
@@ -338,6 +339,8 @@ def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000, repeat
         raise DatasetError(f"my digits: {len(images)} images but {len(labels)} labels")
     if not train.has_labels:
         raise DatasetError(f"{train.name} has no labels: it cannot be mixed in")
+    if repeat is None:
+        repeat = max(1, int(np.ceil(share * n_mnist / ((1 - share) * len(images)))))
     parts_x, parts_y = [np.repeat(images, repeat, axis=0)], [np.repeat(labels, repeat)]
     if n_mnist:
         sample = train.subset(min(int(n_mnist), len(train)), seed=seed)
@@ -358,11 +361,17 @@ def copy_model(model):
     return new
 
 
-def fine_tune(model, images, labels, train: Dataset, steps: int = 300, batch_size: int = 64,
-              lr: float = 5e-4, n_mnist: int = 2000, repeat: int = 10, seed: int = 0,
+def fine_tune(model, images, labels, train: Dataset, steps: int = 400, batch_size: int = 64,
+              lr: float = 3e-4, n_mnist: int = 10000, repeat: int | None = None,
+              seed: int = 0,
               stop=None):
     """Fine-tune a COPY of `model` on my digits mixed with MNIST for about `steps` minibatch
     steps with Adam at a small learning rate. Returns (new model, config, history).
+
+    The user's digits are repeated to make 5% of the mix (repeat=None). The defaults were
+    chosen on the bundled model taught three drawings under a wrong label (the hardest case):
+    it learns them all and test accuracy drops by a few tenths of a point (2,000 MNIST digits
+    at lr 5e-4 lost 0.5 points: too few digits to remember MNIST by).
 
     Runs through `mnist.train` like any other training (so it stops, diverges and reports the
     same way); the original model is untouched.

@@ -182,7 +182,7 @@ with t2:
                                icon=":material/download:")
         with b2:
             tune = st.button("Fine-tune on them", icon=":material/school:", key="draw_tune",
-                             help="A few hundred Adam steps on your digits mixed with 2,000 "
+                             help="400 Adam steps on your digits mixed with 10,000 "
                                   "MNIST digits (so it does not forget MNIST). Makes a new "
                                   "model; the current one is kept.")
         with b3:
@@ -191,7 +191,7 @@ with t2:
                 st.rerun()
         if tune:
             with st.spinner("Fine-tuning ..."):
-                new, cfg, history = an.fine_tune(model, xs, ys, train, steps=300)
+                new, cfg, history = an.fine_tune(model, xs, ys, train)
                 res = explore.score(new, test)
             after = an.score(new, xs, ys)["accuracy"]
             name = ui.unique_name(f"fine-tuned: {entry.name}")

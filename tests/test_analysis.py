@@ -238,6 +238,9 @@ def test_finetune_dataset_mix():
     assert np.all(np.abs(counts - expect) <= 1)
     with pytest.raises(DatasetError, match="empty"):
         an.finetune_dataset(np.zeros((0, 28, 28), np.uint8), [], train)
+    # repeat=None: the user's digits make `share` of the mix
+    ds = an.finetune_dataset(imgs, [3, 5], train, n_mnist=380, repeat=None, share=0.05)
+    assert len(ds) == 2 * 10 + 380  # ceil(0.05 * 380 / (0.95 * 2)) = 10 copies each
 
 
 def test_fine_tune_learns_my_digits_and_keeps_original():
