@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from mnist.plots import BAD_COLOR, _finite, _layout
 
 COLORSCALE = "Plasma"
+C0, C1 = 0.2, 1.0  # the part of COLORSCALE used (visible on the dark theme)
 BEST_COLOR = "#7BC67E"
 
 
@@ -38,8 +39,8 @@ def run_colors(runs: list[dict], by: str = "lr") -> tuple[list[str], tuple | Non
         logs = np.log10(np.asarray(vals, dtype=float))
         lo, hi = float(logs.min()), float(logs.max())
         pos = (logs - lo) / (hi - lo)
-        # Plasma's last colour is pale yellow: keep to 0..0.9 so every line stays visible
-        return sample_colorscale(COLORSCALE, list(0.9 * pos)), (lo, hi)
+        # Plasma starts near black: keep to its visible part on the dark theme
+        return sample_colorscale(COLORSCALE, list(C0 + (C1 - C0) * pos)), (lo, hi)
     palette = qualitative.Plotly
     return [palette[i % len(palette)] for i in range(len(runs))], None
 
@@ -48,8 +49,9 @@ def _colorbar_trace(lohi, by: str, row=None, col=None):
     lo, hi = lohi
     ticks = list(range(math.ceil(lo), math.floor(hi) + 1)) or [lo, hi]
     return go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-                      marker=dict(colorscale=[[0, sample_colorscale(COLORSCALE, [0])[0]],
-                                              [1, sample_colorscale(COLORSCALE, [0.9])[0]]],
+                      marker=dict(colorscale=[[t, c] for t, c in zip(
+                                      np.linspace(0, 1, 6), sample_colorscale(
+                                          COLORSCALE, list(np.linspace(C0, C1, 6))))],
                                   cmin=lo, cmax=hi, color=[lo], showscale=True,
                                   colorbar=dict(title=by, tickvals=ticks, thickness=12,
                                                 ticktext=[f"{10 ** t:g}" for t in ticks])))

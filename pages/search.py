@@ -369,12 +369,17 @@ if s is not None and s.done:
     for col in ("val_acc", "train_acc"):
         if col in df:
             df[col] = df[col].astype(float)
+    formats = {f: st.column_config.NumberColumn(f, format="%.4g") for f in s.varied
+               if f in df and pd.api.types.is_float_dtype(df[f])}
     st.dataframe(
         df.style.apply(lambda row: ["background-color: rgba(123,198,126,0.25)"] * len(row)
                        if best is not None and row["run"] == best.run_id else [""] * len(row),
                        axis=1),
         hide_index=True, key="_sr_table",
-        column_config={"val_acc": st.column_config.NumberColumn("val acc", format="percent"),
+        column_config={**formats,
+                       "epochs": st.column_config.NumberColumn("epochs", format="%.2f"),
+                       "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+                       "val_acc": st.column_config.NumberColumn("val acc", format="percent"),
                        "train_acc": st.column_config.NumberColumn("train acc",
                                                                   format="percent"),
                        "val_loss": st.column_config.NumberColumn("val loss", format="%.4f"),
