@@ -56,6 +56,7 @@ if ss.get("drawing_image") is not None:
 src = st.radio("Input", sources, horizontal=True, key="in_source",
                help="Draw on the Draw page to follow your own digit here.")
 if src == "a test digit":
+    ss["in_index"] = min(max(int(ss["in_index"]), 0), len(test) - 1)  # the test set may change
     s1, s2 = st.columns([2, 1])
     with s1:
         st.number_input("Test digit #", 0, len(test) - 1, step=1, key="in_index")
