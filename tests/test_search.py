@@ -323,3 +323,22 @@ def test_lr_range_test_rejects_bad_arguments(digits):
         lr_range_test(TINY, digits, lr_min=1.0, lr_max=0.1)
     with pytest.raises(ConfigError, match="steps"):
         lr_range_test(TINY, digits, steps=3)
+
+
+@pytest.mark.xfail(strict=True, reason="train() draws dropout masks from the same generator as "
+                   "the shuffling, so from epoch 2 the batch order depends on dropout (reported "
+                   "to the network engineer); remove this mark once the generators are split")
+def test_batch_order_does_not_depend_on_dropout(digits, monkeypatch):
+    orders = {}
+    real_batches = train_mod.batches
+
+    def spy(ds, batch_size, rng=None):
+        for x, y in real_batches(ds, batch_size, rng):
+            if rng is not None:
+                orders.setdefault(current, []).append(y.copy())
+            yield x, y
+
+    monkeypatch.setattr(train_mod, "batches", spy)
+    for current, cfg in enumerate(grid({"dropout": [0.0, 0.3]}, base=TINY)):
+        list(train(cfg, digits))
+    assert all(np.array_equal(a, b) for a, b in zip(orders[0], orders[1]))
