@@ -64,6 +64,7 @@ class TrainingJob:
                  name: str = "run"):
         self.name = name
         self._stop = threading.Event()
+        self._ended = threading.Event()  # set when training ends (before the test scoring)
         # train() checks its inputs here, in the caller's thread: errors surface at once
         self.run = train(cfg, train_set, model=model, stop=self._stop.is_set,
                          report_every=None)
@@ -99,6 +100,10 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the run to end after the current batch (the model keeps its last weights)."""
         self._stop.set()
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        """Block until training has ended (the test scoring may still be going)."""
+        return self._ended.wait(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until finished (or `timeout` seconds); True if finished."""
@@ -161,8 +166,10 @@ class TrainingJob:
                 self.message = rec.get("message") or self.message
                 if rec["status"] != "running":
                     final = self.outcome = rec["status"]
+                    self._ended.set()
             if final is None:  # the generator ended without a final status
                 final = self.outcome = "stopped" if self._stop.is_set() else "done"
+            self._ended.set()
             if self.test is not None and self.test.has_labels and len(self.test):
                 self.result = score(self.model, self.test)
             # the status changes last: whoever sees a finished job also sees its result
@@ -172,3 +179,4 @@ class TrainingJob:
             self.error = f"{type(e).__name__}: {e}"
             self.finished_at = time.time()
             self.status = "error"
+            self._ended.set()

@@ -300,7 +300,8 @@ def live_panel():
                      help="Stop after the current batch; the model keeps its last weights "
                           "and joins your models.", use_container_width=True):
             job.stop()
-            st.toast("Stopping ...")
+            job.wait_ended(1.0)  # it ends after the current batch: show that at once
+            st.rerun(scope="fragment")
     else:
         st.progress(job.progress, text=f"Finished ({job.status.replace('_', ' ')}) at epoch "
                                        f"{epoch:.2f} of {job.epochs} in "

@@ -39,8 +39,9 @@ def test_stop_ends_within_a_batch_and_keeps_the_last_weights(data):
         time.sleep(0.01)
     t = time.perf_counter()
     job.stop()
-    assert job.wait(5)
+    assert job.wait_ended(5) and job.outcome == "stopped"
     assert time.perf_counter() - t < 1.0
+    assert job.wait(5)
     assert job.status == "stopped" and job.records[-1]["epoch"] < 200
     assert all(np.isfinite(v).all() for v in job.model.state_dict().values())
 
