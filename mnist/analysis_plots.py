@@ -86,7 +86,8 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
     errors[errors == 0] = np.nan  # no mistakes: no colour (the background shows)
     np.fill_diagonal(errors, np.nan)
     fig = go.Figure(go.Heatmap(
-        z=np.log1p(errors), x=CLASSES[:n], y=CLASSES[:n], text=np.where(cm > 0, cm.astype(str), ""), texttemplate="%{text}",
+        z=np.log1p(errors), x=CLASSES[:n], y=CLASSES[:n],
+        text=np.where(cm > 0, cm.astype(str), ""), texttemplate="%{text}",
         colorscale="Reds", showscale=False, hoverinfo="skip", xgap=1, ygap=1))
     diag = np.full((n, n), np.nan)
     diag[np.diag_indices(n)] = 1

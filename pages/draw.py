@@ -82,7 +82,8 @@ with right:
         g1, g2 = st.columns([1, 1.4])
         with g1:
             st.metric("Prediction", str(reading["pred"]),
-                      f"{reading['confidence']:.0%} sure", delta_color="off", delta_arrow="off")
+                      f"{reading['confidence']:.0%} sure", delta_color="off",
+                      delta_arrow="off")
             if reading["unsure"] is not None:
                 a, b = reading["unsure"]
                 st.warning(f"Not sure: {a} or {b}?", icon=":material/help:")
@@ -92,45 +93,53 @@ with right:
                         key="draw_probs")
 
 if reading is not None:
-    with st.expander("How the drawing becomes 28x28, and what a naive resize would do"):
-        steps = pipeline_steps(rgba, strokes if has_strokes else None) \
-            if rgba is not None else []
-        if steps:
-            cols = st.columns(len(steps))
-            for col, (title, img) in zip(cols, steps):
-                with col:
-                    k = max(1, 140 // max(img.shape))
-                    show_gray(img, title, scale=k)
-        if rgba is not None:
-            naive = naive_resize(rgba)
-            p_naive = an.predict_proba(model, naive.reshape(1, -1))[0]
-            c1, c2 = st.columns([1, 2])
-            with c1:
-                show_gray(naive, "Naive: the whole canvas squashed to 28x28", scale=5)
-            with c2:
-                st.plotly_chart(ap.probs_bar(p_naive, title=f"The naive image reads as "
-                                             f"{int(p_naive.argmax())}"), key="draw_naive")
-            st.caption("MNIST digits were cropped to their ink, scaled to 20 px and centred by "
-                       "their centre of mass in 28x28. Without that the network sees a digit "
-                       "unlike any it was trained on.")
+    # lazy expanders: their work (a second preprocessing, the naive resize) is only done
+    # while they are open, so a stroke's rerun stays quick
+    pipe = st.expander("How the drawing becomes 28x28, and what a naive resize would do",
+                       key="draw_exp_pipeline", on_change="rerun")
+    sal_box = st.expander("Saliency: which pixels pushed the prediction",
+                          key="draw_exp_saliency", on_change="rerun")
+    if pipe.open:
+        with pipe:
+            steps = pipeline_steps(rgba, strokes if has_strokes else None) \
+                if rgba is not None else []
+            if steps:
+                cols = st.columns(len(steps))
+                for col, (title, img) in zip(cols, steps):
+                    with col:
+                        k = max(1, 140 // max(img.shape))
+                        show_gray(img, title, scale=k)
+            if rgba is not None:
+                naive = naive_resize(rgba)
+                p_naive = an.predict_proba(model, naive.reshape(1, -1))[0]
+                c1, c2 = st.columns([1, 2])
+                with c1:
+                    show_gray(naive, "Naive: the whole canvas squashed to 28x28", scale=5)
+                with c2:
+                    st.plotly_chart(ap.probs_bar(p_naive, title=f"The naive image reads as "
+                                                 f"{int(p_naive.argmax())}"), key="draw_naive")
+                st.caption("MNIST digits were cropped to their ink, scaled to 20 px and centred by "
+                           "their centre of mass in 28x28. Without that the network sees a digit "
+                           "unlike any it was trained on.")
 
-    with st.expander("Saliency: which pixels pushed the prediction"):
-        c1, c2 = st.columns([1, 1.4])
-        with c2:
-            times_input = st.toggle("Only the ink drawn (gradient × input)", key="draw_gxi",
-                                    help="The gradient says what ink *anywhere* would do; "
-                                         "times the input it says what the ink you drew "
-                                         "did.")
-            st.markdown(
-                "The gradient of the winning logit with respect to each input pixel, by "
-                "backpropagation through the network. **Red**: more ink there would make "
-                f"the network *more* sure it is a {reading['pred']}; **blue**: ink there "
-                "argues against it. Dim grey is your digit.")
-        with c1:
-            sal = reading["saliency"] * reading["image"] if times_input else reading["saliency"]
-            st.image(an.saliency_overlay(reading["image"], sal, scale=8),
-                     caption=f"Gradient of the '{reading['pred']}' logit"
-                             + (" × input" if times_input else ""))
+    if sal_box.open:
+        with sal_box:
+            c1, c2 = st.columns([1, 1.4])
+            with c2:
+                times_input = st.toggle("Only the ink drawn (gradient × input)", key="draw_gxi",
+                                        help="The gradient says what ink *anywhere* would do; "
+                                             "times the input it says what the ink you drew "
+                                             "did.")
+                st.markdown(
+                    "The gradient of the winning logit with respect to each input pixel, by "
+                    "backpropagation through the network. **Red**: more ink there would make "
+                    f"the network *more* sure it is a {reading['pred']}; **blue**: ink there "
+                    "argues against it. Dim grey is your digit.")
+            with c1:
+                sal = reading["saliency"] * reading["image"] if times_input else reading["saliency"]
+                st.image(an.saliency_overlay(reading["image"], sal, scale=8),
+                         caption=f"Gradient of the '{reading['pred']}' logit"
+                                 + (" × input" if times_input else ""))
 
 # ------------------------------------------------------------------------- my handwriting
 st.divider()
@@ -174,7 +183,8 @@ with t2:
                  caption=f"the last {show}")
         sc = an.score(model, xs, ys)
         st.metric(f"{entry.name} on your digits", f"{sc['accuracy']:.0%}",
-                  f"{int(round(sc['accuracy'] * n))} of {n} right", delta_color="off", delta_arrow="off")
+                  f"{int(round(sc['accuracy'] * n))} of {n} right", delta_color="off",
+                  delta_arrow="off")
         b1, b2, b3 = st.columns(3)
         with b1:
             st.download_button("Download (.npz)", an.my_digits_npz(xs, ys), "my_digits.npz",

@@ -43,6 +43,15 @@ def test_drawing_through_test_hook_is_predicted(digit):
     assert [e.label for e in at.expander][:2] == [
         "How the drawing becomes 28x28, and what a naive resize would do",
         "Saliency: which pixels pushed the prediction"]
+    n_images = len(at.image)
+    assert len(at.get("plotly_chart")) == 1  # closed expanders compute nothing
+    # open both (lazy) expanders: the pipeline's steps, the naive resize and the saliency
+    at.session_state["draw_exp_pipeline"] = True
+    at.session_state["draw_exp_saliency"] = True
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2  # + what the naive resize reads
+    assert len(at.image) >= n_images + 5 + 1 + 1  # steps, naive, saliency
     # Clear: no prediction any more, and a new (empty) canvas key
     at.button(key="draw_clear").click().run()
     assert _metric_value(at, "Prediction") is None
