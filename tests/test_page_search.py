@@ -100,3 +100,22 @@ def test_custom_grid_errors_and_the_lr_range_test_fill_the_form():
     values = [float(v) for v in at.text_input(key="sr_grid_lr").value.split(",")]
     assert len(values) == 4 and min(values) >= lo * 0.95 and max(values) <= hi * 1.05
     assert "**4 runs**" in " ".join(m.value for m in at.markdown)
+
+
+def test_random_search_draws_the_asked_number_of_runs_in_the_ranges():
+    at = _page()
+    at.selectbox(key="sr_preset").set_value("Custom search").run()
+    at.radio(key="sr_mode").set_value("Random").run()
+    at.multiselect(key="sr_vary").set_value(["lr", "batch_size"]).run()
+    at.number_input(key="sr_lo_lr").set_value(0.001)
+    at.number_input(key="sr_hi_lr").set_value(0.5)
+    at.number_input(key="sr_trials").set_value(5).run()
+    assert not at.exception and not at.error
+    assert "**5 runs**" in " ".join(m.value for m in at.markdown)
+    runs = at.dataframe[0].value  # the planned runs
+    lrs = runs["lr"].astype(float)
+    bs = runs["batch_size"].astype(int)
+    assert len(runs) == 5 and lrs.between(0.001, 0.5).all() and lrs.nunique() == 5
+    assert bs.between(16, 256).all()
+    at.number_input(key="sr_lo_lr").set_value(0.9).run()  # above the upper end
+    assert any("above the upper end" in e.value for e in at.error)

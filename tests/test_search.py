@@ -342,3 +342,40 @@ def test_batch_order_does_not_depend_on_dropout(digits, monkeypatch):
     for current, cfg in enumerate(grid({"dropout": [0.0, 0.3]}, base=TINY)):
         list(train(cfg, digits))
     assert all(np.array_equal(a, b) for a, b in zip(orders[0], orders[1]))
+
+
+# ------------------------------------------------------------------------------ command line
+def test_cli_search_writes_a_results_table(tmp_path, capsys):
+    from mnist.cli import main
+
+    out = tmp_path / "results.csv"
+    code = main(["search", "--vary", "lr=0.001,0.1,50", "--set", "optimizer=sgd",
+                 "--set", "hidden=16", "--epochs", "1", "--subset", "600", "--jobs", "2",
+                 "--out", str(out), "--json", "--quiet"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    final = json.loads(lines[-1])
+    assert final["final"] and final["varied"] == ["lr"] and len(final["results"]) == 3
+    assert any(json.loads(l).get("event") == "record" for l in lines[:-1])
+    rows = list(csv.DictReader(out.open()))
+    assert [float(r["lr"]) for r in rows] == [0.001, 0.1, 50.0]
+    assert rows[2]["status"] == "diverged" and rows[1]["status"] == "done"
+
+
+def test_cli_search_random_ranges_and_errors(capsys):
+    from mnist.cli import main
+
+    assert main(["search", "--random", "3", "--vary", "lr=1e-4:1", "--vary",
+                 "hidden=16,32x16", "--epochs", "1", "--subset", "300", "--jobs", "0",
+                 "--json", "--quiet"]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(final["results"]) == 3
+    # (a field is a table column when its value differs between the runs)
+    assert all(1e-4 <= r["lr"] <= 1 and r.get("hidden", "16") in ("16", "32-16")
+               for r in final["results"])
+    assert main(["search", "--vary", "momentum=0.5,1.5"]) == 1
+    assert "momentum=1.5" in capsys.readouterr().err
+    assert main(["search", "--vary", "lr=banana"]) == 1
+    assert "not a valid value" in capsys.readouterr().err
+    assert main(["search"]) == 1
+    assert "nothing to compare" in capsys.readouterr().err
