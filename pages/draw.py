@@ -130,11 +130,17 @@ if reading is not None:
                                         help="The gradient says what ink *anywhere* would do; "
                                              "times the input it says what the ink you drew "
                                              "did.")
-                st.markdown(
-                    "The gradient of the winning logit with respect to each input pixel, by "
-                    "backpropagation through the network. **Red**: more ink there would make "
-                    f"the network *more* sure it is a {reading['pred']}; **blue**: ink there "
-                    "argues against it. Dim grey is your digit.")
+                if times_input:
+                    st.markdown(
+                        "Gradient × input: each pixel's ink times its gradient, so only the "
+                        "ink you drew shows. **Red**: that ink raised the "
+                        f"'{reading['pred']}' logit; **blue**: it lowered it.")
+                else:
+                    st.markdown(
+                        "The gradient of the winning logit with respect to each input pixel, "
+                        "by backpropagation through the network. **Red**: more ink there "
+                        f"would make the network *more* sure it is a {reading['pred']}; "
+                        "**blue**: ink there argues against it. Dim grey is your digit.")
             with c1:
                 sal = reading["saliency"] * reading["image"] if times_input else reading["saliency"]
                 st.image(an.saliency_overlay(reading["image"], sal, scale=8),
