@@ -400,7 +400,8 @@ def measure_speed(config: TrainConfig, train_ds: Dataset, n: int = 2000) -> floa
     timed run on `n` digits. Cheap (a fraction of a second for the tutorial's network)."""
     from mnist.train import train
 
-    cfg = config.replace(epochs=1, subset=min(n, len(train_ds)), val_fraction=0.0,
+    # two epochs, timed on the second: the first pays for allocations and cold caches
+    cfg = config.replace(epochs=2, subset=min(n, len(train_ds)), val_fraction=0.0,
                          patience=None, report_every=None, schedule="constant",
                          warmup_epochs=0.0, min_lr=0.0)
     with blas_threads(1):
@@ -408,7 +409,7 @@ def measure_speed(config: TrainConfig, train_ds: Dataset, n: int = 2000) -> floa
         recs = list(train(cfg, train_ds))
         dt = time.perf_counter() - t0
     rate = recs[-1].get("samples_per_s") if recs else None
-    return float(rate) if rate else cfg.subset / max(dt, 1e-9)
+    return float(rate) if rate else 2 * cfg.subset / max(dt, 1e-9)
 
 
 def run_seconds(config: TrainConfig, n_train: int, samples_per_s: float) -> float:
@@ -437,7 +438,7 @@ def estimate_seconds(configs: list[TrainConfig], n_train: int, samples_per_s: fl
     load = [0.0] * max(1, min(jobs, len(times) or 1))
     for t in times:
         load[load.index(min(load))] += t
-    return max(load) + 0.1 * len(load)  # + process start
+    return max(load) + 0.3  # + starting the worker processes
 
 
 def speed_key(config: TrainConfig) -> tuple:
@@ -890,6 +891,8 @@ class _Processes:
             for rid in lost:
                 self.holder.pop(rid, None)
                 r = self.search.results[rid]
+                if r in todo:  # a paused run waiting for its (dead) worker
+                    todo.remove(r)
                 if not r.finished:
                     r.status = "failed"
                     r.message = (f"its worker process died (exit code {p.exitcode}; out of "
