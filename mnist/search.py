@@ -536,6 +536,16 @@ def _worker_main(inbox, outbox, cancel, train_ds, validation, report_every):
 # The search
 
 
+_RUNNING: set = set()  # ids of the Searches running in this process (the app: every session's)
+_RUNNING_LOCK = threading.Lock()
+
+
+def running_searches() -> int:
+    """How many searches are running in this process right now (they share the cores)."""
+    with _RUNNING_LOCK:
+        return len(_RUNNING)
+
+
 @dataclass
 class SearchEvent:
     """What a Search yields. kind: "started" | "record" | "finished" | "rung" | "done".
@@ -686,9 +696,13 @@ class Search:
             raise RuntimeError("a Search runs once; make a new one to run again")
         self._consumed = True
         self.started_at = time.perf_counter()
+        with _RUNNING_LOCK:
+            _RUNNING.add(id(self))
         try:
             yield from self._schedule()
         finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(id(self))
             self._shutdown()
             for r in self.results:
                 if not r.finished:

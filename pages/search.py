@@ -26,7 +26,8 @@ from mnist.lr_finder import lr_range_test
 from mnist.optim import OPTIMIZERS
 from mnist.search import (MAX_RUNS, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
                           Search, estimate_seconds, format_value, grid, measure_speed,
-                          results_csv, results_table, sample, speed_key)
+                          results_csv, results_table, running_searches, sample,
+                          speed_key)
 from mnist.search_plots import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
                                 search_curves)
 from mnist.train import build_model
@@ -252,6 +253,10 @@ elif configs:
                              for i, c in enumerate(configs)])
         st.dataframe(show, hide_index=True)
 
+others = running_searches() - (1 if running else 0)
+if others > 0:
+    st.caption(f"{others} other search{'es are' if others > 1 else ' is'} running on this server "
+               "right now: the runs share its cores and will take longer than estimated.")
 if st.button("Start the search", type="primary", icon=":material/play_arrow:",
              disabled=running or not configs, key="_sr_start"):
     n_params = sum(a * b + b for a, b in zip(configs[0].sizes[:-1], configs[0].sizes[1:]))

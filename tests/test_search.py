@@ -20,7 +20,8 @@ from scipy import stats
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.lr_finder import lr_range_test
 from mnist.search import (MAX_RUNS, Choice, IntRange, Range, Search, estimate_seconds, grid,
-                          halving_rungs, results_csv, results_json, sample, varied_fields,
+                          halving_rungs, results_csv, results_json, running_searches, sample,
+                          varied_fields,
                           write_results)
 
 train_mod = importlib.import_module("mnist.train")  # (mnist.train is also the function)
@@ -215,6 +216,7 @@ def test_cancel_stops_every_run_promptly_and_leaves_no_process(digits):
         time.sleep(0.05)
     pids = search.worker_pids()
     assert len(pids) == 2 and set(pids) <= _children()
+    assert running_searches() == 1 and search.running
     t0 = time.perf_counter()
     search.cancel()
     assert search.wait(10)
@@ -222,7 +224,7 @@ def test_cancel_stops_every_run_promptly_and_leaves_no_process(digits):
     statuses = sorted(r.status for r in search.results)
     assert statuses == ["cancelled", "stopped", "stopped"]
     assert all(r.history[-1]["epoch"] < 2 for r in search.results if r.history)
-    assert not set(pids) & _children()
+    assert not set(pids) & _children() and running_searches() == 0
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
                    for p in pids)
 
