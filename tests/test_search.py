@@ -21,8 +21,7 @@ from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.lr_finder import lr_range_test
 from mnist.search import (MAX_RUNS, Choice, IntRange, Range, Search, estimate_seconds, grid,
                           halving_rungs, results_csv, results_json, running_searches, sample,
-                          varied_fields,
-                          write_results)
+                          varied_fields, write_results)
 
 train_mod = importlib.import_module("mnist.train")  # (mnist.train is also the function)
 
