@@ -54,15 +54,17 @@ MAX_PIXELS = 250_000_000  # beyond this we refuse: the caller already holds a >1
 # Stroke width / longer bbox side on MNIST train digits (measured with `stroke_width` on
 # 10x upscaled digits): 10th, 50th, 90th percentile. Drawings inside [LO, HI] are left alone
 # (MNIST digits pasted into a canvas come back almost unchanged); outside, they are brought to MID.
-STROKE_RATIO_LO = 0.09
-STROKE_RATIO_MID = 0.135
-STROKE_RATIO_HI = 0.20
+STROKE_RATIO_LO = 0.105
+STROKE_RATIO_MID = 0.13
+STROKE_RATIO_HI = 0.165
 
 INK_THRESHOLD = 0.2  # ink map value that counts as ink for bounding boxes and components
 MIN_CONTRAST = 40 / 255  # weaker ink than this (vs the background) is noise: empty canvas
 MIN_INK_PIXELS = 6  # fewer pixels above 0.5 than this: empty canvas
 MIN_EXTENT = 4  # a drawing whose longer side is below this many (working) pixels is empty
 SPECK_FRACTION = 0.025  # connected blobs with less than this share of the ink are dropped
+SUBPIXEL = True
+SUBPIXEL_ORDER = 1
 WORK_SIDE = 80  # working resolution (px, longer side) for thickness changes and rendering
 
 
@@ -264,18 +266,30 @@ def _scale_to_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
 def _place_by_com(digit: np.ndarray) -> np.ndarray:
     """Paste a <=20x20 digit into a 28x28 field with its centre of mass on pixel (14, 14).
 
-    Integer placement, as MNIST did (its centres of mass spread uniformly +-0.5 px around
-    14.0); no resampling blur. The offset is clamped so that no ink falls off the field.
+    MNIST placed digits at whole pixels (its centres of mass spread uniformly +-0.5 px around
+    14.0). We place at the whole pixel and then shift the remaining fraction with a cubic
+    spline: otherwise two nearly identical drawings could land a full pixel apart. The offset
+    is clamped so that no ink falls off the field.
     """
     out = np.zeros((FIELD, FIELD), np.float32)
     h, w = digit.shape
     if digit.sum() <= 0:
         r0, c0 = (FIELD - h) // 2, (FIELD - w) // 2
-    else:
-        cy, cx = ndimage.center_of_mass(digit)
-        r0 = int(np.clip(round(COM_TARGET[0] - cy), 0, FIELD - h))
-        c0 = int(np.clip(round(COM_TARGET[1] - cx), 0, FIELD - w))
+        out[r0 : r0 + h, c0 : c0 + w] = digit
+        return out
+    cy, cx = ndimage.center_of_mass(digit)
+    dy = float(np.clip(COM_TARGET[0] - cy, 0, FIELD - h))
+    dx = float(np.clip(COM_TARGET[1] - cx, 0, FIELD - w))
+    r0, c0 = int(dy), int(dx)  # whole pixels (dy, dx >= 0)
     out[r0 : r0 + h, c0 : c0 + w] = digit
+    fy, fx = dy - r0, dx - c0
+    if SUBPIXEL and (fy > 1e-3 or fx > 1e-3):
+        out = ndimage.shift(out, (fy, fx), order=SUBPIXEL_ORDER, mode="constant", cval=0.0)
+        np.clip(out, 0.0, 1.0, out=out)
+    elif not SUBPIXEL:
+        out = np.zeros((FIELD, FIELD), np.float32)
+        r0, c0 = round(dy), round(dx)
+        out[r0 : r0 + h, c0 : c0 + w] = digit
     return out
 
 
@@ -349,8 +363,9 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _flatten_path(path) -> list[np.ndarray]:
-    """fabric.js path commands -> polylines (list of (N, 2) arrays). Curves are sampled."""
+def _flatten_path(path, controls: list | None = None) -> list[np.ndarray]:
+    """fabric.js path commands -> polylines (list of (N, 2) arrays). Curves are sampled.
+    Every coordinate met (control points too) is appended to `controls` if given."""
     polys: list[list[tuple[float, float]]] = []
     cur: list[tuple[float, float]] = []
     pos = None
@@ -362,6 +377,8 @@ def _flatten_path(path) -> list[np.ndarray]:
         vals = [_num(v) for v in cmd[1:]]
         if any(v is None for v in vals):
             continue
+        if controls is not None:
+            controls.extend(zip(vals[0::2], vals[1::2]))
         if op == "M" and len(vals) >= 2:
             if len(cur) > 0:
                 polys.append(cur)
@@ -394,7 +411,7 @@ def _flatten_path(path) -> list[np.ndarray]:
     return [np.asarray(p, np.float64) for p in polys]
 
 
-def _place_object(points: np.ndarray, obj: dict) -> np.ndarray:
+def _place_object(points: np.ndarray, obj: dict, controls: np.ndarray) -> np.ndarray:
     """Apply a fabric object's transform if it was moved, scaled or rotated.
 
     Freshly drawn paths (PencilBrush) keep absolute canvas coordinates in their commands and
@@ -415,9 +432,12 @@ def _place_object(points: np.ndarray, obj: dict) -> np.ndarray:
     ox = {"center": 0.5, "right": 1.0}.get(obj.get("originX"), 0.0)
     oy = {"center": 0.5, "bottom": 1.0}.get(obj.get("originY"), 0.0)
     if angle == 0.0 and sx == 1.0 and sy == 1.0 and flip_x == 1.0 and flip_y == 1.0:
-        expected = lo - sw / 2  # where fabric puts left/top of an untouched path
-        actual = np.array([left - ox * width, top - oy * height])
-        if np.all(np.abs(actual - expected) <= max(3.0, 0.05 * float((hi - lo).max()))):
+        # where fabric puts left/top of an untouched path: its curve's bounding box minus
+        # half the pen; the curve's box lies between the sampled points' and the controls'
+        actual = np.array([left - ox * width, top - oy * height]) + sw / 2
+        tol = max(2.0, 0.03 * float((hi - lo).max()))
+        lo_ctrl = controls.min(axis=0) if len(controls) else lo
+        if np.all((actual >= np.minimum(lo, lo_ctrl) - tol) & (actual <= np.maximum(lo, lo_ctrl) + tol)):
             return points
     # general case: centre + R(angle) S (p - pathOffset), origin at (ox, oy) of the box
     a = math.radians(angle)
@@ -486,9 +506,14 @@ def _parse(json_data) -> tuple[list[np.ndarray], bool]:
             complete = False  # drawn in the background colour: an eraser
             continue
         try:
-            for poly in _flatten_path(path):
-                if len(poly):
-                    strokes.append(_place_object(poly, obj))
+            controls: list = []
+            polys = _flatten_path(path, controls)
+            if polys:
+                allp = np.concatenate(polys)
+                ctrl = np.asarray(controls, np.float64).reshape(-1, 2)
+                placed = _place_object(allp, obj, ctrl)
+                splits = np.cumsum([len(p) for p in polys])[:-1]
+                strokes.extend(np.split(placed, splits))
         except (ValueError, TypeError, ArithmeticError):
             complete = False
     return strokes, complete
