@@ -63,21 +63,22 @@ def apply_affines(imgs: np.ndarray, M: np.ndarray) -> np.ndarray:
     r, c = np.mgrid[0:SIDE, 0:SIDE]
     grid = np.stack([r.ravel(), c.ravel(), np.ones(SIDE * SIDE)]).astype(np.float32)  # (3, 784)
     src = M.astype(np.float32) @ grid  # (B, 2, 784) source (row, col) of every output pixel
-    padded = np.zeros((B, SIDE + 2, SIDE + 2), np.float32)  # a zero ring: outside reads 0
-    padded[:, 1:-1, 1:-1] = imgs
+    P = SIDE + 3  # a zero ring: 1 px before, 2 px after (the +1 neighbour of the last ring)
+    padded = np.zeros((B, P, P), np.float32)
+    padded[:, 1 : SIDE + 1, 1 : SIDE + 1] = imgs
     flat = padded.reshape(-1)
-    # floor, then clamp into the padded frame (anything farther out lands on the zero ring)
+    # clamp into [-1, 28]: anything farther out reads only the zero ring
     sr = np.clip(src[:, 0], -1.0, SIDE)
     sc = np.clip(src[:, 1], -1.0, SIDE)
     r0 = np.floor(sr)
     c0 = np.floor(sc)
     fr = sr - r0  # (B, 784) weights
     fc = sc - c0
-    r0 = np.minimum(r0.astype(np.int64) + 1, SIDE)  # index into padded, keep r0+1 in range
-    c0 = np.minimum(c0.astype(np.int64) + 1, SIDE)
-    base = (np.arange(B) * (SIDE + 2) ** 2)[:, None] + r0 * (SIDE + 2) + c0  # (B, 784)
+    row = r0.astype(np.int64) + 1  # index in the padded image
+    col = c0.astype(np.int64) + 1
+    base = (np.arange(B) * P * P)[:, None] + row * P + col  # (B, 784) flat index of v00
     v00, v01 = flat[base], flat[base + 1]
-    v10, v11 = flat[base + SIDE + 2], flat[base + SIDE + 3]
+    v10, v11 = flat[base + P], flat[base + P + 1]
     top = v00 + fc * (v01 - v00)
     bottom = v10 + fc * (v11 - v10)
     return (top + fr * (bottom - top)).reshape(B, SIDE, SIDE)
