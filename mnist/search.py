@@ -41,6 +41,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -520,7 +521,9 @@ class _Worker:
 
 
 def _worker_main(inbox, outbox, cancel, train_ds, validation, report_every):
-    """A worker process: one BLAS thread, tasks from its inbox, messages to the shared outbox."""
+    """A worker process: one BLAS thread, tasks from its inbox, messages to the shared outbox.
+    Ctrl-C is the parent's business (it cancels the search); workers ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with blas_threads(1):
         worker = _Worker(train_ds, validation, report_every, cancel.is_set)
         while True:
@@ -700,6 +703,9 @@ class Search:
             _RUNNING.add(id(self))
         try:
             yield from self._schedule()
+        except BaseException:  # the consumer stopped early (break, Ctrl-C, an error)
+            self.cancel()
+            raise
         finally:
             with _RUNNING_LOCK:
                 _RUNNING.discard(id(self))

@@ -236,6 +236,7 @@ def test_breaking_out_of_a_search_also_shuts_the_workers(digits):
     pids = search.worker_pids()
     search_iter_closed = search.done  # the generator was closed by the break
     assert search_iter_closed and not set(pids) & _children()
+    assert search.cancelled and {r.status for r in search.results} == {"cancelled"}
 
 
 def test_successive_halving_keeps_the_better_half_and_continues_them(digits):
