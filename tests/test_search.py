@@ -20,8 +20,8 @@ from scipy import stats
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.lr_finder import lr_range_test
 from mnist.search import (MAX_RUNS, Choice, IntRange, Range, Search, estimate_seconds, grid,
-                          halving_rungs, results_csv, results_json, running_searches, sample,
-                          varied_fields, write_results)
+                          halving_rungs, results_csv, results_json, results_table,
+                          running_searches, sample, varied_fields, write_results)
 
 train_mod = importlib.import_module("mnist.train")  # (mnist.train is also the function)
 
@@ -381,3 +381,33 @@ def test_cli_search_random_ranges_and_errors(capsys):
     assert "not a valid value" in capsys.readouterr().err
     assert main(["search"]) == 1
     assert "nothing to compare" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ figures
+def test_search_figures_mark_divergence_colour_by_lr_and_use_log_axes(digits):
+    from mnist.search_plots import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
+                                    run_colors, search_curves)
+
+    cfgs = grid({"lr": [0.001, 0.1, 50.0], "batch_size": [32, 64]}, base=TINY.replace(epochs=1))
+    search = Search(cfgs, digits, jobs=0, report_every=2)
+    search.run()
+    runs = [r.to_dict() for r in search.results]
+    colors, lohi = run_colors(runs)
+    assert lohi == pytest.approx((-3.0, math.log10(50.0)))
+    assert colors[0] == colors[1] and colors[0] != colors[2]  # same lr, same colour
+    fig = search_curves(runs, epochs=1)
+    legend = [t.name for t in fig.data if t.showlegend]
+    n_div = sum(r.status == "diverged" for r in search.results)
+    assert n_div >= 1 and sum("(diverged)" in n for n in legend) == n_div
+    assert "diverged" in legend and any(t.marker.symbol == "x" for t in fig.data)
+    assert fig.layout.yaxis2.type == "log"
+    u = accuracy_vs_lr(runs, best=search.best.run_id)
+    assert u.layout.xaxis.type == "log"
+    assert {t.name for t in u.data} >= {"finished", "diverged", "best"}
+    pc = parallel_coordinates(results_table(search.results), search.varied)
+    dims = pc.data[0].dimensions
+    assert [d.label for d in dims] == ["lr (log)", "batch_size", "val_acc"]
+    np.testing.assert_allclose(dims[0].values, np.log10([r.config.lr for r in search.results]))
+    res = lr_range_test(TINY, digits, steps=60)
+    f = lr_finder_plot(res.to_dict())
+    assert f.layout.xaxis.type == "log" and len(f.layout.shapes) == (1 if res.suggested else 0)
