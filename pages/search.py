@@ -259,8 +259,8 @@ if others > 0:
                "right now: the runs share its cores and will take longer than estimated.")
 if st.button("Start the search", type="primary", icon=":material/play_arrow:",
              disabled=running or not configs, key="_sr_start"):
-    n_params = sum(a * b + b for a, b in zip(configs[0].sizes[:-1], configs[0].sizes[1:]))
-    keep = "all" if 4 * n_params * len(configs) * 2 <= KEEP_ALL_BYTES else "best"
+    n_params = max(sum(a * b + b for a, b in zip(c.sizes[:-1], c.sizes[1:])) for c in configs)
+    keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64 at most
     n = budget["subset"] or n_train_all
     batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))
     try:
