@@ -121,9 +121,11 @@ def _channel(a: np.ndarray) -> tuple[np.ndarray, bool]:
             return alpha.astype(np.float32), True
         if hi < 8:  # fully transparent: nothing is visible
             return np.zeros(a.shape[:2], np.float32), True
-    if c >= 3:
-        rgb = a[..., :3].astype(np.float32)
-        return rgb @ np.array([0.299, 0.587, 0.114], np.float32), False
+    if c >= 3:  # ITU-R 601 luma, in float32 without a (H, W, 3) float copy
+        luma = a[..., 0] * np.float32(0.299)
+        luma += a[..., 1] * np.float32(0.587)
+        luma += a[..., 2] * np.float32(0.114)
+        return luma, False
     return a[..., 0].astype(np.float32), False
 
 
@@ -155,8 +157,10 @@ def to_ink(image) -> np.ndarray:
     bg = _background_level(sample)
     sign = -1.0 if bg > 127.5 else 1.0  # light background: ink is darker than it
     if f == 1:
-        ch, _ = _channel(a)
-        ink = np.maximum((ch - bg) * sign, 0.0)
+        ink = sample
+        ink -= bg
+        ink *= sign
+        np.maximum(ink, 0.0, out=ink)
     else:
         h, w = -(-H // f), -(-W // f)
         ink = np.zeros((h, w), np.float32)
@@ -344,11 +348,16 @@ def _normalise_thickness(crop: np.ndarray) -> tuple[np.ndarray, bool]:
     S_work = S * z
     delta = (k * S_work - w_work) / (2 * (1 - k))
     delta = max(delta, -0.45 * w_work)  # never erode a stroke away entirely
-    inside = ndimage.distance_transform_edt(mask)
-    outside = ndimage.distance_transform_edt(~mask)
-    sd = np.where(mask, inside - 0.5, 0.5 - outside)  # signed distance to the edge, px
-    out = np.clip(sd + delta + 0.5, 0.0, 1.0).astype(np.float32)
-    return out, True
+    # new ink = signed distance to the old edge (+ inside, - outside) + delta > 0, with a
+    # 1 px linear ramp for anti-aliasing. Growing only needs the outside distances (inside
+    # stays 1), shrinking only the inside ones (outside stays 0): one transform, not two.
+    if delta >= 0:
+        outside = ndimage.distance_transform_edt(~mask)
+        out = np.where(mask, 1.0, np.clip(delta + 1.0 - outside, 0.0, 1.0))
+    else:
+        inside = ndimage.distance_transform_edt(mask)
+        out = np.clip(inside + delta, 0.0, 1.0)
+    return out.astype(np.float32), True
 
 
 # --------------------------------------------------------------------------------------------
