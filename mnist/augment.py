@@ -26,6 +26,8 @@ __all__ = ["augment_batch", "random_affines", "apply_affines", "change_thickness
 
 SIDE = 28
 CENTRE = (SIDE - 1) / 2  # rotate and scale about the image centre (13.5, 13.5)
+_r, _c = np.mgrid[0:SIDE, 0:SIDE]
+_GRID = np.stack([_r.ravel(), _c.ravel(), np.ones(SIDE * SIDE)]).astype(np.float32)  # (3, 784)
 THICKNESS_AMOUNT = 0.6  # thickness=True: blend up to 60% towards dilation or erosion
 
 
@@ -60,9 +62,7 @@ def apply_affines(imgs: np.ndarray, M: np.ndarray) -> np.ndarray:
     all) when the map sends pixel centres to pixel centres, e.g. the identity.
     """
     B = imgs.shape[0]
-    r, c = np.mgrid[0:SIDE, 0:SIDE]
-    grid = np.stack([r.ravel(), c.ravel(), np.ones(SIDE * SIDE)]).astype(np.float32)  # (3, 784)
-    src = M.astype(np.float32) @ grid  # (B, 2, 784) source (row, col) of every output pixel
+    src = M.astype(np.float32) @ _GRID  # (B, 2, 784) source (row, col) of every output pixel
     P = SIDE + 3  # a zero ring: 1 px before, 2 px after (the +1 neighbour of the last ring)
     padded = np.zeros((B, P, P), np.float32)
     padded[:, 1 : SIDE + 1, 1 : SIDE + 1] = imgs
@@ -74,9 +74,10 @@ def apply_affines(imgs: np.ndarray, M: np.ndarray) -> np.ndarray:
     c0 = np.floor(sc)
     fr = sr - r0  # (B, 784) weights
     fc = sc - c0
-    row = r0.astype(np.int64) + 1  # index in the padded image
-    col = c0.astype(np.int64) + 1
-    base = (np.arange(B) * P * P)[:, None] + row * P + col  # (B, 784) flat index of v00
+    itype = np.int32 if B * P * P < 2**31 else np.int64
+    row = r0.astype(itype) + 1  # index in the padded image
+    col = c0.astype(itype) + 1
+    base = (np.arange(B, dtype=itype) * (P * P))[:, None] + row * P + col  # (B, 784) of v00
     v00, v01 = flat[base], flat[base + 1]
     v10, v11 = flat[base + P], flat[base + P + 1]
     top = v00 + fc * (v01 - v00)
@@ -91,8 +92,10 @@ def change_thickness(imgs: np.ndarray, t: np.ndarray) -> np.ndarray:
     centre = p[:, 1:-1, 1:-1]
     neighbours = (p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:])
     t = t.astype(np.float32)[:, None, None]
-    dil = np.maximum.reduce((centre, *neighbours))
-    ero = np.minimum.reduce((centre, *neighbours))
+    dil, ero = centre.copy(), centre.copy()
+    for n in neighbours:
+        np.maximum(dil, n, out=dil)
+        np.minimum(ero, n, out=ero)
     target = np.where(t > 0, dil, ero)
     return centre + np.abs(t) * (target - centre)
 
