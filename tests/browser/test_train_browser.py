@@ -67,17 +67,23 @@ def test_training_shows_live_curves_and_stops(page):
     page.get_by_role("button", name="Start training", exact=True).click()
 
     progress = page.locator('[data-testid="stProgress"]').first
-    progress.wait_for(timeout=20_000)
-    texts = set()
-    deadline = time.time() + 30
-    while time.time() < deadline and len(texts) < 3:
+    try:
+        progress.wait_for(timeout=30_000)
+    finally:
+        screenshot(page, "train-started")
+    # the live chart is the page's first Plotly chart; its traces must change as it trains
+    traces = page.locator('[data-testid="stPlotlyChart"]').first.locator(".scatterlayer").first
+    traces.wait_for(timeout=20_000)
+    texts, drawings = set(), set()
+    deadline = time.time() + 40
+    while time.time() < deadline and (len(texts) < 3 or len(drawings) < 3):
         t = page.locator('[data-testid="stProgress"] p').first.inner_text()
-        if "Training" in t:
-            texts.add(t)
+        if t.startswith("Training"):
+            texts.add(re.sub(r"elapsed .*", "", t))  # epoch and speed, not just the clock
+            drawings.add(traces.inner_html())
         page.wait_for_timeout(400)
     assert len(texts) >= 3, f"the progress text did not advance: {texts}"
-    chart = page.locator('[data-testid="stPlotlyChart"]').first
-    chart.wait_for()
+    assert len(drawings) >= 3, "the curves did not change while training"
     screenshot(page, "train-running")
     assert page.locator(EXCEPTION).count() == 0
 
