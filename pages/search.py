@@ -120,6 +120,8 @@ budget_cols = st.columns(4)
 n_train_all = len(train_ds)
 ui.default("sr_epochs", 3)
 ui.default("sr_subset", min(10_000, n_train_all))
+if not min(1000, n_train_all) <= st.session_state["sr_subset"] <= n_train_all:  # data changed
+    st.session_state["sr_subset"] = min(10_000, n_train_all)
 ui.default("sr_jobs", min(CORES, 4))
 epochs = budget_cols[0].number_input(
     "Epochs per run", 1, MAX_SEARCH_EPOCHS, key="sr_epochs",
