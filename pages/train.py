@@ -166,79 +166,78 @@ with st.container(border=True):
               help="Fill the form below with the chosen preset.", use_container_width=True)
     st.caption(presets[st.session_state.tr_preset][1])
 
-    st.markdown("**Network**")
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
     c1.text_input("Hidden layers", key="tr_hidden", help=HELP["hidden"])
     c2.selectbox("Activation", list(ACTIVATIONS), key="tr_activation", help=HELP["activation"])
-    c3.selectbox("Initialisation", list(INITS), key="tr_init", help=HELP["init"])
-    c4.selectbox("Loss", list(LOSSES), key="tr_loss", help=HELP["loss"])
-    c5.slider("Dropout", 0.0, 0.9, key="tr_dropout", step=0.05, help=HELP["dropout"])
-    try:
-        hidden = parse_hidden(st.session_state.tr_hidden)
-        st.caption(f"Architecture: {'-'.join(map(str, (784, *hidden, 10)))}")
-    except ConfigError as e:
-        st.error(str(e), icon=":material/error:")
-
-    st.markdown("**Optimizer**")
-    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-    optimizer = c1.selectbox("Optimizer", list(OPTIMIZERS), key="tr_optimizer",
+    optimizer = c3.selectbox("Optimizer", list(OPTIMIZERS), key="tr_optimizer",
                              help=HELP["optimizer"])
-    c2.select_slider("Learning rate (log scale)", LR_STEPS, key="tr_lr_slider",
+    c4.select_slider("Learning rate (log scale)", LR_STEPS, key="tr_lr_slider",
                      format_func=lambda v: f"{v:g}", on_change=lr_from_slider, help=HELP["lr"])
-    c3.number_input("Learning rate (exact)", min_value=1e-7, max_value=100.0, key="tr_lr",
+    c5.number_input("Learning rate (exact)", min_value=1e-7, max_value=100.0, key="tr_lr",
                     format="%.6g", step=None, on_change=lr_from_number,
                     help="Type any value; the slider follows to the nearest step.")
-    c4.number_input("L2 weight decay", 0.0, 10.0, key="tr_weight_decay", format="%.6g",
-                    step=1e-4, help=HELP["wd"])
-    if optimizer in ("momentum", "nesterov"):
-        st.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,
-                  help="How much of the previous step carries over (0.9 is usual).")
-    elif optimizer == "adam":
-        c1, c2 = st.columns(2)
-        c1.slider("beta1", 0.0, 0.99, key="tr_beta1", step=0.01,
-                  help="Adam's averaging of the gradient (momentum); 0.9 is usual.")
-        c2.slider("beta2", 0.9, 0.9999, key="tr_beta2", step=0.0001, format="%.4f",
-                  help="Adam's averaging of the squared gradient; 0.999 is usual.")
-    elif optimizer == "rmsprop":
-        st.slider("rho", 0.0, 0.99, key="tr_rho", step=0.01,
-                  help="RMSProp's averaging of the squared gradient; 0.9 is usual.")
 
-    st.markdown("**Batches and epochs**")
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5, c6 = st.columns(6, vertical_alignment="bottom")
     full = c1.checkbox("Full batch", key="tr_full_batch",
                        help="One step per epoch on all training digits at once.")
     c2.number_input("Batch size", 1, 100_000, key="tr_batch_size", step=16,
                     disabled=full, help=HELP["batch"])
     c3.number_input("Epochs", 1, 1000, key="tr_epochs", help=HELP["epochs"])
-    schedule = c4.selectbox("LR schedule", list(SCHEDULES), key="tr_schedule",
-                            help=HELP["schedule"])
-    c5.number_input("Warm-up epochs", 0.0, 1000.0, key="tr_warmup", step=0.5,
-                    help=HELP["warmup"])
-    if schedule == "step":
-        c1, c2 = st.columns(2)
-        c1.number_input("Step every (epochs)", 1, 1000, key="tr_step_size",
-                        help="Multiply the learning rate by gamma every this many epochs.")
-        c2.number_input("gamma", 0.001, 1.0, key="tr_gamma", format="%.3f",
-                        help="The factor applied at each step (0.1 = ten times smaller).")
-    elif schedule == "cosine":
-        st.number_input("Minimum learning rate", 0.0, 100.0, key="tr_min_lr", format="%.6g",
-                        step=None, help="Where the cosine curve ends (at most the "
-                                        "learning rate).")
-
-    st.markdown("**Data**")
-    c1, c2, c3, c4, c5, c6 = st.columns(6)
     st.session_state.tr_subset = min(int(st.session_state.tr_subset), len(train_ds))
-    c1.number_input("Train on (digits)", 0, len(train_ds), key="tr_subset", step=1000,
+    c4.number_input("Train on (digits)", 0, len(train_ds), key="tr_subset", step=1000,
                     help=HELP["subset"])
-    c2.number_input("Validation fraction", 0.0, 0.5, key="tr_val_fraction", step=0.05,
+    c5.number_input("Validation fraction", 0.0, 0.5, key="tr_val_fraction", step=0.05,
                     on_change=val_changed, help=HELP["val"])
-    c3.number_input("Seed", 0, 2**32 - 1, key="tr_seed", help=HELP["seed"])
-    c4.number_input("Early-stop patience", 0, 1000, key="tr_patience", help=HELP["patience"])
-    c5.selectbox("Precision", ["float32", "float64"], key="tr_dtype", help=HELP["dtype"])
-    c6.checkbox("Augment", key="tr_augment", disabled=not HAS_AUGMENT,
-                help=HELP["augment"] if HAS_AUGMENT else "Not available yet (mnist.augment "
-                                                          "is missing).")
+    c6.number_input("Seed", 0, 2**32 - 1, key="tr_seed", help=HELP["seed"])
 
+    with st.expander("More settings: initialisation, loss, optimizer details, schedule, "
+                     "regularisation, early stopping", icon=":material/tune:"):
+        c1, c2, c3, c4 = st.columns(4, vertical_alignment="bottom")
+        c1.selectbox("Initialisation", list(INITS), key="tr_init", help=HELP["init"])
+        c2.selectbox("Loss", list(LOSSES), key="tr_loss", help=HELP["loss"])
+        c3.selectbox("Precision", ["float32", "float64"], key="tr_dtype", help=HELP["dtype"])
+        c4.checkbox("Augment", key="tr_augment", disabled=not HAS_AUGMENT,
+                    help=HELP["augment"] if HAS_AUGMENT else "Not available yet "
+                                                             "(mnist.augment is missing).")
+        c1, c2, c3, c4 = st.columns(4)
+        if optimizer in ("momentum", "nesterov"):
+            c1.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,
+                      help="How much of the previous step carries over (0.9 is usual).")
+        elif optimizer == "adam":
+            c1.slider("beta1", 0.0, 0.99, key="tr_beta1", step=0.01,
+                      help="Adam's averaging of the gradient (momentum); 0.9 is usual.")
+            c2.slider("beta2", 0.9, 0.9999, key="tr_beta2", step=0.0001, format="%.4f",
+                      help="Adam's averaging of the squared gradient; 0.999 is usual.")
+        elif optimizer == "rmsprop":
+            c1.slider("rho", 0.0, 0.99, key="tr_rho", step=0.01,
+                      help="RMSProp's averaging of the squared gradient; 0.9 is usual.")
+        else:
+            c1.caption("Plain SGD has no extra settings.")
+        c3.number_input("L2 weight decay", 0.0, 10.0, key="tr_weight_decay", format="%.6g",
+                        step=1e-4, help=HELP["wd"])
+        c4.slider("Dropout", 0.0, 0.9, key="tr_dropout", step=0.05, help=HELP["dropout"])
+        c1, c2, c3, c4 = st.columns(4)
+        schedule = c1.selectbox("LR schedule", list(SCHEDULES), key="tr_schedule",
+                                help=HELP["schedule"])
+        c2.number_input("Warm-up epochs", 0.0, 1000.0, key="tr_warmup", step=0.5,
+                        help=HELP["warmup"])
+        if schedule == "step":
+            c3.number_input("Step every (epochs)", 1, 1000, key="tr_step_size",
+                            help="Multiply the learning rate by gamma every this many epochs.")
+            c3.number_input("gamma", 0.001, 1.0, key="tr_gamma", format="%.3f",
+                            help="The factor applied at each step (0.1 = ten times smaller).")
+        elif schedule == "cosine":
+            c3.number_input("Minimum learning rate", 0.0, 100.0, key="tr_min_lr",
+                            format="%.6g", step=None,
+                            help="Where the cosine curve ends (at most the learning rate).")
+        c4.number_input("Early-stop patience", 0, 1000, key="tr_patience",
+                        help=HELP["patience"])
+
+    try:
+        hidden = parse_hidden(st.session_state.tr_hidden)
+        st.caption(f"Architecture: {'-'.join(map(str, (784, *hidden, 10)))}")
+    except ConfigError as e:
+        st.error(str(e), icon=":material/error:")
     entry = ui.current()
     c1, c2, c3 = st.columns([1, 1.6, 2])
     start = c1.button("Start training", type="primary", icon=":material/play_arrow:",
