@@ -485,19 +485,21 @@ def _luma(color) -> float | None:
     return (0.299 * r + 0.587 * g + 0.114 * b) / 255
 
 
-def _parse(json_data) -> tuple[list[np.ndarray], bool]:
-    """(polylines, complete). complete=False when the drawing has content the strokes don't
-    describe (shapes other than paths, eraser-coloured paths): then the raster must be used."""
+def _parse(json_data) -> tuple[list[np.ndarray], bool, float]:
+    """(polylines, complete, widest pen). complete=False when the drawing has content the
+    strokes don't describe (shapes other than paths, eraser-coloured paths): then the raster
+    must be used."""
     try:
         if isinstance(json_data, (str, bytes, bytearray)):
             json_data = json.loads(json_data)
-    except (ValueError, UnicodeDecodeError):
-        return [], False
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return [], False, 0.0
     if not isinstance(json_data, dict):
-        return [], False
+        return [], False, 0.0
     objects = json_data.get("objects")
     if not isinstance(objects, list):
-        return [], False
+        return [], False, 0.0
+    pen_max = 0.0
     bg = _luma(json_data.get("background"))
     strokes: list[np.ndarray] = []
     complete = True
@@ -526,9 +528,10 @@ def _parse(json_data) -> tuple[list[np.ndarray], bool]:
                 placed = _place_object(allp, obj, ctrl)
                 splits = np.cumsum([len(p) for p in polys])[:-1]
                 strokes.extend(np.split(placed, splits))
+                pen_max = max(pen_max, _num(obj.get("strokeWidth")) or 0.0)
         except (ValueError, TypeError, ArithmeticError):
             complete = False
-    return strokes, complete
+    return strokes, complete, pen_max
 
 
 def parse_strokes(json_data) -> list[np.ndarray]:
@@ -607,16 +610,20 @@ def _run(image, strokes, keep_steps: bool):
         crop = _tight_crop(ink[max(0, r0 - 2) : r1 + 2, max(0, c0 - 2) : c1 + 2])
         if keep_steps:
             steps.append(("bounding box crop", crop))
-        S, w = max(crop.shape), stroke_width(crop)
-        if S < 1.5 * w:  # a single dot or blob: no shape to read
-            return None, steps
 
     rendered = None
     if strokes is not None:
-        polys, complete = _parse(strokes)
-        if complete or ink is None:
+        polys, complete, pen = _parse(strokes)
+        if (complete or ink is None) and polys:
+            extent = float(np.ptp(np.concatenate(polys), axis=0).max())
+            if extent < 0.5 * pen:  # a click: a dot, no shape to read
+                return None, steps
             rendered = render_strokes(polys)
         if rendered is None and ink is None:
+            return None, steps
+    if rendered is None:
+        S, w = max(crop.shape), stroke_width(crop)
+        if S < 1.5 * w:  # a single dot or blob: no shape to read
             return None, steps
     if rendered is not None:
         normal = _tight_crop(rendered, 0.5)

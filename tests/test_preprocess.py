@@ -157,6 +157,15 @@ def test_thickness_normalisation_without_strokes_moves_towards_mnist():
         assert pp.STROKE_RATIO_LO * 0.8 <= after <= pp.STROKE_RATIO_HI * 1.1
 
 
+def test_strokes_rescue_a_pen_so_fat_it_filled_the_hole():
+    polys = paths("0", 60, 100, 100)
+    fat = draw(polys, 45)  # the ring's hole is gone from the pixels
+    normal = preprocess_canvas(draw(polys, 8), strokes=fabric_json(polys, 8))
+    rescued = preprocess_canvas(fat, strokes=fabric_json(polys, 45))
+    assert corr(rescued, normal) > 0.99
+    assert rescued[14, 14] < 0.1  # the hole is back
+
+
 def test_strokes_and_pixels_agree():
     polys = paths("2", 200, 40, 40)
     rgba = draw(polys, 14)
@@ -241,6 +250,8 @@ def test_empty_and_near_empty_canvases_give_none():
     dot = draw([[(140, 140)]], 20)
     assert preprocess_canvas(dot) is None  # a single click: a dot, no shape
     assert pipeline_steps(black)[-1][0].startswith("input")
+    click = [[(140, 140), (141, 141)]]
+    assert preprocess_canvas(draw(click, 20), strokes=fabric_json(click, 20)) is None
 
 
 def test_stray_speck_does_not_shrink_the_digit():
