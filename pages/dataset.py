@@ -111,7 +111,8 @@ with left:
                            title=f"{ds.name}: 100 digits, label in the corner")
     st.plotly_chart(fig, key="_grid_select", on_select=_on_grid_select,
                     selection_mode=("points", "box"), config={"displayModeBar": False})
-    st.caption("Click a digit (or drag a box around it) to see it up close on the right.")
+    st.caption("Drag a small box over a digit to see it up close on the right (or type its "
+               "index there).")
 with right:
     st.session_state["ds_index"] = min(st.session_state["ds_index"], len(ds) - 1)
     i = st.number_input("Digit index", 0, len(ds) - 1, key="ds_index", step=1,

@@ -104,3 +104,24 @@ def test_training_shows_live_curves_and_stops(page):
     screenshot(page, "train-stopped")
     assert page.locator(EXCEPTION).count() == 0
     assert stop_s < 5, f"stopping took {stop_s:.1f} s"
+
+
+def test_dataset_grid_box_selection_shows_that_digit(page):
+    nav_link(page, "Dataset").first.click()
+    grid = page.locator('[data-testid="stPlotlyChart"]').first
+    point = grid.locator(".scatterlayer .trace").first.locator(".point").nth(23)
+    point.wait_for(state="attached", timeout=60_000)
+    wait_idle(page, 60)
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=8)
+    page.mouse.up()
+    index = page.get_by_label("Digit index", exact=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and index.input_value() == "0":
+        page.wait_for_timeout(300)
+    assert index.input_value() != "0", "selecting a digit on the grid did not pick it"
+    picked = int(index.input_value())
+    page.get_by_text(f"Digit #{picked}:").first.wait_for()
+    screenshot(page, "dataset-selected")
