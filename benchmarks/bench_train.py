@@ -191,6 +191,9 @@ def main(argv=None):
                     help="BLAS/torch threads (repeatable; default 1 and 2)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--only", choices=["ours"], help="time only our implementation")
+    ap.add_argument("--impl", action="append",
+                    choices=["ours", "torch", "sklearn", "floor", "plain-float64"],
+                    help="implementations to time (repeatable; default all)")
     ap.add_argument("--no-fullbatch", action="store_true", help="skip the 784-32-10 GD case")
     ap.add_argument("--rss", action="store_true", help="also measure peak RSS (child process)")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
@@ -201,7 +204,10 @@ def main(argv=None):
     train_ds, test = mnist.load_mnist()
     batch_sizes = args.batch or [32, 128, 512]
     thread_counts = args.threads or [1, 2]
-    impls = ["ours"] if args.only else ["ours", "torch", "sklearn", "floor", "plain-float64"]
+    impls = ["ours"] if args.only else (
+        args.impl or ["ours", "torch", "sklearn", "floor", "plain-float64"])
+    if "ours" not in impls:
+        impls.insert(0, "ours")  # every ratio is taken against ours
     cases = [(f"784-128-64-10 sgd batch {b}", config(b, args.epochs)) for b in batch_sizes]
     if not args.no_fullbatch:
         cases.append(("784-32-10 full-batch GD", config(None, max(args.epochs, 5),
