@@ -198,9 +198,11 @@ class TrainingJob:
                 self.result = score(self.model, self.test)
             # the status changes last: whoever sees a finished job also sees its result
             self.finished_at = time.time()
+            self.run = None  # let the training data's copies (subset, split) go: memory
             self.status = final
         except Exception as e:  # a bug or an unexpected input: reported, never raised in a page
             self.error = f"{type(e).__name__}: {e}"
             self.finished_at = time.time()
+            self.run = None
             self.status = "error"
             self._ended.set()

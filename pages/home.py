@@ -33,8 +33,9 @@ STEPS = [
     ("pages/dataset.py", "1. Look at the data",
      "Browse the digits, see one up close as 784 numbers, check how the classes are spread."),
     ("pages/train.py", "2. Train a small net",
-     "Pick the preset *784-32-10, full batch, lr 0.1* and press Start: watch loss fall and "
-     "accuracy rise, live. Stop whenever you like."),
+     "Press **Start training** with the first preset (784-32-10 on 5,000 digits, a few "
+     "seconds): watch the loss fall and the accuracy rise, live. Then try the tutorials' "
+     "presets, or your own settings; stop whenever you like."),
     ("pages/search.py", "3. Compare learning rates",
      "Train the same net from the same starting weights with lr 0.001, 0.01, 0.1 and 1: "
      "too small crawls, too large blows up."),
