@@ -25,8 +25,14 @@ import mnist
 from mnist import explore
 from mnist.config import TrainConfig
 from mnist.data import Dataset, DatasetError, read_npz
-from mnist.jobs import TrainingJob, clone_model, config_for_model
+from mnist.jobs import TrainingJob, clone_model, config_for_model, limit_blas_threads
 from mnist.persist import ModelFileError
+
+# One BLAS thread for the whole server process, set once at import (threadpoolctl): on a shared
+# 2-core box OpenBLAS's own threads spinning against the server's and the other users' made
+# training 10-30x slower. Parallelism comes from the users' runs (and the search's processes).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS libraries loaded later (scipy's)
+limit_blas_threads(1)
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = ROOT / "models" / "default.npz"
@@ -359,6 +365,9 @@ def add_model(entry: ModelEntry, make_current: bool = True, evaluation: dict | N
         ms.pop(drop, None)
         for key in [k for k in st.session_state.get("evaluations", {}) if k[0] == drop]:
             st.session_state["evaluations"].pop(key)
+        st.toast(f"Forgot the oldest model, **{drop}**: a session keeps at most "
+                 f"{MAX_SESSION_MODELS} models (download the ones you want to keep).",
+                 icon=":material/delete:")
     return entry
 
 

@@ -167,3 +167,58 @@ def test_bad_model_upload_keeps_the_old_state_good_one_becomes_current(tmp_path)
     x = mnist.load_mnist()[1].x(np.arange(20))
     np.testing.assert_array_equal(entry.model.predict_proba(x), model.predict_proba(x))
     assert 0.0 <= entry.metrics["test_acc"] <= 1.0
+
+
+def _many_models_script():
+    import streamlit as st
+
+    import mnist
+    import ui
+
+    ui.models()
+    for i in range(st.session_state.get("n_add", 0)):
+        model = mnist.MLP((784, 3, 10), seed=i)
+        ui.add_model(ui.ModelEntry(f"m{i}", model, metrics=dict(test_acc=0.1, test_loss=2.3)),
+                     evaluation=dict(test_acc=0.1))
+    st.session_state["names"] = list(ui.models())
+    st.session_state["cur"] = ui.current().name
+
+
+def test_a_session_keeps_at_most_max_models_and_says_which_it_forgot():
+    import ui
+
+    at = script(_many_models_script)
+    at.session_state["n_add"] = ui.MAX_SESSION_MODELS + 3
+    at.run()
+    no_exception(at)
+    names = at.session_state["names"]
+    assert len(names) == ui.MAX_SESSION_MODELS
+    bundled = ui.BUNDLED_NAME in names
+    n_dropped = ui.MAX_SESSION_MODELS + 3 + bundled - ui.MAX_SESSION_MODELS
+    dropped = [f"m{i}" for i in range(n_dropped)]
+    assert not set(dropped) & set(names)  # the oldest trained ones went ...
+    assert names[-1] == at.session_state["cur"] == f"m{ui.MAX_SESSION_MODELS + 2}"
+    evals = at.session_state["evaluations"]
+    assert not [k for k in evals if k[0] in dropped]  # ... with their evaluations
+    toasts = " ".join(t.value for t in at.toast)
+    for name in dropped:
+        assert f"**{name}**" in toasts
+
+
+def test_importing_ui_limits_blas_to_one_thread():
+    # in a fresh interpreter: the server process (app.py imports ui) must not run
+    # multi-threaded OpenBLAS next to its own threads (see ui.py)
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ui; from threadpoolctl import threadpool_info; "
+            "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    threads = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert threads and set(threads) == {1}, threads
