@@ -460,6 +460,11 @@ def presets() -> dict[str, tuple[TrainConfig, str]]:
     return out
 
 
+class SessionToken:
+    """Lives in one session's state only: a training job holds it weakly and stops itself
+    when the session (and so the token) is gone."""
+
+
 def training_job() -> TrainingJob | None:
     return st.session_state.get("train_job")
 
@@ -479,7 +484,8 @@ def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> Traini
     n = st.session_state.get("_run_counter", 0) + 1
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
             f"run {n}: {'-'.join(map(str, cfg.sizes))} {cfg.optimizer} lr {cfg.lr:g}")
-    job = TrainingJob(cfg, train, model=model, test=test, name=name)
+    owner = st.session_state.setdefault("_session_token", SessionToken())
+    job = TrainingJob(cfg, train, model=model, test=test, name=name, owner=owner)
     job.resumed_from = resume.name if resume is not None else None
     job.collected = False
     job.data_token = data_token()

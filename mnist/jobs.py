@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 
 from mnist.config import TrainConfig
 from mnist.data import Dataset
@@ -84,12 +85,16 @@ class TrainingJob:
 
     def __init__(self, cfg: TrainConfig, train_set: Dataset, model: MLP | None = None,
                  test: Dataset | None = None, report_every: int | None = None,
-                 name: str = "run"):
+                 name: str = "run", owner=None):
+        """`owner`: any weak-referenceable object (a web session's token); when it is garbage
+        collected (the session has ended, e.g. the tab was reloaded or closed) the run stops
+        by itself instead of training for nobody."""
         self.name = name
         self._stop = threading.Event()
+        self._owner = weakref.ref(owner) if owner is not None else None
         self._ended = threading.Event()  # set when training ends (before the test scoring)
         # train() checks its inputs here, in the caller's thread: errors surface at once
-        self.run = train(cfg, train_set, model=model, stop=self._stop.is_set,
+        self.run = train(cfg, train_set, model=model, stop=self._should_stop,
                          report_every=None)
         if report_every is None:
             report_every = report_every_for(len(self.run.train_set), cfg.batch_size)
@@ -120,6 +125,11 @@ class TrainingJob:
                                         daemon=True)
         self._thread.start()
         return self
+
+    def _should_stop(self) -> bool:
+        if self._owner is not None and self._owner() is None:
+            self._stop.set()  # nobody is watching any more
+        return self._stop.is_set()
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (the model keeps its last weights)."""

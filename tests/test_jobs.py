@@ -1,6 +1,7 @@
 """mnist.jobs.TrainingJob: trains in a thread, reports records, stops within a batch and keeps
 the model, refuses bad inputs at once, records a crash instead of raising it."""
 
+import gc
 import time
 
 import numpy as np
@@ -44,6 +45,23 @@ def test_stop_ends_within_a_batch_and_keeps_the_last_weights(data):
     assert job.wait(5)
     assert job.status == "stopped" and job.records[-1]["epoch"] < 200
     assert all(np.isfinite(v).all() for v in job.model.state_dict().values())
+
+
+def test_a_job_stops_when_its_owner_is_gone(data):
+    train, _ = data
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    cfg = mnist.TrainConfig(hidden=(32,), epochs=200, batch_size=8, val_fraction=0.0)
+    job = TrainingJob(cfg, train, owner=owner).start()
+    while not job.records:
+        time.sleep(0.01)
+    assert not job.done
+    del owner
+    gc.collect()
+    assert job.wait(5) and job.status == "stopped"
 
 
 def test_bad_inputs_fail_at_once_and_a_crash_is_recorded(data):
