@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
@@ -178,8 +177,9 @@ def rss_child(batch: int) -> None:
     cfg = config(batch, 1)
     for _ in train(cfg, train_ds):
         pass
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1)}))
+    # VmHWM (this process image's peak): ru_maxrss would also count the forking parent's pages
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print(json.dumps({"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}))
 
 
 def main(argv=None):

@@ -353,20 +353,35 @@ def _add_predict(sub):
     p.set_defaults(func=cmd_predict)
 
 
+MAX_IMAGE_PIXELS = 150_000_000  # refused before decoding
+MAX_IMAGE_SIDE = 2048  # larger images are reduced (box filter) before preprocessing
+
+
 def _load_image(path: str, raw: bool) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:  # pragma: no cover - Pillow is a requirement
         raise CLIError("Pillow is not installed") from None
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # lazy: only the header is read so far
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise CLIError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than "
+                               f"the {MAX_IMAGE_PIXELS / 1e6:.0f} MP accepted")
             im.load()
             if raw:
                 if im.size != (28, 28):
                     raise CLIError(f"--raw needs a 28x28 image; {path} is "
                                    f"{im.size[0]}x{im.size[1]}")
                 return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            # Shrink a big photo in its own mode before widening it to RGBA (4 bytes a pixel):
+            # a 10,000 x 10,000 scan would otherwise need 400 MB.
+            factor = -(-max(w, h) // MAX_IMAGE_SIDE)  # ceil
+            if factor > 1:
+                im = im.reduce(factor)
             rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+    except Image.DecompressionBombError as e:
+        raise CLIError(f"{path}: refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise CLIError(f"{path}: not an image Pillow can read") from None
     except OSError as e:
