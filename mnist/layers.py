@@ -21,7 +21,7 @@ from mnist.activations import ACTIVATIONS
 
 
 def init_uniform(n_in, n_out, rng):
-    """U(-0.5, 0.5) for weights and biases: `np.random.rand(...) - 0.5` in two tutorials."""
+    """U(-0.5, 0.5) for weights and biases: the legacy global `rand(...) - 0.5` of two tutorials."""
     return rng.random((n_in, n_out)) - 0.5, rng.random(n_out) - 0.5
 
 
