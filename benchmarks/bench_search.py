@@ -10,7 +10,9 @@ serial / (jobs x parallel) >= 80%.
 Both share everything else (data, configs, validation, reporting), and the results must match.
 
 Prints one JSON line per case and a summary line. The machine load (1-minute load average)
-before and after is in the summary: other work on the cores makes the parallel case slower.
+before and after is in the summary: other work on the cores makes the parallel case slower
+(it needs both cores at once). The CPU seconds (this process + its joined workers) show the
+work done whatever the load.
 
 Run: .venv/bin/python benchmarks/bench_search.py [--epochs 3] [--subset N] [--jobs 2]
 """
@@ -18,6 +20,7 @@ Run: .venv/bin/python benchmarks/bench_search.py [--epochs 3] [--subset N] [--jo
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -29,11 +32,18 @@ from mnist.search import Search, grid  # noqa: E402
 LRS = [1e-4, 1e-3, 1e-2, 1e-1]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished (joined) children so far."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run(configs, train, jobs):
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     search = Search(configs, train, jobs=jobs, keep="none")
     search.run()
-    return time.perf_counter() - t0, search
+    return time.perf_counter() - t0, cpu_seconds() - c0, search
 
 
 def main():
@@ -52,14 +62,14 @@ def main():
     configs = grid({"lr": LRS}, base)
     load_before = os.getloadavg()[0]
 
-    t_par, par = run(configs, train, args.jobs)
+    t_par, cpu_par, par = run(configs, train, args.jobs)
     print(json.dumps({"case": f"parallel ({args.jobs} workers)", "seconds": round(t_par, 2),
-                      "runs": len(configs), "status": [r.status for r in par.results]}),
-          flush=True)
-    t_ser, ser = run(configs, train, 0)
+                      "cpu_seconds": round(cpu_par, 2), "runs": len(configs),
+                      "status": [r.status for r in par.results]}), flush=True)
+    t_ser, cpu_ser, ser = run(configs, train, 0)
     print(json.dumps({"case": "serial (this process)", "seconds": round(t_ser, 2),
-                      "runs": len(configs), "status": [r.status for r in ser.results]}),
-          flush=True)
+                      "cpu_seconds": round(cpu_ser, 2), "runs": len(configs),
+                      "status": [r.status for r in ser.results]}), flush=True)
 
     same = all(a.status == b.status and abs(a.last["val_acc"] - b.last["val_acc"]) < 1e-9
                for a, b in zip(par.results, ser.results))
@@ -72,6 +82,8 @@ def main():
         "serial_s": round(t_ser, 2), "parallel_s": round(t_par, 2),
         "ideal_parallel_s": round(t_ser / args.jobs, 2),
         "efficiency": round(efficiency, 3), "target": 0.8, "meets_target": efficiency >= 0.8,
+        # CPU work, whatever the load: parallel / serial near 1 = no extra work in parallel
+        "serial_cpu_s": round(cpu_ser, 2), "parallel_cpu_s": round(cpu_par, 2),
         "same_results": same,
         "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0],
                                                                             2),
