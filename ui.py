@@ -96,10 +96,6 @@ def default_model_problem() -> str | None:
 
 
 # ============================================================================ session state
-def ss():
-    return st.session_state
-
-
 def default(key: str, value):
     """Give a widget key its first value (widgets then use the key, never `value=`)."""
     if key not in st.session_state:

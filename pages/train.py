@@ -7,11 +7,9 @@ session's models (sidebar) and the results below describe the current model.
 """
 
 import importlib.util
-import io
 import json
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
