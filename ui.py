@@ -456,6 +456,9 @@ def presets() -> dict[str, tuple[TrainConfig, str]]:
     return out
 
 
+ABANDON_AFTER_S = 120  # a run nobody has looked at for this long (tab closed) stops itself
+
+
 class SessionToken:
     """Lives in one session's state only: a training job holds it weakly and stops itself
     when the session (and so the token) is gone."""
@@ -481,7 +484,8 @@ def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> Traini
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
             f"run {n}: {'-'.join(map(str, cfg.sizes))} {cfg.optimizer} lr {cfg.lr:g}")
     owner = st.session_state.setdefault("_session_token", SessionToken())
-    job = TrainingJob(cfg, train, model=model, test=test, name=name, owner=owner)
+    job = TrainingJob(cfg, train, model=model, test=test, name=name, owner=owner,
+                      abandon_after=ABANDON_AFTER_S)
     job.resumed_from = resume.name if resume is not None else None
     job.collected = False
     job.data_token = data_token()
@@ -524,6 +528,19 @@ def page_link(path: str, label: str, icon: str | None = None) -> None:
         st.markdown(f"**{label}**")
 
 
+def _job_badge():
+    """The sidebar's live line about a background run (on every page; it also tells the job
+    that someone is still there)."""
+    job = training_job()
+    if job is None:
+        return
+    job.touch()
+    if job.done:
+        st.caption(f"Training finished ({job.status.replace('_', ' ')}): see the Train page.")
+    else:
+        st.caption(f"Training in the background: {job.progress:.0%} of {job.epochs} epochs")
+
+
 def _pick_model():
     name = st.session_state.get("_model_picker")
     if name in models():
@@ -555,7 +572,7 @@ def sidebar() -> None:
                                   "them). The chosen one is used by every page.")
         job = training_job()
         if job is not None and not job.done:
-            st.caption(f"Training in the background: {job.progress:.0%}")
+            st.fragment(_job_badge, run_every=3)()
         st.caption(f"Data: {data_description()}")
         with st.expander("Help", icon=":material/help:"):
             st.markdown(

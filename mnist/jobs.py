@@ -85,11 +85,14 @@ class TrainingJob:
 
     def __init__(self, cfg: TrainConfig, train_set: Dataset, model: MLP | None = None,
                  test: Dataset | None = None, report_every: int | None = None,
-                 name: str = "run", owner=None):
+                 name: str = "run", owner=None, abandon_after: float | None = None):
         """`owner`: any weak-referenceable object (a web session's token); when it is garbage
-        collected (the session has ended, e.g. the tab was reloaded or closed) the run stops
-        by itself instead of training for nobody."""
+        collected (the session has ended) the run stops by itself instead of training for
+        nobody. `abandon_after`: seconds without a `touch()` (the page polling the job) after
+        which the run stops too (a closed tab whose session the server has not dropped yet)."""
         self.name = name
+        self.abandon_after = abandon_after
+        self.last_seen = time.time()
         self._stop = threading.Event()
         self._owner = weakref.ref(owner) if owner is not None else None
         self._ended = threading.Event()  # set when training ends (before the test scoring)
@@ -126,9 +129,20 @@ class TrainingJob:
         self._thread.start()
         return self
 
+    def touch(self) -> None:
+        """Someone is looking at this job (keeps an `abandon_after` job alive)."""
+        self.last_seen = time.time()
+
     def _should_stop(self) -> bool:
-        if self._owner is not None and self._owner() is None:
-            self._stop.set()  # nobody is watching any more
+        if not self._stop.is_set():
+            if self._owner is not None and self._owner() is None:
+                self.message = "stopped: the session that started it has ended"
+                self._stop.set()
+            elif (self.abandon_after is not None
+                  and time.time() - self.last_seen > self.abandon_after):
+                self.message = (f"stopped: nobody looked at it for {self.abandon_after:.0f} s "
+                                "(the page was closed)")
+                self._stop.set()
         return self._stop.is_set()
 
     def stop(self) -> None:
@@ -197,7 +211,8 @@ class TrainingJob:
         try:
             for rec in self.run:
                 self.records.append(rec)
-                self.message = rec.get("message") or self.message
+                if rec.get("message") and not self.message.startswith("stopped:"):
+                    self.message = rec["message"]
                 if rec["status"] != "running":
                     final = self.outcome = rec["status"]
                     self._ended.set()

@@ -267,8 +267,16 @@ def fmt_time(s):
     return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
 
 
+def stopped_text(job, epoch: float) -> str:
+    why = job.message if job.message.startswith("stopped:") else "Stopped by you"
+    return (f"{why[0].upper()}{why[1:]} at epoch {epoch:.2f}; the model keeps the weights it "
+            "had then.")
+
+
 def live_panel():
     job = ui.training_job()
+    if job is not None:
+        job.touch()  # someone is watching: keep it going
     if job is None:
         st.info("No run yet in this session: pick a preset (the first one trains in seconds) "
                 "and press **Start training**.", icon=":material/info:")
@@ -284,8 +292,7 @@ def live_panel():
         st.progress(job.progress, text=f"Training ended ({job.outcome.replace('_', ' ')}) at "
                                        f"epoch {epoch:.2f}; measuring the test accuracy ...")
         if job.outcome == "stopped":
-            st.warning(f"Stopped by you at epoch {epoch:.2f}; the model keeps the weights it "
-                       "had then.", icon=":material/stop_circle:")
+            st.warning(stopped_text(job, epoch), icon=":material/stop_circle:")
     elif not job.done:
         word = "Stopping" if job.stopping else "Training"
         text = (f"{word}: epoch {epoch:.2f} of {job.epochs} · "
@@ -329,8 +336,7 @@ def live_panel():
         elif job.status == "early_stopped":
             st.success(job.message, icon=":material/check:")
         elif job.status == "stopped":
-            st.warning(f"Stopped by you at epoch {epoch:.2f}; the model keeps the weights it "
-                       "had then.", icon=":material/stop_circle:")
+            st.warning(stopped_text(job, epoch), icon=":material/stop_circle:")
         if getattr(job, "entry_name", None):
             st.caption(f"Added to your models as **{job.entry_name}** (now the current model; "
                        "switch in the sidebar).")

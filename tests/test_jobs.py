@@ -64,6 +64,18 @@ def test_a_job_stops_when_its_owner_is_gone(data):
     assert job.wait(5) and job.status == "stopped"
 
 
+def test_an_abandoned_job_stops_unless_touched(data):
+    train, _ = data
+    cfg = mnist.TrainConfig(hidden=(32,), epochs=200, batch_size=8, val_fraction=0.0)
+    job = TrainingJob(cfg, train, abandon_after=0.6).start()
+    t = time.time()
+    while time.time() - t < 1.2:  # watched: keeps going past abandon_after
+        job.touch()
+        time.sleep(0.1)
+    assert not job.done
+    assert job.wait(5) and job.status == "stopped" and "nobody looked" in job.message
+
+
 def test_bad_inputs_fail_at_once_and_a_crash_is_recorded(data):
     train, _ = data
     unlabeled = mnist.Dataset(train.images[:100], None, "no labels")
