@@ -109,27 +109,36 @@ def _as_image_array(image) -> np.ndarray:
     return a
 
 
-def _channel(a: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The one channel that carries the drawing, as float32 0..255, and whether it is alpha.
+def _channel_mode(a: np.ndarray) -> str:
+    """Which channel carries the drawing: "alpha", "luma" (colour), "grey" or "empty".
 
     If alpha varies, the background is transparent and the ink is wherever alpha is high,
-    whatever its colour (black ink on a transparent PNG, or the canvas's white pen).
-    Otherwise the drawing is in the luminance.
+    whatever its colour (black ink on a transparent PNG, or the canvas's white pen). A fully
+    transparent image shows nothing. Otherwise the drawing is in the luminance.
     """
     c = a.shape[2]
     if c in (2, 4):
         alpha = a[..., c - 1]
         lo, hi = int(alpha.min()), int(alpha.max())
         if hi - lo > 32:
-            return alpha.astype(np.float32), True
-        if hi < 8:  # fully transparent: nothing is visible
-            return np.zeros(a.shape[:2], np.float32), True
-    if c >= 3:  # ITU-R 601 luma, in float32 without a (H, W, 3) float copy
+            return "alpha"
+        if hi < 8:
+            return "empty"
+    return "luma" if c >= 3 else "grey"
+
+
+def _channel(a: np.ndarray, mode: str) -> np.ndarray:
+    """That channel as a new float32 array, 0..255."""
+    if mode == "alpha":
+        return a[..., a.shape[2] - 1].astype(np.float32)
+    if mode == "empty":
+        return np.zeros(a.shape[:2], np.float32)
+    if mode == "luma":  # ITU-R 601 luma, in float32 without a (H, W, 3) float copy
         luma = a[..., 0] * np.float32(0.299)
         luma += a[..., 1] * np.float32(0.587)
         luma += a[..., 2] * np.float32(0.114)
-        return luma, False
-    return a[..., 0].astype(np.float32), False
+        return luma
+    return a[..., 0].astype(np.float32)
 
 
 def _background_level(ch: np.ndarray) -> float:
@@ -155,8 +164,9 @@ def to_ink(image) -> np.ndarray:
     a = _as_image_array(image)
     H, W = a.shape[:2]
     f = max(1, math.ceil(max(H, W) / MAX_SIDE))
-    # polarity and background from a strided sample: cheap even for a huge image
-    sample, _ = _channel(a[::f, ::f])
+    # channel, polarity and background from a strided sample: cheap even for a huge image
+    mode = _channel_mode(a[::f, ::f])
+    sample = _channel(a[::f, ::f], mode)
     bg = _background_level(sample)
     sign = -1.0 if bg > 127.5 else 1.0  # light background: ink is darker than it
     if f == 1:
@@ -170,7 +180,7 @@ def to_ink(image) -> np.ndarray:
         rows = max(1, (8_000_000 // (W * 4)) // f)  # output rows per strip (~8M input values)
         for r0 in range(0, h, rows):
             strip = a[r0 * f : (r0 + rows) * f]
-            ch, _ = _channel(strip)
+            ch = _channel(strip, mode)
             v = np.maximum((ch - bg) * sign, 0.0)
             hs = -(-v.shape[0] // f)
             v = np.pad(v, ((0, hs * f - v.shape[0]), (0, w * f - W)))

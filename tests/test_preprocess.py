@@ -205,6 +205,14 @@ def test_huge_image_is_downscaled_and_matches_small():
     a, b = preprocess_canvas(small), preprocess_canvas(big)
     assert pp.to_ink(big).shape[0] <= pp.MAX_SIDE
     assert corr(a, b) > 0.9
+    # ink in alpha, processed in strips: every strip must read the same channel as the
+    # whole image, even a strip whose alpha happens to be uniform
+    ink = np.zeros((1200, 8000), np.uint8)  # wide: strips of a few hundred rows
+    ink[:, 3000:4200] = np.asarray(Image.fromarray(small).resize((1200, 1200), Image.NEAREST))
+    ink[:400] = 255  # a band of solid ink along the top: uniform alpha in the first strip
+    rgba = np.zeros(ink.shape + (4,), np.uint8)
+    rgba[..., 3] = ink
+    assert np.array_equal(pp.to_ink(rgba) > 0.5, pp.to_ink(ink) > 0.5)
 
 
 def test_absurdly_large_image_is_refused_clearly():
