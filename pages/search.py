@@ -47,7 +47,8 @@ VARIABLE = {  # field -> (label, kind, default grid text, default random range)
     "seed": ("seed (run-to-run luck)", "int", "0, 1, 2, 3", (0, 1000)),
 }
 KEEP_ALL_BYTES = 64 * 1024 * 1024  # keep every run's weights if they fit in this
-CORES = os.cpu_count() or 1
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+    os.cpu_count() or 1)  # the cores this process may use (a container may have fewer)
 
 st.title("Search")
 st.caption("Train several networks side by side and compare them honestly: runs that differ "
@@ -153,7 +154,6 @@ try:
         configs = preset.configs(**budget)
         if not paired:
             configs = [c.replace(seed=i) for i, c in enumerate(configs)]
-        base = configs[0]
     else:
         with st.container(border=True):
             st.markdown("**The network every run starts from**")
