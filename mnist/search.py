@@ -539,6 +539,13 @@ def _worker_main(inbox, outbox, cancel, train_ds, validation, report_every):
 # The search
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU set can be smaller than the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 _RUNNING: set = set()  # ids of the Searches running in this process (the app: every session's)
 _RUNNING_LOCK = threading.Lock()
 
@@ -605,8 +612,7 @@ class Search:
         if halving and len({c.epochs for c in configs}) > 1:
             raise ConfigError("successive halving needs every run to have the same number of "
                               "epochs (do not vary epochs)")
-        cores = os.cpu_count() or 1
-        jobs = cores if jobs is None else int(jobs)
+        jobs = available_cores() if jobs is None else int(jobs)
         if not 0 <= jobs <= MAX_JOBS:
             raise ConfigError(f"jobs must be in 0..{MAX_JOBS}, got {jobs}")
         self.configs = configs

@@ -9,7 +9,6 @@ The learning-rate range test (mnist.lr_finder) has its own section at the bottom
 """
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,7 @@ from mnist.data import DatasetError
 from mnist.layers import INITS
 from mnist.lr_finder import lr_range_test
 from mnist.optim import OPTIMIZERS
-from mnist.search import (MAX_RUNS, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
+from mnist.search import (MAX_RUNS, available_cores, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
                           Search, estimate_seconds, format_value, grid, measure_speed,
                           results_csv, results_table, running_searches, sample,
                           speed_key)
@@ -47,8 +46,7 @@ VARIABLE = {  # field -> (label, kind, default grid text, default random range)
     "seed": ("seed (run-to-run luck)", "int", "0, 1, 2, 3", (0, 1000)),
 }
 KEEP_ALL_BYTES = 64 * 1024 * 1024  # keep every run's weights if they fit in this
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-    os.cpu_count() or 1)  # the cores this process may use (a container may have fewer)
+CORES = available_cores()  # the cores this process may use (a container may have fewer)
 
 st.title("Search")
 st.caption("Train several networks side by side and compare them honestly: runs that differ "
