@@ -23,9 +23,9 @@ from mnist.data import DatasetError
 from mnist.layers import INITS
 from mnist.lr_finder import lr_range_test
 from mnist.optim import OPTIMIZERS
-from mnist.search import (MAX_RUNS, available_cores, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
-                          Search, estimate_seconds, format_value, grid, measure_speed,
-                          results_csv, results_table, running_searches, sample,
+from mnist.search import (MAX_RUNS, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
+                          Search, available_cores, estimate_seconds, format_value, grid,
+                          measure_speed, results_csv, results_table, running_searches, sample,
                           speed_key)
 from mnist.search_plots import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
                                 search_curves)
