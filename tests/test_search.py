@@ -327,9 +327,6 @@ def test_lr_range_test_rejects_bad_arguments(digits):
         lr_range_test(TINY, digits, steps=3)
 
 
-@pytest.mark.xfail(strict=True, reason="train() draws dropout masks from the same generator as "
-                   "the shuffling, so from epoch 2 the batch order depends on dropout (reported "
-                   "to the network engineer); remove this mark once the generators are split")
 def test_batch_order_does_not_depend_on_dropout(digits, monkeypatch):
     orders = {}
     real_batches = train_mod.batches
