@@ -397,7 +397,7 @@ def _flatten_path(path, controls: list | None = None) -> list[np.ndarray]:
             continue
         op = cmd[0].upper()
         vals = [_num(v) for v in cmd[1:]]
-        if any(v is None for v in vals):
+        if any(v is None or abs(v) > 1e7 for v in vals):  # no canvas is 10 km wide
             continue
         if controls is not None:
             controls.extend(zip(vals[0::2], vals[1::2]))
@@ -535,7 +535,11 @@ def _parse(json_data) -> tuple[list[np.ndarray], bool, float]:
             if polys:
                 allp = np.concatenate(polys)
                 ctrl = np.asarray(controls, np.float64).reshape(-1, 2)
-                placed = _place_object(allp, obj, ctrl)
+                with np.errstate(all="ignore"):
+                    placed = _place_object(allp, obj, ctrl)
+                if not np.isfinite(placed).all():
+                    complete = False  # overflowing transform: not a drawing we can redo
+                    continue
                 splits = np.cumsum([len(p) for p in polys])[:-1]
                 strokes.extend(np.split(placed, splits))
                 pen_max = max(pen_max, _num(obj.get("strokeWidth")) or 0.0)
@@ -572,7 +576,7 @@ def render_strokes(
     allp = np.concatenate(pts)
     lo, hi = allp.min(axis=0), allp.max(axis=0)
     P = float((hi - lo).max())
-    if P <= 1e-6:
+    if not 1e-6 < P < 1e9:  # a dot, or coordinates nobody drew
         return None
     w = ratio * P / (1 - ratio)
     z = size / (P + w)  # canvas px -> render px

@@ -262,6 +262,15 @@ def test_empty_and_near_empty_canvases_give_none():
     assert preprocess_canvas(draw(click, 20), strokes=fabric_json(click, 20)) is None
 
 
+def test_salt_noise_is_ignored():
+    rgba = draw(paths("2", 180, 50, 50), 12)
+    clean = preprocess_canvas(rgba)
+    rng = np.random.default_rng(0)
+    r, c = rng.integers(0, 280, (2, 300))
+    rgba[r, c, :3] = 255  # 300 single white pixels all over the canvas
+    assert corr(preprocess_canvas(rgba), clean) > 0.98
+
+
 def test_stray_speck_does_not_shrink_the_digit():
     rgba = draw(paths("7", 150, 60, 60), 12)
     clean = preprocess_canvas(rgba)
@@ -313,8 +322,14 @@ def test_coloured_pen_on_black_and_dark_ink_on_paper():
     {"objects": [{"type": "path", "path": [["Q", 1, 2]], "left": "a"}]},
     {"objects": [{"type": "path", "path": [["M", float("nan"), 1], ["L", None, 2], [], [3]]}]},
     {"objects": [{"type": "path", "path": [["L", 1, 2], ["M", 1, 2], ["Q", 1, 2, "x", 4]]}]},
+    {"objects": [{"type": "path", "path": [["M", -1e308, 0], ["L", 1e308, 5]]}]},
+    {"objects": [{"type": "path", "path": [["M", "10", "20"], ["L", "30", "40"]]}]},
+    {"objects": [{"type": "path", "path": [["M", 0, 0], ["L", 5, 5]], "scaleX": 1e308,
+                  "left": 900, "top": 900, "width": 10, "height": 10}]},
 ])
 def test_parse_strokes_never_crashes(junk):
+    rgba = draw(paths("7", 180, 50, 50), 12)
+    assert np.array_equal(preprocess_canvas(rgba, strokes=junk), preprocess_canvas(rgba))
     out = parse_strokes(junk)
     assert isinstance(out, list)
     assert all(p.ndim == 2 and p.shape[1] == 2 and np.isfinite(p).all() for p in out)
