@@ -166,8 +166,8 @@ def training_curves(history: list[dict], epochs: int | None = None,
     if bad:
         e = bad[-1]["epoch"]
         fig.add_vline(x=e, line=dict(color=BAD_COLOR, dash="dash"), row=1, col=1)
-        fig.add_annotation(x=e, y=1, yref="y domain", text="diverged", showarrow=False,
-                           font=dict(color=BAD_COLOR), xanchor="right", row=1, col=1)
+        fig.add_annotation(x=e, y=1, yref="y domain", text=" diverged", showarrow=False,
+                           font=dict(color=BAD_COLOR), xanchor="left", row=1, col=1)
     xmax = max([epochs or 0] + x) if x else (epochs or 1)
     fig.update_xaxes(title="epoch", range=[0, xmax * 1.02 if xmax else 1])
     fig.update_yaxes(rangemode="tozero", row=1, col=1)

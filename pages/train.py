@@ -326,10 +326,12 @@ def live_panel():
         st.caption("Preparing the first batches ...")
     if job.done:
         if job.status == "diverged":
-            st.error(f"The run diverged. {job.message}", icon=":material/trending_up:")
-            st.info("The loss grew until it was no longer a number, so the weights were set "
-                    "back to the last good ones and the run ended. Hint: lower the learning "
-                    "rate (try 10x smaller), or use Adam, or a smaller initialisation.",
+            what = job.message.removeprefix("diverged: ") or "the loss blew up"
+            st.error(f"The run diverged: {what}.", icon=":material/trending_up:")
+            st.info("Each step overshot the valley instead of going down into it, so the loss "
+                    "exploded; the weights were set back to the last good ones and the run "
+                    "ended (nothing was added to your models). Hint: lower the learning rate "
+                    "(try 10x smaller), or use Adam, or a smaller initialisation.",
                     icon=":material/lightbulb:")
         elif job.status == "error":
             st.error(f"The run failed: {job.error}", icon=":material/error:")

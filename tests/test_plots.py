@@ -75,7 +75,7 @@ def test_training_curves_train_and_validation_and_divergence_marker():
     assert list(per_epoch.data[0].x) == [1, 2, 3]
     assert list(fig.data[1].x) == [1.0]  # validation only at the epoch's end
     assert any(s.type == "line" and s.x0 == 1.5 for s in fig.layout.shapes)
-    assert any(a.text == "diverged" for a in fig.layout.annotations)
+    assert any(a.text.strip() == "diverged" for a in fig.layout.annotations)
     assert len(plots.training_curves([]).data) == 0
 
 
