@@ -518,7 +518,9 @@ def _parse(json_data) -> tuple[list[np.ndarray], bool, float]:
             continue
         if obj.get("visible") is False:
             continue
-        if obj.get("type") != "path":
+        kind = obj.get("type")
+        # fabric.js 6 (streamlit-drawable-canvas 0.13) writes "Path"; older fabric "path"
+        if not isinstance(kind, str) or kind.lower() != "path":
             complete = False  # a line, rect, circle...: not re-rendered here
             continue
         path = obj.get("path")

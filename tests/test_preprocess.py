@@ -57,7 +57,7 @@ def draw(polys, pen, canvas=280, mode="RGBA"):
     return rgba
 
 
-def fabric_json(polys, pen, stroke="#ffffff", curves=False):
+def fabric_json(polys, pen, stroke="#ffffff", curves=False, kind="Path"):
     """The canvas's json_data for these pen paths (fabric.js paths). curves=True writes
     PencilBrush-style quadratic curves through the midpoints (which round the corners off, so
     they no longer match `draw`); by default straight segments, exactly what `draw` drew."""
@@ -73,7 +73,7 @@ def fabric_json(polys, pen, stroke="#ffffff", curves=False):
             cmds += [["L", *q] for q in p[1:-1]]
         cmds.append(["L", *p[-1]])
         objects.append({
-            "type": "path", "path": [[c[0], *map(float, c[1:])] for c in cmds],
+            "type": kind, "path": [[c[0], *map(float, c[1:])] for c in cmds],
             "stroke": stroke, "strokeWidth": pen, "fill": None,
             "left": float(lo[0] - pen / 2), "top": float(lo[1] - pen / 2),
             "width": float(hi[0] - lo[0] + pen), "height": float(hi[1] - lo[1] + pen),
@@ -379,6 +379,15 @@ def test_moved_path_is_placed_where_fabric_draws_it():
     got = parse_strokes(data)[0]
     want = np.asarray(polys[0])
     assert np.allclose(got[[0, -1]] - want[[0, -1]], [50, 30])
+
+
+@pytest.mark.parametrize("kind", ["Path", "path"])
+def test_fabric_6_and_older_type_names_are_both_paths(kind):
+    """streamlit-drawable-canvas 0.13 bundles fabric.js 6, whose JSON says "Path"."""
+    polys = paths("0", 60, 100, 100)
+    rescued = preprocess_canvas(draw(polys, 45), strokes=fabric_json(polys, 45, kind=kind))
+    assert rescued is not None and rescued[14, 14] < 0.1  # re-rendered: the hole is back
+    assert len(parse_strokes(fabric_json(polys, 45, kind=kind))) == 1
 
 
 def test_strokes_without_image():
