@@ -558,10 +558,13 @@ def sidebar() -> None:
             st.info(default_model_problem() or "No model yet: train one on the Train page.")
         else:
             acc = entry.metrics.get("test_acc")
+            label = "Test accuracy"
+            if data_token() != "mnist":  # an uploaded test set: score on it (cached)
+                acc, label = evaluation(entry)["test_acc"], "Test accuracy (your test set)"
             st.markdown(f"**{entry.name}**  \n`{entry.architecture}` · {entry.model.activation}"
                         f" · {entry.source}")
             if acc is not None:
-                st.metric("Test accuracy", f"{acc:.2%}",
+                st.metric(label, f"{acc:.2%}",
                           help="Share of the test digits this model classifies correctly "
                                "(the test set is never used for training).")
             if len(ms) > 1:

@@ -222,3 +222,24 @@ def test_importing_ui_limits_blas_to_one_thread():
     assert out.returncode == 0, out.stderr
     threads = ast.literal_eval(out.stdout.strip().splitlines()[-1])
     assert threads and set(threads) == {1}, threads
+
+
+def test_sidebar_scores_the_current_model_on_an_uploaded_test_set():
+    import ui
+
+    train, test = mnist.load_mnist()
+    own_test = test.take(np.arange(50), "my test")
+    model = mnist.MLP((784, 8, 10), seed=4)
+    at = app()
+    at.session_state["models"] = {"m": ui.ModelEntry("m", model, None, [],
+                                                     dict(test_acc=0.99, test_loss=0.1),
+                                                     "trained")}
+    at.session_state["_bundled_removed"] = True
+    at.session_state["data_override"] = dict(train=train, test=own_test, name="mine.csv",
+                                             use="test", token="t1")
+    at.run()
+    no_exception(at)
+    expected = np.mean(model.predict(own_test.x()) == own_test.y())
+    (metric,) = at.sidebar.metric
+    assert metric.label == "Test accuracy (your test set)"
+    assert metric.value == f"{expected:.2%}"  # scored on the session's data, not MNIST
