@@ -456,17 +456,19 @@ def _place_object(points: np.ndarray, obj: dict, controls: np.ndarray) -> np.nda
     if angle == 0.0 and sx == 1.0 and sy == 1.0 and flip_x == 1.0 and flip_y == 1.0:
         # where fabric puts left/top of an untouched path: its curve's bounding box minus
         # half the pen; the curve's box lies between the sampled points' and the controls'
-        actual = np.array([left - ox * width, top - oy * height]) + sw / 2
+        actual = np.array([left - ox * (width + sw), top - oy * (height + sw)]) + sw / 2
         tol = max(2.0, 0.03 * float((hi - lo).max()))
         lo_ctrl = controls.min(axis=0) if len(controls) else lo
         if np.all((actual >= np.minimum(lo, lo_ctrl) - tol) & (actual <= np.maximum(lo, lo_ctrl) + tol)):
             return points
-    # general case: centre + R(angle) S (p - pathOffset), origin at (ox, oy) of the box
+    # general case: centre + R(angle) S (p - pathOffset). `width`/`height` are the path's
+    # box without the pen; left/top is the (ox, oy) point of the box with the pen.
     a = math.radians(angle)
     R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     Sm = np.diag([sx * flip_x, sy * flip_y])
     M = R @ Sm
-    corner_to_centre = M @ np.array([(0.5 - ox) * width, (0.5 - oy) * height])
+    box = np.array([(width + sw) * sx, (height + sw) * sy])  # the drawn box, pen included
+    corner_to_centre = R @ (np.array([0.5 - ox, 0.5 - oy]) * box)
     centre = np.array([left, top]) + corner_to_centre
     return (points - path_offset) @ M.T + centre
 

@@ -76,7 +76,7 @@ def fabric_json(polys, pen, stroke="#ffffff", curves=False, kind="Path"):
             "type": kind, "path": [[c[0], *map(float, c[1:])] for c in cmds],
             "stroke": stroke, "strokeWidth": pen, "fill": None,
             "left": float(lo[0] - pen / 2), "top": float(lo[1] - pen / 2),
-            "width": float(hi[0] - lo[0] + pen), "height": float(hi[1] - lo[1] + pen),
+            "width": float(hi[0] - lo[0]), "height": float(hi[1] - lo[1]),  # without the pen
             "scaleX": 1, "scaleY": 1, "angle": 0, "originX": "left", "originY": "top",
         })
     return {"version": "4.4.0", "objects": objects, "background": "#000000"}
@@ -379,6 +379,21 @@ def test_moved_path_is_placed_where_fabric_draws_it():
     got = parse_strokes(data)[0]
     want = np.asarray(polys[0])
     assert np.allclose(got[[0, -1]] - want[[0, -1]], [50, 30])
+    # fabric 7 style: origin at the centre, left/top = the box's centre
+    centred = fabric_json(polys, 10)
+    obj = centred["objects"][0]
+    obj.update(originX="center", originY="center",
+               left=obj["left"] + (obj["width"] + 10) / 2, top=obj["top"] + (obj["height"] + 10) / 2)
+    assert np.allclose(parse_strokes(centred)[0], want)
+    obj["left"] += 7
+    assert np.allclose(parse_strokes(centred)[0] - want, [7, 0])
+    # scaled 2x about its centre
+    scaled = fabric_json(polys, 10)
+    obj = scaled["objects"][0]
+    obj.update(scaleX=2, scaleY=2, left=obj["left"] - (obj["width"] + 10) / 2,
+               top=obj["top"] - (obj["height"] + 10) / 2)
+    c = (want.min(0) + want.max(0)) / 2
+    assert np.allclose(parse_strokes(scaled)[0], c + 2 * (want - c))
 
 
 @pytest.mark.parametrize("kind", ["Path", "path"])
