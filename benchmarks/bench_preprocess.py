@@ -53,12 +53,13 @@ def fabric(polys, pen):
     for p in polys:
         a = np.asarray(p, float)
         lo, hi = a.min(0), a.max(0)
-        path = [["M", *p[0]]] + [["Q", *q, *((np.asarray(q) + r) / 2)] for q, r in zip(p[1:-1], a[2:])]
+        path = [["M", *p[0]]]
+        path += [["Q", *q, *((np.asarray(q) + r) / 2)] for q, r in zip(p[1:-1], a[2:])]
         path.append(["L", *p[-1]])
-        objs.append({"type": "path", "path": [[c[0], *map(float, c[1:])] for c in path],
+        objs.append({"type": "Path", "path": [[c[0], *map(float, c[1:])] for c in path],
                      "strokeWidth": pen, "stroke": "#fff", "left": lo[0] - pen / 2,
-                     "top": lo[1] - pen / 2, "width": hi[0] - lo[0] + pen,
-                     "height": hi[1] - lo[1] + pen})
+                     "top": lo[1] - pen / 2, "width": hi[0] - lo[0],
+                     "height": hi[1] - lo[1]})
     return {"version": "4.4.0", "objects": objs, "background": "#000000"}
 
 
@@ -92,7 +93,8 @@ def main():
          lambda: preprocess_canvas(medium)),
         ("preprocess_canvas raster 280x280 (thin pen: thickness normalised)",
          lambda: preprocess_canvas(thin)),
-        ("preprocess_canvas with strokes 280x280", lambda: preprocess_canvas(medium, strokes=strokes)),
+        ("preprocess_canvas with strokes 280x280",
+         lambda: preprocess_canvas(medium, strokes=strokes)),
         ("pipeline_steps with strokes 280x280", lambda: pipeline_steps(medium, strokes)),
     ]:
         ms, cpu = median_ms(fn, r)

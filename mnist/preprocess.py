@@ -330,7 +330,7 @@ def _target_ratio(ratio: float) -> float | None:
     return STROKE_RATIO_MID
 
 
-def _normalise_thickness(crop: np.ndarray) -> tuple[np.ndarray, bool]:
+def _normalise_thickness(crop: np.ndarray, w: float | None = None) -> tuple[np.ndarray, bool]:
     """Grow or shrink the strokes of a tight crop towards MNIST's width/size ratio.
 
     Works at WORK_SIDE px: the crop is resampled there (max-pooled when shrinking so hairlines
@@ -340,7 +340,8 @@ def _normalise_thickness(crop: np.ndarray) -> tuple[np.ndarray, bool]:
     the offset solves (w + 2 delta) / (S + 2 delta) = k. Returns (image, changed).
     """
     S = max(crop.shape)
-    w = stroke_width(crop)
+    if w is None:
+        w = stroke_width(crop)
     k = _target_ratio(w / S if S else 0.0)
     if k is None:
         return crop, False
@@ -459,7 +460,8 @@ def _place_object(points: np.ndarray, obj: dict, controls: np.ndarray) -> np.nda
         actual = np.array([left - ox * (width + sw), top - oy * (height + sw)]) + sw / 2
         tol = max(2.0, 0.03 * float((hi - lo).max()))
         lo_ctrl = controls.min(axis=0) if len(controls) else lo
-        if np.all((actual >= np.minimum(lo, lo_ctrl) - tol) & (actual <= np.maximum(lo, lo_ctrl) + tol)):
+        low, high = np.minimum(lo, lo_ctrl) - tol, np.maximum(lo, lo_ctrl) + tol
+        if np.all((actual >= low) & (actual <= high)):
             return points
     # general case: centre + R(angle) S (p - pathOffset). `width`/`height` are the path's
     # box without the pen; left/top is the (ox, oy) point of the box with the pen.
@@ -647,7 +649,7 @@ def _run(image, strokes, keep_steps: bool):
         normal = _tight_crop(rendered, 0.5)
         title = "strokes re-rendered with a pen proportional to the digit"
     else:
-        normal, changed = _normalise_thickness(crop)
+        normal, changed = _normalise_thickness(crop, w)
         normal = _tight_crop(normal) if changed else crop
         title = "stroke thickness normalised" if changed else "stroke thickness already MNIST-like"
     if normal is None:

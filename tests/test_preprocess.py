@@ -169,7 +169,8 @@ def test_strokes_rescue_a_pen_so_fat_it_filled_the_hole():
 def test_strokes_and_pixels_agree():
     polys = paths("2", 200, 40, 40)
     rgba = draw(polys, 14)
-    assert corr(preprocess_canvas(rgba), preprocess_canvas(rgba, strokes=fabric_json(polys, 14))) > 0.85
+    with_strokes = preprocess_canvas(rgba, strokes=fabric_json(polys, 14))
+    assert corr(preprocess_canvas(rgba), with_strokes) > 0.85
 
 
 # ---------------------------------------------------------------- shapes that trip naive code
@@ -383,7 +384,8 @@ def test_moved_path_is_placed_where_fabric_draws_it():
     centred = fabric_json(polys, 10)
     obj = centred["objects"][0]
     obj.update(originX="center", originY="center",
-               left=obj["left"] + (obj["width"] + 10) / 2, top=obj["top"] + (obj["height"] + 10) / 2)
+               left=obj["left"] + (obj["width"] + 10) / 2,
+               top=obj["top"] + (obj["height"] + 10) / 2)
     assert np.allclose(parse_strokes(centred)[0], want)
     obj["left"] += 7
     assert np.allclose(parse_strokes(centred)[0] - want, [7, 0])
