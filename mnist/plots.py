@@ -166,7 +166,12 @@ def training_curves(history: list[dict], epochs: int | None = None,
     if bad:
         e = bad[-1]["epoch"]
         fig.add_vline(x=e, line=dict(color=BAD_COLOR, dash="dash"), row=1, col=1)
-        fig.add_annotation(x=e, y=1, yref="y domain", text=" diverged", showarrow=False,
+        blowup = bad[-1].get("blowup_loss")
+        text = " diverged" if blowup is None else (
+            f" loss → {blowup:.3g}" if isinstance(blowup, float) else f" loss → {blowup}")
+        # an arrow shooting out of the top of the loss panel: the curve going to infinity
+        fig.add_annotation(x=e, y=1, yref="y domain", text=text, showarrow=True, ax=0, ay=70,
+                           arrowhead=2, arrowsize=1.5, arrowcolor=BAD_COLOR,
                            font=dict(color=BAD_COLOR), xanchor="left", row=1, col=1)
     xmax = max([epochs or 0] + x) if x else (epochs or 1)
     fig.update_xaxes(title="epoch", range=[0, xmax * 1.02 if xmax else 1])

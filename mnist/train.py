@@ -220,7 +220,10 @@ class TrainingRun:
                            f"(batch {i + 1} of {n_batches}) with learning rate {lr:g}; "
                            f"restored the weights from {snapshot_at}; "
                            "try a smaller learning rate")
-                    yield record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen, True, msg)
+                    rec = record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen, True, msg)
+                    # the value that blew up, for plots: a number, or "inf" / "nan"
+                    rec["blowup_loss"] = float(loss) if math.isfinite(loss) else str(loss)
+                    yield rec
                     return
                 if explode_at == math.inf:
                     explode_at = max(EXPLODE_FLOOR, EXPLODE_FACTOR * loss)

@@ -77,6 +77,12 @@ def test_training_curves_train_and_validation_and_divergence_marker():
     assert any(s.type == "line" and s.x0 == 1.5 for s in fig.layout.shapes)
     assert any(a.text.strip() == "diverged" for a in fig.layout.annotations)
     assert len(plots.training_curves([]).data) == 0
+    # the value that blew up is shown with an arrow out of the top of the loss panel
+    for blowup, label in ((3.2e20, "loss → 3.2e+20"), ("inf", "loss → inf")):
+        recs = _records()
+        recs[-1]["blowup_loss"] = blowup
+        notes = plots.training_curves(recs).layout.annotations
+        assert any(a.text.strip() == label and a.showarrow for a in notes)
 
 
 def test_confusion_per_class_and_softmax_heatmap():

@@ -87,6 +87,8 @@ def test_lr_50_sgd_diverges_without_an_exception(small):
     last = recs[-1]
     assert last["status"] == "diverged"
     assert "epoch 1" in last["message"] and "learning rate 50" in last["message"]
+    blowup = last["blowup_loss"]  # the loss that ended the run, for the plot
+    assert blowup in ("inf", "nan") or blowup > 100  # explosion: > 100 and 50x the start
     assert all(np.isfinite(a).all() for a in run.model.state_dict().values())
     json.dumps(recs)
 
