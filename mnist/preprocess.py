@@ -84,6 +84,8 @@ def _as_image_array(image) -> np.ndarray:
     """Validate and return a (H, W, C) uint8 view, C in {1, 2, 3, 4}."""
     if image is None:
         raise PreprocessError("no image given (None)")
+    if isinstance(image, Image.Image):  # a PIL image: palette, 1-bit, 16-bit... -> 8-bit
+        image = image if image.mode in ("L", "LA", "RGB", "RGBA") else image.convert("RGBA")
     a = np.asarray(image)
     if a.dtype == object:
         raise PreprocessError("image must be a numeric array, got dtype=object")

@@ -303,6 +303,15 @@ def test_polarity_and_channels_give_the_same_result():
         assert np.abs(out - ref).max() < 1e-5, name
 
 
+def test_pil_images_in_any_mode():
+    g = draw(paths("7", 180, 50, 50), 12, mode="L")
+    ref = preprocess_canvas(g)
+    im = Image.fromarray(255 - g)  # black on white
+    for mode in ("L", "RGB", "RGBA", "P", "1"):
+        out = preprocess_canvas(im.convert(mode))
+        assert out is not None and corr(out, ref) > 0.97, mode
+
+
 def test_coloured_pen_on_black_and_dark_ink_on_paper():
     g = draw(paths("7", 180, 50, 50), 12, mode="L")
     ref = preprocess_canvas(g)
