@@ -4,6 +4,7 @@ Synthetic drawings are made with Pillow's ImageDraw from pen paths on a unit squ
 pixels (what the canvas returns as image_data) and as fabric.js path objects (its json_data).
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -361,7 +362,6 @@ def test_parse_strokes_reads_fabric_paths():
         want = np.asarray(want)
         assert np.allclose(got[0], want[0]) and np.allclose(got[-1], want[-1])
         assert got.min(0)[0] >= want.min(0)[0] - 1e-9 and got.max(0)[1] <= want.max(0)[1] + 1e-9
-    import json
     assert all(np.allclose(a, b) for a, b in zip(parse_strokes(json.dumps(data)), out))
     # non-path objects are ignored by the parser...
     data["objects"].append({"type": "circle", "left": 5, "top": 5, "radius": 3})
@@ -405,6 +405,42 @@ def test_moved_path_is_placed_where_fabric_draws_it():
                top=obj["top"] - (obj["height"] + 10) / 2)
     c = (want.min(0) + want.max(0)) / 2
     assert np.allclose(parse_strokes(scaled)[0], c + 2 * (want - c))
+
+
+# json_data of a "7" drawn in Chromium on streamlit-drawable-canvas 0.13 (280x280, pen 18, white
+# on black): fabric.js 7.4 writes type "Path", origin at the centre, width/height without the pen
+REAL_CANVAS_JSON = (
+    '{"version": "7.4.0", "background": "#000000", "objects": [{"type": "Path", "version": "7.4'
+    '.0", "originX": "center", "originY": "center", "left": 174.6238, "top": 190.009, "width": '
+    '49.2837, "height": 80.018, "fill": null, "stroke": "#FFFFFF", "strokeWidth": 18, "strokeLi'
+    'neCap": "round", "strokeLineJoin": "round", "scaleX": 1, "scaleY": 1, "angle": 0, "flipX":'
+    ' false, "flipY": false, "visible": true, "skewX": 0, "skewY": 0, "path": [["M", 149.982, 1'
+    '50], ["Q", 150, 150, 153, 150], ["Q", 156, 150, 159, 150], ["Q", 162, 150, 165, 150], ["Q"'
+    ', 168, 150, 171.5, 150], ["Q", 175, 150, 178, 150], ["Q", 181, 150, 184, 150], ["Q", 187, '
+    '150, 190, 150], ["Q", 193, 150, 196.5, 150], ["Q", 200, 150, 197.5, 155], ["Q", 195, 160, '
+    '193, 165], ["Q", 191, 170, 188.5, 175], ["Q", 186, 180, 184, 185], ["Q", 182, 190, 180, 19'
+    '5], ["Q", 178, 200, 175.5, 205], ["Q", 173, 210, 169, 220], ["L", 164.982, 230.018]]}]}'
+)
+
+
+def test_real_canvas_json():
+    data = json.loads(REAL_CANVAS_JSON)
+    (stroke,) = parse_strokes(data)
+    assert np.allclose(stroke[0], (149.982, 150)) and np.allclose(stroke[-1], (164.982, 230.018))
+    # the box fabric reports (centre left/top, size without the pen) is where the points are
+    obj = data["objects"][0]
+    lo, hi = stroke.min(0), stroke.max(0)
+    assert np.allclose((lo + hi) / 2, (obj["left"], obj["top"]), atol=0.5)
+    assert np.allclose(hi - lo, (obj["width"], obj["height"]), atol=1.0)
+    rgba = draw([stroke], 18)  # what the canvas showed
+    with_strokes = preprocess_canvas(rgba, strokes=data)
+    check_mnist_like(with_strokes)
+    assert np.array_equal(with_strokes, preprocess_canvas(None, strokes=data))
+    assert corr(with_strokes, preprocess_canvas(rgba)) > 0.9
+    if MODEL.exists():
+        from mnist import load_model
+
+        assert load_model(MODEL).predict(with_strokes.reshape(1, 784))[0] == 7
 
 
 @pytest.mark.parametrize("kind", ["Path", "path"])
