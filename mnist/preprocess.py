@@ -539,7 +539,7 @@ def _parse(json_data) -> tuple[list[np.ndarray], bool, float]:
         if obj.get("visible") is False:
             continue
         kind = obj.get("type")
-        # fabric.js 6 (streamlit-drawable-canvas 0.13) writes "Path"; older fabric "path"
+        # fabric.js 6+ (streamlit-drawable-canvas 0.13 ships 7.4) writes "Path"; older "path"
         if not isinstance(kind, str) or kind.lower() != "path":
             complete = False  # a line, rect, circle...: not re-rendered here
             continue

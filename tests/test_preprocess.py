@@ -445,7 +445,7 @@ def test_real_canvas_json():
 
 @pytest.mark.parametrize("kind", ["Path", "path"])
 def test_fabric_6_and_older_type_names_are_both_paths(kind):
-    """streamlit-drawable-canvas 0.13 bundles fabric.js 6, whose JSON says "Path"."""
+    """streamlit-drawable-canvas 0.13 bundles fabric.js 7.4, whose JSON says "Path"."""
     polys = paths("0", 60, 100, 100)
     rescued = preprocess_canvas(draw(polys, 45), strokes=fabric_json(polys, 45, kind=kind))
     assert rescued is not None and rescued[14, 14] < 0.1  # re-rendered: the hole is back
