@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = ROOT / "models" / "default.npz"
 BUNDLED_NAME = "bundled model"
 MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are forgotten
+MAX_TRAIN_PARAMS = 5_000_000  # weights in one app run: with gradients and Adam's moments about
+                              # 80 MB (float32) of the memory all users share; bigger: the CLI
 SOURCES = ("bundled", "trained", "uploaded", "search", "fine-tuned")
 PERSISTENT_PREFIXES = ("tr_", "ds_")  # widget keys whose values survive page changes
 
@@ -480,6 +482,12 @@ def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> Traini
     if resume is not None:
         model = clone_model(resume.model)  # the original stays as it was
         cfg = config_for_model(cfg, model)
+    n_params = sum(a * b + b for a, b in zip(cfg.sizes[:-1], cfg.sizes[1:]))
+    if n_params > MAX_TRAIN_PARAMS:
+        raise mnist.ConfigError(
+            f"{'-'.join(map(str, cfg.sizes))} has {n_params:,} weights; the app trains at most "
+            f"{MAX_TRAIN_PARAMS:,} per run (its memory is shared by every user). Use smaller "
+            "hidden layers, or train it with `python -m mnist train` on your own machine.")
     n = st.session_state.get("_run_counter", 0) + 1
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
             f"run {n}: {'-'.join(map(str, cfg.sizes))} {cfg.optimizer} lr {cfg.lr:g}")

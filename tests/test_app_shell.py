@@ -243,3 +243,28 @@ def test_sidebar_scores_the_current_model_on_an_uploaded_test_set():
     (metric,) = at.sidebar.metric
     assert metric.label == "Test accuracy (your test set)"
     assert metric.value == f"{expected:.2%}"  # scored on the session's data, not MNIST
+
+
+def _too_big_script():
+    import streamlit as st
+
+    import mnist
+    import ui
+
+    try:
+        ui.start_training(mnist.TrainConfig(hidden=(4096, 4096), epochs=1, subset=100))
+        st.session_state["problem"] = None
+    except mnist.ConfigError as e:
+        st.session_state["problem"] = str(e)
+    st.session_state["job"] = ui.training_job()
+
+
+def test_a_network_too_big_for_the_shared_server_is_refused_before_training():
+    import ui
+
+    at = script(_too_big_script).run()
+    no_exception(at)
+    n = 784 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10
+    assert n > ui.MAX_TRAIN_PARAMS
+    assert f"784-4096-4096-10 has {n:,} weights" in at.session_state["problem"]
+    assert at.session_state["job"] is None  # nothing started
