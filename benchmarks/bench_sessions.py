@@ -17,7 +17,7 @@ Cases, one JSON line each:
 Everything it starts (server, browser) is stopped at the end, also on errors, and a watchdog
 ends the whole run after --timeout seconds.
 
-Run: .venv/bin/python benchmarks/bench_sessions.py [--subset 30000] [--epochs 3] [--timeout 900]
+Run: .venv/bin/python benchmarks/bench_sessions.py [--subset 30000] [--epochs 4] [--timeout 900]
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def case_search(browser, url, pid, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subset", type=int, default=30000, help="digits per training run")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--sessions", default="2,3", help="numbers of training sessions")
     ap.add_argument("--search-epochs", type=int, default=2)

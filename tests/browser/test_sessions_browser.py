@@ -149,7 +149,7 @@ def test_two_sessions_train_apart_and_stop_stops_only_its_own(browser_context, a
 
 
 def test_reload_during_training_keeps_the_app_working(page):
-    set_up_run(page, 50)
+    set_up_run(page, 200)  # seconds long: still training at the reload
     page.get_by_role("button", name="Start training", exact=True).click()
     wait_training(page)
     page.reload()
