@@ -253,9 +253,13 @@ def use_uploaded_data(files: list[tuple[str, bytes]], use: str = "train") -> str
         train, test, name = read_uploaded_data(files, use)
     except DatasetError as e:
         return str(e)
+    token = uuid.uuid4().hex
     st.session_state["data_override"] = dict(train=train, test=test, name=name, use=use,
-                                            token=uuid.uuid4().hex)
+                                            token=token)
     st.session_state.pop("_stats", None)
+    evals = st.session_state.get("evaluations", {})  # bounded memory: forget the scores
+    for key in [k for k in evals if k[1] not in ("mnist", token)]:  # on older uploads
+        evals.pop(key)
     return None
 
 

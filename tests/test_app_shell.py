@@ -268,3 +268,38 @@ def test_a_network_too_big_for_the_shared_server_is_refused_before_training():
     assert n > ui.MAX_TRAIN_PARAMS
     assert f"784-4096-4096-10 has {n:,} weights" in at.session_state["problem"]
     assert at.session_state["job"] is None  # nothing started
+
+
+def _upload_and_score_script():
+    import streamlit as st
+
+    import ui
+
+    if "files" in st.session_state:
+        st.session_state["problem"] = ui.use_uploaded_data(st.session_state.pop("files"),
+                                                           "test")
+    ui.evaluation(ui.current())
+    st.session_state["tokens"] = {k[1] for k in st.session_state.get("evaluations", {})}
+    st.session_state["token"] = ui.data_token()
+
+
+def test_scores_on_older_uploads_are_forgotten():
+    import ui
+
+    at = script(_upload_and_score_script)
+    # a session model (the bundled model's MNIST scores are shared, not kept per session)
+    at.session_state["_bundled_removed"] = True
+    at.session_state["models"] = {"m": ui.ModelEntry("m", mnist.MLP((784, 4, 10)))}
+    at.session_state["current_model"] = "m"
+    at.run()
+    assert at.session_state["tokens"] == {"mnist"}
+    seen = []
+    for start in (0, 100, 200):
+        at.session_state["files"] = [("digits.csv", csv_bytes(40, start))]
+        at.run()
+        no_exception(at)
+        assert at.session_state["problem"] is None
+        seen.append(at.session_state["token"])
+        # MNIST's scores (for going back) and the current upload's; not the older uploads'
+        assert at.session_state["tokens"] == {"mnist", seen[-1]}
+    assert len(set(seen)) == 3
