@@ -431,6 +431,9 @@ def use_uploaded_model(name: str, raw: bytes) -> str | None:
         if model.sizes[0] != 784 or model.sizes[-1] != 10:
             raise ModelFileError(f"{name}: the network maps {model.sizes[0]} inputs to "
                                  f"{model.sizes[-1]} outputs; MNIST Lab needs 784 -> 10")
+        if model.n_params > MAX_TRAIN_PARAMS:  # as for training: memory shared by all users
+            raise ModelFileError(f"{name}: {model.n_params:,} weights; the app keeps models "
+                                 f"of at most {MAX_TRAIN_PARAMS:,}")
     except ModelFileError as e:
         msg = str(e)
         return msg.replace("model file:", f"{name}:", 1) if msg.startswith("model file:") else msg

@@ -303,3 +303,18 @@ def test_scores_on_older_uploads_are_forgotten():
         # MNIST's scores (for going back) and the current upload's; not the older uploads'
         assert at.session_state["tokens"] == {"mnist", seen[-1]}
     assert len(set(seen)) == 3
+
+
+def test_an_uploaded_model_over_the_weight_cap_is_refused(tmp_path, monkeypatch):
+    import ui
+
+    monkeypatch.setattr(ui, "MAX_TRAIN_PARAMS", 1000)  # the same module object the script uses
+    at = script(_model_script).run()
+    before = (at.session_state["names"], at.session_state["cur"])
+    path = tmp_path / "big.npz"
+    mnist.save_model(mnist.MLP((784, 6, 10)), path)  # 4,780 weights
+    at.session_state["upload"] = ("big.npz", path.read_bytes())
+    at.run()
+    no_exception(at)
+    assert "big.npz: 4,780 weights" in at.session_state["problem"]
+    assert (at.session_state["names"], at.session_state["cur"]) == before
