@@ -32,10 +32,13 @@ _SGD128 = dict(hidden=(128, 64), activation="relu", init="normal001", loss="cros
 PRESETS: dict[str, tuple[TrainConfig, str]] = {
     "default": (
         TrainConfig(hidden=(128, 64), activation="relu", init="he", optimizer="adam", lr=1e-3,
-                    batch_size=128, epochs=15, schedule="cosine", val_fraction=0.1, seed=0),
+                    batch_size=128, epochs=20, schedule="cosine", val_fraction=0.1, seed=0,
+                    augment=True),
         "The bundled model (models/default.npz): 784-128-64-10, He init, Adam lr 1e-3 with a "
-        "cosine schedule, batch 128, 15 epochs, 10% held out for validation, seed 0 "
-        "(98.08% test accuracy with OPENBLAS_NUM_THREADS=1; 97.9% with a constant lr).",
+        "cosine schedule, batch 128, 20 epochs with augmentation (random shifts, rotations, "
+        "scaling and stroke thickness), 10% held out for validation, seed 0: 98.29% test "
+        "accuracy with OPENBLAS_NUM_THREADS=1 (without augmentation, 15 epochs: 98.08%, and "
+        "worse on drawings: 94.9% vs 99.5% on digits typeset in 37 fonts).",
     ),
     "tutorial-32-gd": (
         TrainConfig(hidden=(32,), activation="relu", init="uniform", lr=0.1, epochs=500, **_GD),
