@@ -264,6 +264,9 @@ if st.button("Start the search", type="primary", icon=":material/play_arrow:",
     n = budget["subset"] or n_train_all
     batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))
     try:
+        if n_params > ui.MAX_TRAIN_PARAMS:  # the same cap as the Train page (shared memory)
+            raise ConfigError(f"the largest network has {n_params:,} weights; the app trains "
+                              f"at most {ui.MAX_TRAIN_PARAMS:,} per run")
         s = Search(configs, train_ds, jobs=int(jobs), halving=halving, keep=keep,
                    report_every=max(1, batches_per_epoch // 10) if batches_per_epoch > 10
                    else None)

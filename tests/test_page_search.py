@@ -119,3 +119,14 @@ def test_random_search_draws_the_asked_number_of_runs_in_the_ranges():
     assert bs.between(16, 256).all()
     at.number_input(key="sr_lo_lr").set_value(0.9).run()  # above the upper end
     assert any("above the upper end" in e.value for e in at.error)
+
+
+def test_a_network_over_the_apps_weight_cap_is_refused_at_start():
+    at = _page()
+    at.selectbox(key="sr_preset").set_value("Custom search").run()
+    at.text_input(key="sr_hidden").set_value("4096, 4096").run()
+    assert not at.exception
+    at.button(key="_sr_start").click().run()
+    assert not at.exception
+    assert any("20,037,642 weights" in e.value for e in at.error), [e.value for e in at.error]
+    assert "_sr_search" not in at.session_state  # nothing started
