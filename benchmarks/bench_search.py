@@ -12,13 +12,15 @@ Both share everything else (data, configs, validation, reporting), and the resul
 Prints one JSON line per case and a summary line. The machine load (1-minute load average)
 before and after is in the summary: other work on the cores makes the parallel case slower
 (it needs both cores at once). The CPU seconds (this process + its joined workers) show the
-work done whatever the load.
+work done whatever the load, and a last case times one run alone and `jobs` copies at once in
+bare processes (no engine): how well the machine itself scales at that moment.
 
 Run: .venv/bin/python benchmarks/bench_search.py [--epochs 3] [--subset N] [--jobs 2]
 """
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import resource
 import sys
@@ -46,6 +48,32 @@ def run(configs, train, jobs):
     return time.perf_counter() - t0, cpu_seconds() - c0, search
 
 
+def _bare(cfg, train):
+    from mnist import train as fit
+    from mnist.search import blas_threads
+
+    with blas_threads(1):
+        list(fit(cfg, train))
+
+
+def machine_scaling(cfg, train, jobs):
+    """The same run alone, then `jobs` copies at once in bare forked processes (no search
+    engine): how well the machine itself scales right now (1.0 = perfectly)."""
+    ctx = mp.get_context("fork")
+
+    def timed(n):
+        procs = [ctx.Process(target=_bare, args=(cfg, train)) for _ in range(n)]
+        t0 = time.perf_counter()
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        return time.perf_counter() - t0
+
+    t1, tn = timed(1), timed(jobs)
+    return t1, tn, t1 / tn
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
@@ -71,6 +99,11 @@ def main():
                       "cpu_seconds": round(cpu_ser, 2), "runs": len(configs),
                       "status": [r.status for r in ser.results]}), flush=True)
 
+    t1, tn, scaling = machine_scaling(configs[-1], train, args.jobs)
+    print(json.dumps({"case": f"bare processes: 1 run alone, then {args.jobs} at once",
+                      "seconds_alone": round(t1, 2), "seconds_together": round(tn, 2),
+                      "machine_scaling": round(scaling, 3)}), flush=True)
+
     same = all(a.status == b.status and abs(a.last["val_acc"] - b.last["val_acc"]) < 1e-9
                for a, b in zip(par.results, ser.results))
     efficiency = t_ser / (args.jobs * t_par)
@@ -84,7 +117,7 @@ def main():
         "efficiency": round(efficiency, 3), "target": 0.8, "meets_target": efficiency >= 0.8,
         # CPU work, whatever the load: parallel / serial near 1 = no extra work in parallel
         "serial_cpu_s": round(cpu_ser, 2), "parallel_cpu_s": round(cpu_par, 2),
-        "same_results": same,
+        "same_results": same, "machine_scaling_now": round(scaling, 3),
         "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0],
                                                                             2),
     }), flush=True)
