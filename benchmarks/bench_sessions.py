@@ -8,9 +8,10 @@ pages a forked worker shares with the server are counted once, not twice).
 
 Cases, one JSON line each:
 - `idle_home`: one session idle on the Home page (goal: RSS < 300 MB);
-- `train_2`, `train_3`: 2 then 3 new sessions each train a 784-128-64-10 network at the same
-  time, set up through the Train page's form (about 20-40 s a run here); the peak while they
-  train, and what each active session adds (goal: < 60 MB per session);
+- `train_1`, `train_2`, `train_3`: 1, 2 then 3 new sessions each train a 784-128-64-10
+  network at the same time, set up through the Train page's form (about 15-50 s a run here);
+  the peak while they train, what each active session adds (goal: < 60 MB per session) and
+  each run's speed;
 - `search`: one session runs a small learning-rate search on the Search page (worker
   processes forked from the server); the peak while it runs and what is left after.
 
@@ -105,6 +106,12 @@ def memory(pid: int) -> dict:
     return dict(server_rss_mb=round(server.memory_info().rss / MB, 1),
                 rss_mb=round(rss / MB, 1), pss_mb=round(pss / MB, 1),
                 processes=len(procs))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server process."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 class PeakSampler:
@@ -209,6 +216,7 @@ def case_train(browser, url, pid, n, args, baseline):
         for _, page in sessions:
             set_up_training(page, args.subset, args.epochs, args.batch_size)
         before = memory(pid)
+        cpu0 = cpu_seconds(pid)
         t0 = time.perf_counter()
         with PeakSampler(pid) as sampler:
             for _, page in sessions:  # as close together as the clicks allow
@@ -218,15 +226,20 @@ def case_train(browser, url, pid, n, args, baseline):
                     timeout=args.run_timeout * 1000)
             texts = [finished_text(page, args.run_timeout) for _, page in sessions]
             wall = time.perf_counter() - t0
+            cpu = cpu_seconds(pid) - cpu0
         for _, page in sessions:
             page.get_by_text(re.compile(r"Added to your models as")).first.wait_for(
                 timeout=60_000)
         after = memory(pid)
         seconds = [run_seconds(t) for t in texts]
+        digits = round(args.subset * 0.9) * args.epochs  # the Train form holds out 10%
+        speed = [round(digits / s) if s else None for s in seconds]
         peak = sampler.peak
         emit(case=f"train_{n}", sessions=n, network="784-128-64-10", subset=args.subset,
              epochs=args.epochs, batch_size=args.batch_size, run_s=seconds,
-             wall_s=round(wall, 1), finished=[t.split(" at ")[0] for t in texts],
+             digits_per_s=speed,
+             wall_s=round(wall, 1), server_cpu_s=round(cpu, 1),
+             machine_cpu_s=round(wall * (os.cpu_count() or 1), 1), finished=[t.split(" at ")[0] for t in texts],
              rss_before_mb=before["rss_mb"], peak_rss_mb=peak["rss_mb"],
              peak_pss_mb=peak["pss_mb"], rss_after_mb=after["rss_mb"],
              added_per_active_session_mb=round((peak["rss_mb"] - before["rss_mb"]) / n, 1),
@@ -269,7 +282,7 @@ def main():
     ap.add_argument("--subset", type=int, default=30000, help="digits per training run")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--sessions", default="2,3", help="numbers of training sessions")
+    ap.add_argument("--sessions", default="1,2,3", help="numbers of training sessions")
     ap.add_argument("--search-epochs", type=int, default=2)
     ap.add_argument("--search-subset", type=int, default=10000)
     ap.add_argument("--run-timeout", type=float, default=300, help="seconds per case")
