@@ -202,6 +202,10 @@ try:
             else:
                 configs = sample(space, int(st.session_state["sr_trials"]), seed=0, base=base,
                                  paired=paired)
+    n_params = max(sum(a * b + b for a, b in zip(c.sizes[:-1], c.sizes[1:])) for c in configs)
+    if n_params > ui.MAX_TRAIN_PARAMS:  # the same cap as the Train page (shared memory)
+        raise ConfigError(f"the largest network has {n_params:,} weights; the app trains at "
+                          f"most {ui.MAX_TRAIN_PARAMS:,} per run")
     if halving and configs and configs[0].epochs < 2:
         st.caption("Successive halving compares the runs after whole epochs: with 1 epoch "
                    "there is nothing to halve.")
@@ -259,14 +263,12 @@ if others > 0:
                "right now: the runs share its cores and will take longer than estimated.")
 if st.button("Start the search", type="primary", icon=":material/play_arrow:",
              disabled=running or not configs, key="_sr_start"):
-    n_params = max(sum(a * b + b for a, b in zip(c.sizes[:-1], c.sizes[1:])) for c in configs)
-    keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64 at most
-    n = budget["subset"] or n_train_all
-    batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))
     try:
-        if n_params > ui.MAX_TRAIN_PARAMS:  # the same cap as the Train page (shared memory)
-            raise ConfigError(f"the largest network has {n_params:,} weights; the app trains "
-                              f"at most {ui.MAX_TRAIN_PARAMS:,} per run")
+        if not configs:  # (the button is disabled then)
+            raise ConfigError(problem or "nothing to run")
+        keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64
+        n = budget["subset"] or n_train_all
+        batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))
         s = Search(configs, train_ds, jobs=int(jobs), halving=halving, keep=keep,
                    report_every=max(1, batches_per_epoch // 10) if batches_per_epoch > 10
                    else None)
