@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,17 @@ def config(batch, epochs, hidden=(128, 64), dtype="float32", init="he", lr=LR):
                        val_fraction=0.0, seed=SEED, dtype=dtype)
 
 
+def clock():
+    """Wall-clock and CPU time now. CPU time (this process, all its threads) is the figure
+    that holds up on a shared, loaded machine: waiting for a core is not counted."""
+    return time.perf_counter(), time.process_time()
+
+
+def per_epoch(t0, epochs):
+    wall, cpu = clock()
+    return (wall - t0[0]) / epochs, (cpu - t0[1]) / epochs
+
+
 def accuracy(model, test) -> float:
     return float(np.mean(model.predict(test.x()) == test.y()))
 
@@ -61,10 +73,10 @@ def accuracy(model, test) -> float:
 # ------------------------------------------------------------------------------------ ours
 def run_ours(cfg, data, test):
     model = build_model(cfg)
-    t = time.perf_counter()
+    t = clock()
     for rec in train(cfg, data, model=model):
         pass
-    sec = (time.perf_counter() - t) / cfg.epochs
+    sec = per_epoch(t, cfg.epochs)
     assert rec["status"] == "done", rec
     return sec, accuracy(model, test)
 
@@ -75,12 +87,12 @@ def run_plain64(cfg, data, test):
     model = build_model(cfg)
     opt = make_optimizer("sgd", model.params(), cfg.lr)
     rng = np.random.default_rng([cfg.seed, 1])  # what train() uses for shuffling
-    t = time.perf_counter()
+    t = clock()
     for _ in range(cfg.epochs):
         for x, y in batches(data, cfg.batch_size, rng):
             model.forward_backward(x.astype(np.float64), y)
             opt.step()
-    sec = (time.perf_counter() - t) / cfg.epochs
+    sec = per_epoch(t, cfg.epochs)
     return sec, accuracy(model, test)
 
 
@@ -96,7 +108,7 @@ def run_floor(cfg, data, test):
     hs = [np.empty((B, s), np.float32) for s in sizes[1:]]
     ds = [rng.random((B, s), dtype=np.float32) for s in sizes[1:]]
     dWs = [np.empty_like(W) for W in Ws]
-    t = time.perf_counter()
+    t = clock()
     for _ in range(cfg.epochs):
         for start in range(0, n, B):
             b = min(B, n - start)
@@ -109,7 +121,7 @@ def run_floor(cfg, data, test):
                 np.matmul(below.T, ds[i][:b], out=dWs[i])
                 if i:
                     np.matmul(ds[i][:b], Ws[i].T, out=ds[i - 1][:b])
-    return (time.perf_counter() - t) / cfg.epochs, None
+    return per_epoch(t, cfg.epochs), None
 
 
 # ------------------------------------------------------------------------------------ torch
@@ -135,7 +147,7 @@ def run_torch(cfg, data, test, threads):
     n = len(data)
     B = min(cfg.batch_size or n, n)
     g = torch.Generator().manual_seed(SEED)
-    t = time.perf_counter()
+    t = clock()
     for _ in range(cfg.epochs):
         perm = torch.randperm(n, generator=g)
         for start in range(0, n, B):
@@ -145,7 +157,7 @@ def run_torch(cfg, data, test, threads):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    sec = (time.perf_counter() - t) / cfg.epochs
+    sec = per_epoch(t, cfg.epochs)
     with torch.no_grad():
         pred = net(torch.from_numpy(test.x())).argmax(1).numpy()
     return sec, float(np.mean(pred == test.y()))
@@ -164,9 +176,9 @@ def run_sklearn(cfg, data, test, X=None):
     X = data.x() if X is None else X
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        t = time.perf_counter()
+        t = clock()
         clf.fit(X, data.y())
-        sec = (time.perf_counter() - t) / cfg.epochs
+        sec = per_epoch(t, cfg.epochs)
     return sec, float(clf.score(test.x(), test.y()))
 
 
@@ -237,21 +249,27 @@ def main(argv=None):
                             sec, a = run_sklearn(cfg, train_ds, test)
                     times[impl].append(sec)
                     acc[impl] = a
-            med = {i: statistics.median(t) for i, t in times.items()}
+            med = {i: statistics.median(w for w, _ in t) for i, t in times.items()}
+            cpu = {i: statistics.median(c for _, c in t) for i, t in times.items()}
             for impl in todo:
                 print(json.dumps({
                     "case": label, "impl": impl, "batch": B, "threads": threads,
                     "epochs": cfg.epochs, "seconds_per_epoch": round(med[impl], 4),
                     "samples_per_s": round(len(train_ds) / med[impl]),
+                    "cpu_seconds_per_epoch": round(cpu[impl], 4),
+                    "cpu_samples_per_s": round(len(train_ds) / cpu[impl]),
                     "test_accuracy": None if acc[impl] is None else round(acc[impl], 4),
                     "runs": len(times[impl]),
                 }), flush=True)
-            summary = {"case": label, "impl": "summary", "batch": B, "threads": threads}
+            summary = {"case": label, "impl": "summary", "batch": B, "threads": threads,
+                       "load_average": round(os.getloadavg()[0], 2)}
             for other in ("torch", "sklearn", "floor"):
                 if other in med:
                     summary[f"ours_over_{other}_time"] = round(med["ours"] / med[other], 3)
+                    summary[f"ours_over_{other}_cpu"] = round(cpu["ours"] / cpu[other], 3)
             if "torch" in med:
                 summary["speedup_vs_torch"] = round(med["torch"] / med["ours"], 2)
+                summary["speedup_vs_torch_cpu"] = round(cpu["torch"] / cpu["ours"], 2)
             if "plain-float64" in acc:
                 summary["accuracy_gap_vs_plain_float64_points"] = round(
                     100 * abs(acc["ours"] - acc["plain-float64"]), 2)
