@@ -396,11 +396,15 @@ def write_results(results: list[RunResult], path) -> None:
 # Time estimate
 
 
-def measure_speed(config: TrainConfig, train_ds: Dataset, n: int = 2000) -> float:
+def measure_speed(config: TrainConfig, train_ds: Dataset, n: int | None = None) -> float:
     """Samples per second of one worker (one BLAS thread) training `config`'s network: a short
-    timed run on `n` digits. Cheap (a fraction of a second for the tutorial's network)."""
+    timed run on `n` digits (default: fewer for bigger networks, so it stays a fraction of a
+    second)."""
     from mnist.train import train
 
+    if n is None:
+        n_params = sum(a * b + b for a, b in zip(config.sizes[:-1], config.sizes[1:]))
+        n = int(np.clip(2e8 / n_params, 200, 1000))
     # two epochs, timed on the second: the first pays for allocations and cold caches
     cfg = config.replace(epochs=2, subset=min(n, len(train_ds)), val_fraction=0.0,
                          patience=None, report_every=None, schedule="constant",

@@ -216,7 +216,7 @@ except ConfigError as e:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _speed(key_json: str, _cfg: TrainConfig, _token: str) -> float:
-    return measure_speed(_cfg, train_ds, n=1000)  # about 0.1 s for the tutorial net
+    return measure_speed(_cfg, train_ds)  # about 0.1 s for the tutorial's network
 
 
 def estimate(configs) -> float:
