@@ -148,6 +148,7 @@ if reading is not None:
                                  + (" × input" if times_input else ""))
 
 # ------------------------------------------------------------------------- my handwriting
+MAX_MY_DIGITS = 2000  # per session: bounded memory on a server shared by everyone
 st.divider()
 st.subheader("Teach it your handwriting")
 mine = ss[MY]
@@ -160,7 +161,10 @@ with t1:
     else:
         label = st.selectbox("The right answer is", list(range(10)), index=reading["pred"],
                              key="draw_label")
-        if st.button("Add to my digits", icon=":material/add:", key="draw_add"):
+        if st.button("Add to my digits", icon=":material/add:", key="draw_add",
+                     disabled=len(mine["y"]) >= MAX_MY_DIGITS,
+                     help=f"Keeps this 28x28 drawing with the right label (at most "
+                          f"{MAX_MY_DIGITS} digits)."):
             mine["x"].append(an.to_uint8(reading["image"]))
             mine["y"].append(int(label))
             st.toast(f"Added a {label} to your digits ({len(mine['y'])} so far)")
@@ -168,6 +172,11 @@ with t1:
     if up is not None and ss.get("draw_upload_seen") != up.file_id:
         try:
             x, y = an.read_my_digits(up.getvalue(), up.name)
+            room = MAX_MY_DIGITS - len(mine["y"])
+            if len(y) > room:
+                raise mnist.DatasetError(
+                    f"{up.name}: {len(y)} digits, but your set holds at most {MAX_MY_DIGITS} "
+                    f"({room} more now); nothing was added")
             mine["x"].extend(list(x))
             mine["y"].extend(int(v) for v in y)
             ss["draw_upload_seen"] = up.file_id

@@ -125,3 +125,24 @@ def test_low_confidence_says_not_sure():
     assert not at.exception
     assert _metric_value(at, "Prediction") == "4"
     assert [w.value for w in at.warning] == ["Not sure: 4 or 9?"]
+
+
+def test_my_digits_are_capped_and_an_upload_past_the_cap_adds_nothing():
+    at = _app()
+    at.run()
+    cap = 2000
+    at.session_state["my_digits"] = {"x": [np.zeros((28, 28), np.uint8)] * (cap - 3),
+                                     "y": [1] * (cap - 3)}
+    at.run()
+    blob = an.my_digits_npz(np.zeros((5, 28, 28), np.uint8), np.arange(5))
+    up = [u for u in at.get("file_uploader") if u.proto.label.startswith("Load my digits")][0]
+    up.set_value(("five.npz", blob, "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any("five.npz" in e.value and "at most 2000" in e.value for e in at.error)
+    assert len(at.session_state["my_digits"]["y"]) == cap - 3  # nothing added
+    blob = an.my_digits_npz(np.zeros((3, 28, 28), np.uint8), np.arange(3))
+    up = [u for u in at.get("file_uploader") if u.proto.label.startswith("Load my digits")][0]
+    up.set_value(("three.npz", blob, "application/octet-stream"))
+    at.run()
+    assert len(at.session_state["my_digits"]["y"]) == cap  # exactly full now
