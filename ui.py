@@ -25,8 +25,10 @@ import mnist
 from mnist import explore
 from mnist.config import TrainConfig
 from mnist.data import Dataset, DatasetError, read_npz
-from mnist.jobs import TrainingJob, clone_model, config_for_model, limit_blas_threads
+from mnist.jobs import (TrainingJob, clone_model, config_for_model, limit_blas_threads,
+                        running_jobs)
 from mnist.persist import ModelFileError
+from mnist.search import running_searches
 
 # One BLAS thread for the whole server process, set once at import (threadpoolctl): on a shared
 # 2-core box OpenBLAS's own threads spinning against the server's and the other users' made
@@ -37,6 +39,7 @@ limit_blas_threads(1)
 ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = ROOT / "models" / "default.npz"
 BUNDLED_NAME = "bundled model"
+MAX_SERVER_RUNS = 4  # training runs + searches at once, all sessions together (2 shared cores)
 MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are forgotten
 MAX_TRAIN_PARAMS = 5_000_000  # weights in one app run: with gradients and Adam's moments about
                               # 80 MB (float32) of the memory all users share; bigger: the CLI
@@ -477,6 +480,16 @@ def training_job() -> TrainingJob | None:
     return st.session_state.get("train_job")
 
 
+def server_busy() -> str | None:
+    """Why nothing more may start on this server now (None: go ahead). Training runs and
+    searches of all sessions together are capped at MAX_SERVER_RUNS: they share the cores."""
+    busy = running_jobs() + running_searches()
+    if busy >= MAX_SERVER_RUNS:
+        return (f"The server is busy: {busy} training runs and searches are going right now "
+                "(for you and other users, on cores everyone shares). Try again in a minute.")
+    return None
+
+
 def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> TrainingJob:
     """Start this session's training job (one at a time). Raises RuntimeError if one is
     running, ConfigError / DatasetError for inputs train() refuses."""
@@ -484,6 +497,8 @@ def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> Traini
     if job is not None and not job.done:
         raise RuntimeError("A training run is already going in this session: stop it first "
                            "(one run at a time).")
+    if (busy := server_busy()) is not None:
+        raise RuntimeError(busy)
     train, test = active_data()
     model = None
     if resume is not None:

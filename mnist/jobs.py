@@ -26,6 +26,12 @@ from mnist.model import MLP
 from mnist.train import train
 
 FINISHED = ("done", "stopped", "diverged", "early_stopped", "error")
+_STARTED: weakref.WeakSet = weakref.WeakSet()  # every job started in this process
+
+
+def running_jobs() -> int:
+    """Training jobs running in this process right now (in the app: all sessions' jobs)."""
+    return sum(1 for job in list(_STARTED) if not job.done)
 REPORTS_PER_EPOCH = 20  # intra-epoch records, so the curves move during an epoch
 
 
@@ -121,6 +127,7 @@ class TrainingJob:
     def start(self) -> TrainingJob:
         if self._thread is not None:
             raise RuntimeError("this job has already been started")
+        _STARTED.add(self)
         limit_blas_threads()
         self.status = "running"
         self.started = time.time()

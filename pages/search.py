@@ -266,6 +266,8 @@ if st.button("Start the search", type="primary", icon=":material/play_arrow:",
     try:
         if not configs:  # (the button is disabled then)
             raise ConfigError(problem or "nothing to run")
+        if (busy := ui.server_busy()) is not None:
+            raise ConfigError(busy)
         keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64
         n = budget["subset"] or n_train_all
         batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))

@@ -157,3 +157,33 @@ def test_bad_model_upload_on_the_page_keeps_the_state():
     no_exception(at)
     assert any("broken.npz" in e for e in errors(at))
     assert (dict(at.session_state["models"]), at.session_state["current_model"]) == before
+
+
+def test_the_server_wide_cap_refuses_a_run_while_others_fill_it(monkeypatch):
+    """Runs of all sessions share the cores: at MAX_SERVER_RUNS running, Start says so."""
+    import threading
+
+    import ui
+    from mnist import jobs
+
+    release = threading.Event()
+    fillers = []
+    for _ in range(ui.MAX_SERVER_RUNS):  # other users' runs, held running until released
+        cfg = mnist.TrainConfig(hidden=(8,), epochs=1, batch_size=32, val_fraction=0)
+        job = jobs.TrainingJob(cfg, mnist.load_mnist()[0].take(range(64)), name="other")
+        job._should_stop = lambda: release.wait(30) and True  # blocks in the first batch
+        job.run = mnist.train(cfg, job.run.train_set, model=job.model, stop=job._should_stop)
+        fillers.append(job.start())
+    try:
+        assert jobs.running_jobs() >= ui.MAX_SERVER_RUNS
+        at = page("train").run()
+        _fill(at, tr_hidden="16", tr_subset=500, tr_epochs=1)
+        _button(at, "_tr_start").click().run()
+        no_exception(at)
+        assert any("server is busy" in w.value for w in at.warning)
+        assert "train_job" not in at.session_state or at.session_state["train_job"] is None
+    finally:
+        release.set()
+        for job in fillers:
+            job.wait(30)
+    assert jobs.running_jobs() == 0
