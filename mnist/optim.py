@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 
 class Optimizer:
@@ -42,17 +41,15 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float):
         super().__init__(params, lr)
-        # p += (-lr) * g in one pass over memory with BLAS axpy (saxpy/daxpy) on flat views;
-        # NumPy's `p -= lr * g` makes two passes and a temporary. Parameters are contiguous.
-        for p, g in self.pairs:
-            if not (p.flags.c_contiguous and g.flags.c_contiguous):
-                raise ValueError("SGD needs contiguous parameter and gradient arrays")
-        self._axpy = [(get_blas_funcs("axpy", (p,)), p.reshape(-1), g.reshape(-1))
-                      for p, g in self.pairs]
+        self._tmp = [np.empty_like(p) for p, _ in self.pairs]  # no allocation per step
 
     def _update(self, i, p, g):
-        axpy, p_flat, g_flat = self._axpy[i]
-        axpy(g_flat, p_flat, a=-self.lr)  # updates p_flat (a view of p) in place
+        # Two NumPy passes into a preallocated buffer. (scipy's BLAS axpy does it in one pass,
+        # but scipy loads an OpenBLAS of its own: with 2 threads the two libraries' spinning
+        # thread pools fought over the cores and an epoch took 20x longer.)
+        tmp = self._tmp[i]
+        np.multiply(g, p.dtype.type(self.lr), out=tmp)
+        p -= tmp
 
 
 class Momentum(Optimizer):
