@@ -12,42 +12,28 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere
+from tests.browser.appserver import (CHROMIUM, CHROMIUM_ARGS, free_port,  # noqa: E402
+                                     healthy, streamlit_command)
 
 
 def one_start(ctx, extra):
     port = free_port()
     url = f"http://localhost:{port}"
-    streamlit = Path(sys.executable).with_name("streamlit")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(streamlit), "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-                             *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(streamlit_command(port, *extra), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
+        while not healthy(url):
+            time.sleep(0.05)
         health = time.perf_counter() - t0
         page = ctx.new_page()
         page.goto(url)
@@ -74,8 +60,8 @@ def main():
     load = os.getloadavg()[0]
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="bench-app-"), executable_path="/usr/bin/chromium",
-            headless=True, args=ARGS)
+            tempfile.mkdtemp(prefix="bench-app-"), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS)
         for name, extra in (("default", []),
                             ("no_file_watcher", ["--server.fileWatcherType", "none"])):
             usable = []

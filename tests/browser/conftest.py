@@ -14,21 +14,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from tests.browser.appserver import (CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy,
+                                     streamlit_command)
+
 USABLE_TIMEOUT_S = 60  # generous: the goal (5 s) is reported, a slow CI box should not flake
 RESULTS: dict = {}
 
@@ -52,20 +47,6 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def browser_context():
     from playwright.sync_api import sync_playwright
@@ -84,19 +65,15 @@ def browser_context():
 @pytest.fixture(scope="session")
 def app_server(browser_context):
     """The app's base URL; `RESULTS["cold_start_s"]` = process start -> home page usable."""
-    port = _free_port()
+    port = free_port()
     url = f"http://localhost:{port}"
-    streamlit = Path(sys.executable).with_name("streamlit")
-    cmd = [str(streamlit) if streamlit.exists() else sys.executable, *(
-        [] if streamlit.exists() else ["-m", "streamlit"]), "run", "app.py",
-        "--server.headless", "true", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false"]
+    cmd = streamlit_command(port)
     log = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        while not _healthy(url):
+        while not healthy(url):
             if proc.poll() is not None:
                 log.seek(0)
                 pytest.fail("streamlit exited early:\n" + log.read().decode(errors="replace"))
