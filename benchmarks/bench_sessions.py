@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere
 from tests.browser.appserver import (CHROMIUM, CHROMIUM_ARGS, free_port,  # noqa: E402
-                                     healthy, streamlit_command)
+                                     healthy, stop_server, streamlit_command, wait_idle)
 
 MB = 1024 * 1024
 
@@ -59,16 +58,6 @@ def start_server(log) -> tuple[subprocess.Popen, str]:
             raise RuntimeError("streamlit did not become healthy within 60 s")
         time.sleep(0.1)
     return proc, url
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # the process group we started, by its pid
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 # ============================================================================ memory
@@ -128,13 +117,6 @@ def emit(**fields) -> None:
 
 
 # ============================================================================ the pages
-def wait_idle(page, timeout_s: float = 60) -> None:
-    """Until Streamlit has finished the current run (its status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
-                                                          timeout=timeout_s * 1000)
-
-
 def open_session(browser, url: str):
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     ctx.set_default_timeout(60_000)

@@ -1,12 +1,17 @@
 """Starting the app and chromium for tests and benchmarks: one copy of the recipe.
 
 Debian's chromium with the flags that work on these machines (../shared/BROWSER.md), a free
-port, and the health probe of a `streamlit run app.py` started on it.
+port, the health probe and the stop of a `streamlit run app.py` started on it, and the few
+helpers every browser test and benchmark uses to drive a page.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -39,3 +44,40 @@ def streamlit_command(port: int, *extra: str) -> list[str]:
     launcher = [str(streamlit)] if streamlit.exists() else [sys.executable, "-m", "streamlit"]
     return [*launcher, "run", "app.py", "--server.headless", "true", "--server.port",
             str(port), "--browser.gatherUsageStats", "false", *extra]
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started with `start_new_session=True`: its whole process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+# -------------------------------------------------------------------------- driving a page
+EXCEPTION = '[data-testid="stException"]'  # Streamlit's box for an uncaught exception
+
+
+def wait_idle(page, timeout_s: float = 60) -> None:
+    """Until Streamlit has finished the current run (its status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
+                                                          timeout=timeout_s * 1000)
+
+
+def nav_link(page, title: str):
+    """The sidebar links to the page `title` (a link's text is its icon's name, then the
+    title: "grid_view Dataset")."""
+    return page.locator('[data-testid="stSidebarNav"] a').filter(
+        has_text=re.compile(rf"{re.escape(title)}\s*$"))
+
+
+def set_number(page, label: str, value) -> None:
+    """Type `value` into the number input labelled `label` and wait for the rerun."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.appserver import (CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy,
-                                     streamlit_command)
+                                     stop_server, streamlit_command)
 
 USABLE_TIMEOUT_S = 60  # generous: the goal (5 s) is reported, a slow CI box should not flake
 RESULTS: dict = {}
@@ -91,12 +90,7 @@ def app_server(browser_context):
         RESULTS.update(cold_start_health_s=round(t_health, 2), cold_start_s=round(t_usable, 2))
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the process group we started, by its pid
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)  # the process group we started, by its pid
         log.close()
 
 

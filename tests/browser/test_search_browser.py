@@ -6,21 +6,7 @@ from __future__ import annotations
 import re
 
 from conftest import screenshot
-
-EXCEPTION = '[data-testid="stException"]'
-
-
-def wait_idle(page, timeout=30):
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
-                                                          timeout=timeout * 1000)
-
-
-def _set_number(page, label, value):
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
+from tests.browser.appserver import EXCEPTION, set_number, wait_idle
 
 
 def test_a_tiny_search_runs_through_the_page(page):
@@ -28,8 +14,8 @@ def test_a_tiny_search_runs_through_the_page(page):
         has_text=re.compile(r"Search\s*$")).first.click()
     page.get_by_role("heading", name="Search").first.wait_for()
     wait_idle(page, 60)
-    _set_number(page, "Epochs per run", 1)
-    _set_number(page, "Digits per run", 2000)
+    set_number(page, "Epochs per run", 1)
+    set_number(page, "Digits per run", 2000)
     assert page.get_by_text(re.compile(r"4 runs")).count() >= 1
     page.get_by_role("button", name="Start the search").click()
 

@@ -13,28 +13,15 @@ import re
 import time
 
 from conftest import screenshot
+from tests.browser.appserver import EXCEPTION, nav_link, wait_idle
 
-EXCEPTION = '[data-testid="stException"]'
 PAGES = ["Home", "Dataset", "Train", "Search", "Mistakes", "Draw", "Inside the network"]
 HEADINGS = {"Home": "MNIST Lab", "Draw": "Draw a digit"}  # a page's title, when not its name
 LONG = 90_000  # ms: the first visit of a page may load MNIST and score the bundled model
 
 
-def wait_idle(page, timeout_s: float = 60) -> None:
-    """Until Streamlit has finished the current run (its status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
-                                                          timeout=timeout_s * 1000)
-
-
-def nav_link(page, title):
-    # a link's text is its icon's name then its title ("grid_view Dataset")
-    return page.locator('[data-testid="stSidebarNav"] a').filter(
-        has_text=re.compile(rf"{re.escape(title)}\s*$")).first
-
-
 def open_page(page, title: str) -> None:
-    nav_link(page, title).click()
+    nav_link(page, title).first.click()
     page.get_by_role("heading", name=HEADINGS.get(title, title), exact=True).first.wait_for(timeout=LONG)
     wait_idle(page, 90)
 

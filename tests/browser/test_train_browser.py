@@ -9,21 +9,9 @@ import re
 import time
 
 from conftest import RESULTS, screenshot
+from tests.browser.appserver import EXCEPTION, nav_link, set_number, wait_idle
 
 PAGES = ["Home", "Dataset", "Train", "Search", "Mistakes", "Draw", "Inside the network"]
-EXCEPTION = '[data-testid="stException"]'
-
-
-def wait_idle(page, timeout=30):
-    """Until Streamlit has finished the current run (its status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout * 1000)
-
-
-def nav_link(page, title):
-    # a link's text is its icon's name then its title ("grid_view Dataset")
-    return page.locator('[data-testid="stSidebarNav"] a').filter(
-        has_text=re.compile(rf"{re.escape(title)}\s*$"))
 
 
 def test_cold_start_recorded(app_server):
@@ -46,13 +34,6 @@ def test_every_page_opens_from_the_sidebar(page):
         screenshot(page, f"page-{title.lower().replace(' ', '-')}")
 
 
-def _set_number(page, label, value):
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
-
-
 def test_training_shows_live_curves_and_stops(page):
     nav_link(page, "Train").first.click()
     page.get_by_role("heading", name="Train").first.wait_for()
@@ -61,9 +42,9 @@ def test_training_shows_live_curves_and_stops(page):
     hidden.fill("64")
     hidden.press("Enter")
     wait_idle(page)
-    _set_number(page, "Train on (digits)", 30000)
-    _set_number(page, "Epochs", 20)
-    _set_number(page, "Batch size", 32)
+    set_number(page, "Train on (digits)", 30000)
+    set_number(page, "Epochs", 20)
+    set_number(page, "Batch size", 32)
     page.get_by_role("button", name="Start training", exact=True).click()
 
     progress = page.locator('[data-testid="stProgress"]').first
