@@ -14,7 +14,9 @@ minibatch order is the same whatever else differs. Same config, same data, same 
 
 The per-batch work is `_step`: the forward and backward pass, then `optimizer.step()`. The
 pass is `mnist.fast.FastPath` (preallocated buffers, same numbers) whenever it supports the
-model, else the plain `model.forward_backward`.
+model, else the plain `model.forward_backward`. On the fast path the batch is gathered by
+FastPath itself (same shuffled order) and, for plain SGD, gradient and update are one fused
+step (`FastPath.loaded(..., lr=)`; mnist/fast.py explains).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import numpy as np
 
 from mnist.config import ConfigError, TrainConfig
 from mnist.data import Dataset, DatasetError, batches
-from mnist.fast import forward_backward_for
+from mnist.fast import FastPath, forward_backward_for
 from mnist.model import MLP
-from mnist.optim import make_optimizer, schedule_lr
+from mnist.optim import SGD, make_optimizer, schedule_lr
 
 EVAL_BATCH = 1000  # rows per evaluation chunk: memory stays small on 60k digits
 ACCUM_CHUNK = 8192  # a batch larger than this is processed in chunks, gradients accumulated
@@ -152,6 +154,13 @@ class TrainingRun:
         n_batches = math.ceil(n / B)
         accum = [np.zeros_like(p) for p, _ in model.params()] if big else None
         forward_backward = forward_backward_for(model, ACCUM_CHUNK if big else B)
+        # the fast path gathers its own batches and fuses plain SGD's update into the backward
+        # pass; not when augmentation rewrites the batches, and only in float32 (it folds the
+        # pixels' / 255 into the first product, while float64 runs keep the data layer's
+        # float32 pixel values bit for bit)
+        fast = (forward_backward if isinstance(forward_backward, FastPath) and not big
+                and augment is None and model.dtype == np.float32 else None)
+        fused_sgd = fast is not None and type(opt) is SGD
         wd = cfg.weight_decay
         every = self.report_every
 
@@ -190,8 +199,11 @@ class TrainingRun:
             snapshot, snapshot_at = model.state_dict(), f"the start of epoch {e + 1}"
             ep_loss = ep_correct = ep_seen = 0  # whole epoch
             win_loss = win_correct = win_seen = 0  # since the last intra-epoch report
-            if big:
-                order = np.arange(n) if B >= n else rng.permutation(n)
+            if big or fast is not None:  # batches of indices
+                if big:
+                    order = np.arange(n) if B >= n else rng.permutation(n)
+                else:
+                    order = rng.permutation(n)  # the very order batches() would draw
                 source = (order[i:i + B] for i in range(0, n, B))
             else:
                 source = batches(data, B, rng)
@@ -204,6 +216,15 @@ class TrainingRun:
                     b = len(item)
                     loss, correct = _big_step(forward_backward, model, opt, data, item, wd,
                                               augment, aug_rng, accum)
+                elif fast is not None:
+                    b = fast.load(data.flat, item)
+                    y = data.labels[item].astype(np.int64)
+                    if fused_sgd:  # one fused step (skipped by itself if the loss is not finite)
+                        loss, correct = fast.loaded(y, wd, lr=lr)
+                    else:
+                        loss, correct = fast.loaded(y, wd)
+                        if math.isfinite(loss):
+                            opt.step()
                 else:
                     x, y = item
                     b = len(y)

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 
+from mnist.data import SCALE
 from mnist.fast import FastPath, forward_backward_for
 from mnist.model import MLP
 from mnist.optim import make_optimizer
@@ -80,3 +81,107 @@ def test_dropout_falls_back_to_plain_and_batch_limit():
     fb = FastPath(MLP((784, 16, 10)), 8)
     with pytest.raises(ValueError, match="larger"):
         fb(*batch(9))
+
+
+# ------------------------------------------------------------------------------ loaded batches
+def pixels(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_loaded_batch_gives_the_plain_gradients_of_the_scaled_pixels(activation, loss):
+    """load() keeps pixels as 0..255 and folds the / 255 into the first products."""
+    images, labels = pixels()
+    model = MLP((784, 48, 24, 10), activation=activation, loss=loss, seed=3)
+    idx = np.random.default_rng(5).permutation(len(images))[:29]
+    x = (images[idx] * SCALE).astype(np.float32)
+    loss_p, correct_p, g_plain = plain_grads(model, x, labels[idx], 1e-3)
+    fast = FastPath(model, 32)
+    assert fast.load(images, idx) == 29
+    loss_f, correct_f = fast.loaded(labels[idx], 1e-3)
+    assert correct_f == correct_p
+    assert loss_f == pytest.approx(loss_p, rel=1e-5)
+    for name, g in model.grads().items():
+        assert np.abs(g - g_plain[name]).max() / np.abs(g_plain[name]).max() < 1e-4, name
+
+
+@pytest.mark.parametrize("no_blas", [False, True])
+@pytest.mark.parametrize("sizes", [(784, 128, 64, 10), (784, 32, 10), (784, 10)])
+def test_fused_sgd_steps_follow_plain_sgd(sizes, no_blas, monkeypatch):
+    """loaded(lr=) updates the weights inside the backward pass (one BLAS call per layer,
+    or NumPy without it): twenty steps, weight decay, a short last batch, same place."""
+    if no_blas:
+        monkeypatch.setenv("MNIST_NO_BLAS", "1")
+    images, labels = pixels(500, seed=1)
+    plain = MLP(sizes, seed=7)
+    fused = copy.deepcopy(plain)
+    opt = make_optimizer("sgd", plain.params(), 0.05)
+    fb = FastPath(fused, 32)
+    rng = np.random.default_rng(0)
+    for step in range(20):
+        idx = rng.permutation(len(images))[:32 if step % 5 else 17]
+        x, y = (images[idx] * SCALE).astype(np.float32), labels[idx]
+        loss_p, correct_p = plain.forward_backward(x, y, 1e-3)
+        opt.lr = 0.05 * (1 - step / 40)  # a schedule: lr changes every step
+        opt.step()
+        fb.load(images, idx)
+        loss_f, correct_f = fb.loaded(y, 1e-3, lr=opt.lr)
+        assert correct_f == correct_p
+        assert loss_f == pytest.approx(loss_p, rel=1e-5)
+    for (p, _), (q, _) in zip(plain.params(), fused.params()):
+        np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf in the logits, on purpose
+def test_fused_step_leaves_the_weights_alone_when_the_loss_is_not_finite():
+    images, labels = pixels(64)
+    model = MLP((784, 16, 10), seed=0)
+    model.dense[1].W[0, 0] = np.inf
+    before = model.state_dict()
+    fb = FastPath(model, 64)
+    fb.load(images, np.arange(64))
+    loss, _ = fb.loaded(labels, 0.0, lr=0.1)
+    assert not np.isfinite(loss)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_fused_step_follows_weights_that_were_replaced():
+    """The BLAS calls hold the weights' addresses: replace an array and they must follow."""
+    images, labels = pixels(64)
+    model = MLP((784, 16, 10), seed=0)
+    fb = FastPath(model, 64)
+    fb.load(images, np.arange(64))
+    fb.loaded(labels, 0.0, lr=0.1)
+    old = model.dense[0].W
+    model.dense[0].W = new = old.copy()
+    model.dense[0].dW = np.empty_like(new)
+    frozen = old.copy()
+    fb.loaded(labels, 0.0, lr=0.1)
+    np.testing.assert_array_equal(old, frozen)  # the replaced array is not written
+    assert not np.array_equal(new, frozen)  # the model's array is
+
+
+def test_correct_count_breaks_ties_like_argmax():
+    fb = FastPath(MLP((784, 8, 10)), 4)
+    zT = np.zeros((10, 4), np.float32)  # every class tied in every column
+    zT[3, 1] = 1.0  # column 1: class 3 alone on top
+    y = np.array([0, 3, 5, 9])
+    shifted = zT - zT.max(axis=0)
+    picked = shifted[y, np.arange(4)]
+    want = int(np.count_nonzero(zT.argmax(axis=0) == y))  # 2: columns 0 and 1
+    assert fb._correct(zT, shifted, picked, y) == want == 2
+    zT[0, 0] = zT[5, 2] = zT[9, 3] = 2.0  # no ties left
+    shifted = zT - zT.max(axis=0)
+    assert fb._correct(zT, shifted, shifted[y, np.arange(4)], y) == 4
+
+
+def test_loading_checks_the_batch():
+    images, labels = pixels(64)
+    fb = FastPath(MLP((784, 16, 10)), 8)
+    with pytest.raises(ValueError, match="no batch loaded"):
+        fb.loaded(labels[:8])
+    with pytest.raises(ValueError, match="larger"):
+        fb.load(images, np.arange(9))

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
+from mnist.fast import FastPath
 from mnist.lr_finder import lr_range_test
 from mnist.search import (MAX_RUNS, Choice, IntRange, Range, Search, estimate_seconds, grid,
                           halving_rungs, results_csv, results_json, results_table,
@@ -114,23 +115,44 @@ def test_bad_random_trials_and_ranges():
 
 
 # ------------------------------------------------------------------------------ pairing
+def spy_batches(monkeypatch, seen: dict, run: list):
+    """Record each training minibatch of train() under `seen[run[0]]`, as (labels or None,
+    per-row pixel sums), whichever way it is served: batches() (plain path, augmentation)
+    or FastPath.load (the fast path gathers its own rows)."""
+    real_batches, real_load = train_mod.batches, FastPath.load
+
+    def batches(ds, batch_size, rng=None):
+        for x, y in real_batches(ds, batch_size, rng):
+            if rng is not None:  # training batches (evaluation passes no generator)
+                seen.setdefault(run[0], []).append(
+                    (y.copy(), np.rint(x.astype(np.float64) * 255).sum(axis=1)))
+            yield x, y
+
+    def load(self, images, idx):
+        seen.setdefault(run[0], []).append(
+            (None, images[idx].astype(np.float64).sum(axis=1)))
+        return real_load(self, images, idx)
+
+    monkeypatch.setattr(train_mod, "batches", batches)
+    monkeypatch.setattr(FastPath, "load", load)
+
+
+def same_batches(a, b) -> bool:
+    return len(a) == len(b) and all(
+        np.array_equal(sa, sb) and (ya is None or yb is None or np.array_equal(ya, yb))
+        for (ya, sa), (yb, sb) in zip(a, b))
+
+
 def test_paired_runs_start_from_identical_weights_and_see_identical_batches(digits, monkeypatch):
     """What makes a learning-rate comparison fair: change only lr (and the optimizer), and the
     initial weights and the minibatch order of train() stay exactly the same."""
-    seen = {}
-    real_batches = train_mod.batches
-
-    def spy(ds, batch_size, rng=None):
-        for x, y in real_batches(ds, batch_size, rng):
-            if rng is not None:  # training batches (evaluation passes no generator)
-                seen.setdefault(current, []).append((y.copy(), float(x.sum())))
-            yield x, y
-
-    monkeypatch.setattr(train_mod, "batches", spy)
+    seen, run_id = {}, [0]
+    spy_batches(monkeypatch, seen, run_id)
     cfgs = grid({"lr": [1e-3, 0.05, 0.5]}, base=TINY) + \
         grid({"optimizer": ["momentum", "adam"]}, base=TINY)
     initial = []
     for current, cfg in enumerate(cfgs):
+        run_id[0] = current
         run = train(cfg, digits)
         initial.append(run.model.state_dict())  # before the first step
         assert initial[-1].keys() == build_model(cfg).state_dict().keys()
@@ -140,11 +162,8 @@ def test_paired_runs_start_from_identical_weights_and_see_identical_batches(digi
             np.testing.assert_array_equal(state[k], initial[0][k])
     n_batches = math.ceil(300 / 32) * TINY.epochs  # 400 digits, a quarter held out
     assert len(seen[0]) == n_batches
-    for run_id in range(1, len(cfgs)):
-        assert len(seen[run_id]) == n_batches
-        for (y0, s0), (y1, s1) in zip(seen[0], seen[run_id]):
-            np.testing.assert_array_equal(y0, y1)
-            assert s0 == s1
+    for i in range(1, len(cfgs)):
+        assert same_batches(seen[0], seen[i]), f"run {i} saw other batches"
     # and the runs really differ (the learning rate did something)
     assert initial[0]["0.W"].shape == (784, 16)
 
@@ -327,20 +346,21 @@ def test_lr_range_test_rejects_bad_arguments(digits):
         lr_range_test(TINY, digits, steps=3)
 
 
-def test_batch_order_does_not_depend_on_dropout(digits, monkeypatch):
-    orders = {}
-    real_batches = train_mod.batches
-
-    def spy(ds, batch_size, rng=None):
-        for x, y in real_batches(ds, batch_size, rng):
-            if rng is not None:
-                orders.setdefault(current, []).append(y.copy())
-            yield x, y
-
-    monkeypatch.setattr(train_mod, "batches", spy)
-    for current, cfg in enumerate(grid({"dropout": [0.0, 0.3]}, base=TINY)):
+def test_batch_order_does_not_depend_on_dropout_or_augmentation(digits, monkeypatch):
+    """Dropout and augmentation runs take the plain path (batches()), the others the fast
+    path (FastPath.load): the same minibatches, in the same order, either way."""
+    seen, run_id = {}, [0]
+    spy_batches(monkeypatch, seen, run_id)
+    cfgs = grid({"dropout": [0.0, 0.3]}, base=TINY) + [TINY.replace(augment=True)]
+    for current, cfg in enumerate(cfgs):
+        run_id[0] = current
         list(train(cfg, digits))
-    assert all(np.array_equal(a, b) for a, b in zip(orders[0], orders[1]))
+    assert seen[0][0][0] is None and seen[1][0][0] is not None  # both paths were taken
+    assert len(seen[0]) == math.ceil(300 / 32) * TINY.epochs
+    assert same_batches(seen[0], seen[1])
+    assert len(seen[2]) == len(seen[0])  # augmentation changes the pixels, not the order:
+    assert all(np.array_equal(ya, yb) for (_, _), (ya, _), (yb, _) in
+               zip(seen[0], seen[1], seen[2]))
 
 
 # ------------------------------------------------------------------------------ command line

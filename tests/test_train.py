@@ -193,3 +193,31 @@ def test_bad_inputs_are_refused_before_training(small):
         train(TrainConfig(), unlabeled)
     with pytest.raises(ConfigError, match="TrainConfig"):
         train({"lr": 0.1}, small)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fast_path_trains_like_the_plain_layers(small, monkeypatch, optimizer):
+    """train() on the fast path (own batch gathering; for SGD the fused update) and on the
+    plain layers (forced): the same minibatches, the same records within float32 rounding."""
+    from mnist.fast import FastPath
+
+    cfg = TrainConfig(hidden=(32, 16), optimizer=optimizer, lr=0.05 if optimizer == "sgd"
+                      else 1e-3, batch_size=50, epochs=2, val_fraction=0.1, weight_decay=1e-4,
+                      schedule="cosine")
+    calls = []
+    real = FastPath.loaded
+    monkeypatch.setattr(FastPath, "loaded", lambda self, *a, **k: calls.append(k) or
+                        real(self, *a, **k))
+    fast_run, fast = run_all(cfg, small)
+    assert calls and all(("lr" in k) == (optimizer == "sgd") for k in calls)
+    n_fast = len(calls)
+    monkeypatch.setattr(FastPath, "supports", staticmethod(lambda model: False))
+    plain_run, plain = run_all(cfg, small)
+    assert len(calls) == n_fast  # this time, no fast step
+    assert [r["step"] for r in fast] == [r["step"] for r in plain]
+    for f, p in zip(fast, plain):
+        assert f["train_acc"] == pytest.approx(p["train_acc"], abs=2 / 540)
+        for key in ("train_loss", "val_loss", "val_acc"):
+            assert f[key] == pytest.approx(p[key], rel=1e-3, abs=1e-4), key
+    for k, v in fast_run.model.state_dict().items():
+        np.testing.assert_allclose(v, plain_run.model.state_dict()[k], rtol=1e-3, atol=1e-4)
