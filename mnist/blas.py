@@ -101,6 +101,10 @@ def _layout(a: np.ndarray, name: str):
         raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
     s = a.itemsize
     r, c = a.strides
+    if a.shape[1] <= 1:  # a single column: its stride is never used (NumPy may say 0)
+        c = s
+    if a.shape[0] <= 1:  # a single row: likewise
+        r = s * max(a.shape[1], 1)
     if c == s and r % s == 0 and r // s >= max(a.shape[1], 1):
         return False, r // s  # rows contiguous: as is
     if r == s and c % s == 0 and c // s >= max(a.shape[0], 1):

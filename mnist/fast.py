@@ -68,8 +68,10 @@ class FastPath:
         self.col_max = np.empty(B, dtype=dt)
         self.col_sum = np.empty(B, dtype=dt)
         self.picked = np.empty(B, dtype=dt)
+        self.per_digit = np.empty(B, dtype=dt)
         self.cols = np.arange(B)
         self.label_at = np.empty(B, dtype=np.intp)  # flat positions of the labels in d[-1]
+        self.ones = np.ones(B, dtype=dt)
         self.wd_tmp = [np.empty_like(layer.W) for layer in self.dense]
         self.x = None  # the loaded batch (load()), raw 0..255 floats, allocated on first use
         self.u8 = None
@@ -79,9 +81,10 @@ class FastPath:
     def load(self, images: np.ndarray, idx: np.ndarray) -> int:
         """Gather rows `idx` of `images` (uint8, (N, 784)) as this step's batch; returns b.
 
-        `np.take(..., out=, mode="clip")` is NumPy's fast gather (mode="raise" goes through a
-        temporary); the indices come from a permutation, so clipping never changes them. The
-        rows are only cast (0..255): the `/ 255` happens inside the first layer's products.
+        `take(..., out=, mode="clip")` is NumPy's fast gather (mode="raise" goes through a
+        temporary; and the method skips np.take's Python wrapper, a microsecond or two); the
+        indices come from a permutation, so clipping never changes them. The rows are only
+        cast (0..255): the `/ 255` happens inside the first layer's products.
         """
         b = len(idx)
         if b > self.B:
@@ -89,7 +92,7 @@ class FastPath:
         if self.x is None:
             self.x = np.empty((self.B, images.shape[1]), dtype=self.dtype)
             self.u8 = np.empty((self.B, images.shape[1]), dtype=images.dtype)
-        np.take(images, idx, axis=0, out=self.u8[:b], mode="clip")
+        images.take(idx, axis=0, out=self.u8[:b], mode="clip")
         np.copyto(self.x[:b], self.u8[:b])
         return b
 
@@ -99,15 +102,18 @@ class FastPath:
         x, dense = self.x, self.dense
         fwd0 = Gemm(x, dense[0].W, self.a[0]) if len(dense) > 1 else None  # z = s * x @ W
         updates = []
+        ones = self.ones[:, None]  # (B, 1)
         for i, layer in enumerate(dense):
             below = x if i == 0 else self.a[i - 1]  # (B, n_in)
             delta = self.d[i] if i < len(dense) - 1 else self.d[i].T  # (B, n_out)
-            updates.append(Gemm(below.T, delta, layer.W))  # W = alpha * below.T @ delta + beta W
-        self._gemms = (fwd0, updates, [layer.W for layer in dense])
+            updates.append((Gemm(below.T, delta, layer.W),  # W = alpha below.T @ delta + beta W
+                            Gemm(delta.T, ones, layer.b[:, None])))  # b = alpha sum(delta) + b
+        self._gemms = (fwd0, updates, [(layer.W, layer.b) for layer in dense])
 
     def _bound(self):
         gemms = self._gemms
-        if gemms is None or any(W is not layer.W for W, layer in zip(gemms[2], self.dense)):
+        if gemms is None or any(W is not layer.W or b is not layer.b
+                                for (W, b), layer in zip(gemms[2], self.dense)):
             self._bind()  # first use, or the model's arrays were replaced (pointers would be stale)
         return self._gemms
 
@@ -161,11 +167,14 @@ class FastPath:
         flat = self.d[-1].ravel()  # a view: the buffer is contiguous
         np.maximum.reduce(zT, axis=0, out=m)
         np.subtract(zT, m, out=dT)  # shifted logits, max 0 per column
-        np.take(flat, at, out=picked)  # the shifted logit of the right class
+        flat.take(at, out=picked, mode="clip")  # the shifted logit of the right class
         correct = self._correct(zT, dT, picked, y)
         np.exp(dT, out=dT)
         np.add.reduce(dT, axis=0, out=s)  # >= 1
-        loss = float(np.add.reduce(np.log(s)) - np.add.reduce(picked)) / b
+        per_digit = self.per_digit[:b]  # log(sum exp) - shifted logit of the label
+        np.log(s, out=per_digit)
+        per_digit -= picked
+        loss = float(np.add.reduce(per_digit)) / b
         s *= b
         np.divide(dT, s, out=dT)
         flat[at] -= dT.dtype.type(1.0 / b)
@@ -181,11 +190,11 @@ class FastPath:
         """
         if np.count_nonzero(shifted == 0) == shifted.shape[1]:  # one maximum per column
             return int(np.count_nonzero(picked == 0))
-        return int(np.count_nonzero(np.argmax(zT, axis=0) == y))
+        return int(np.count_nonzero(zT.argmax(axis=0) == y))
 
     def _mse(self, zT: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         b = zT.shape[1]
-        correct = int(np.count_nonzero(np.argmax(zT, axis=0) == y))
+        correct = int(np.count_nonzero(zT.argmax(axis=0) == y))
         dT = self.d[-1][:, :b]
         np.copyto(dT, zT)
         dT[y, self.cols[:b]] -= 1
@@ -238,13 +247,13 @@ class FastPath:
                     np.multiply(d_below, on, out=d_below)
                 else:
                     self.f.backward(d_below, below)  # in place
-            # db: a sum over the batch, along contiguous rows for the class-major last layer
-            if i == last:
-                np.add.reduce(self.d[i][:, :b], axis=1, out=layer.db)
-            else:
-                np.add.reduce(delta, axis=0, out=layer.db)
             scale = SCALE if i == 0 and loaded else 1.0  # the loaded x is 0..255
             if updates is None:  # the gradient, for any optimizer
+                # db: a sum over the batch, along contiguous rows for the class-major layer
+                if i == last:
+                    np.add.reduce(self.d[i][:, :b], axis=1, out=layer.db)
+                else:
+                    np.add.reduce(delta, axis=0, out=layer.db)
                 np.matmul(below.T, delta, out=layer.dW)  # (n_in, n_out)
                 if scale != 1.0:
                     layer.dW *= scale
@@ -252,9 +261,9 @@ class FastPath:
                     np.multiply(layer.W, dt(wd), out=self.wd_tmp[i])
                     layer.dW += self.wd_tmp[i]
             else:  # fused SGD: W = -lr * scale * below.T @ delta + (1 - lr * wd) * W
-                updates[i](-lr * scale, 1.0 - lr * wd, k=b)
-                layer.db *= dt(-lr)
-                layer.b += layer.db
+                update_W, update_b = updates[i]
+                update_W(-lr * scale, 1.0 - lr * wd, k=b)
+                update_b(-lr, 1.0, k=b)  # b = -lr * delta.T @ ones + b
         return loss, correct
 
 
