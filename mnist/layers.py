@@ -55,17 +55,45 @@ INITS = {
 
 
 class Dense:
-    """z = x @ W + b."""
+    """z = x @ W + b.
+
+    W and b live in one array, `Wb = [W; b]` of shape (n_in + 1, n_out) (and dW, db in
+    `dWb`): `W`, `b`, `dW`, `db` are views of them. To the maths nothing changes; but the
+    bias is then one more row of weights, so the fast path (mnist/fast.py) computes
+    `[x, 1] @ Wb` and updates W and b together in a single matrix product. Assigning to
+    `layer.W` (or b, dW, db) copies into the array; the views themselves never change.
+    """
 
     def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype=np.float32):
         rng = np.random.default_rng(rng)
         W, b = INITS[init](n_in, n_out, rng)
-        self.W = W.astype(dtype)  # (n_in, n_out)
-        self.b = b.astype(dtype)  # (n_out,)
-        self.dW = np.zeros_like(self.W)
-        self.db = np.zeros_like(self.b)
+        self.Wb = np.empty((n_in + 1, n_out), dtype=dtype)  # [W; b]
+        self.Wb[:-1] = W
+        self.Wb[-1] = b
+        self.dWb = np.zeros_like(self.Wb)  # [dW; db]
+        self._views()
         self.x = None  # input kept for backward (a reference, not a copy)
         self.need_dx = True  # the first layer skips dL/dx: nobody needs the input's gradient
+
+    def _views(self):
+        self._W, self._b = self.Wb[:-1], self.Wb[-1]  # (n_in, n_out), (n_out,)
+        self._dW, self._db = self.dWb[:-1], self.dWb[-1]
+
+    # the views, fixed for the layer's life (optimizers hold on to them); assignment copies in
+    W = property(lambda self: self._W, lambda self, v: self._W.__setitem__(..., v))
+    b = property(lambda self: self._b, lambda self, v: self._b.__setitem__(..., v))
+    dW = property(lambda self: self._dW, lambda self, v: self._dW.__setitem__(..., v))
+    db = property(lambda self: self._db, lambda self, v: self._db.__setitem__(..., v))
+
+    def __getstate__(self):  # copy/deepcopy/pickle keep Wb; the views are rebuilt on it
+        state = self.__dict__.copy()
+        for k in ("_W", "_b", "_dW", "_db"):
+            del state[k]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._views()
 
     def params(self):
         yield self.W, self.dW
