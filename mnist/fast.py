@@ -31,6 +31,8 @@ through the plain layers: `FastPath.supports(model)`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mnist.blas import Gemm
@@ -85,6 +87,7 @@ class FastPath:
         self.x = None  # the loaded batch (load()): raw 0..255 pixels + a column of 255s
         self.u8 = None
         self._gemms = None
+        self._views = {}  # batch size -> _Views
 
     # ------------------------------------------------------------------------------ data
     def load(self, images: np.ndarray, idx: np.ndarray) -> int:
@@ -96,16 +99,16 @@ class FastPath:
         cast (0..255): the `/ 255` happens inside the first layer's products (the extra
         column holds 255, which the same `/ 255` turns into the bias's 1).
         """
-        b = len(idx)
-        if b > self.B:
-            raise ValueError(f"batch of {b} rows is larger than this FastPath's {self.B}")
-        n_in = images.shape[1]
+        v = self._views_for(len(idx))
         if self.x is None:
+            n_in = images.shape[1]
             self.x = np.full((self.B, n_in + 1), 1 / SCALE, dtype=self.dtype)
             self.u8 = np.empty((self.B, n_in), dtype=images.dtype)
-        images.take(idx, axis=0, out=self.u8[:b], mode="clip")
-        np.copyto(self.x[:b, :n_in], self.u8[:b])
-        return b
+        if v.x is None:
+            v.x, v.pixels, v.u8 = self.x[:v.b], self.x[:v.b, :-1], self.u8[:v.b]
+        images.take(idx, axis=0, out=v.u8, mode="clip")
+        np.copyto(v.pixels, v.u8)
+        return v.b
 
     def _bind(self):
         """The BLAS calls with alpha/beta (mnist/blas.py) for a loaded batch, bound to this
@@ -133,6 +136,16 @@ class FastPath:
             self._bind()  # first use, or the model's arrays were replaced (pointers would be stale)
         return self._gemms
 
+    def _views_for(self, b: int) -> "_Views":
+        """Every buffer cut to a batch of b rows, made once per batch size (slicing ~30 views
+        per step costs microseconds, and the last batch is the only other size)."""
+        v = self._views.get(b)
+        if v is None:
+            if not 0 < b <= self.B:
+                raise ValueError(f"batch of {b} rows is larger than this FastPath's {self.B}")
+            v = self._views[b] = _Views(self, b)
+        return v
+
     # ------------------------------------------------------------------------------ forward
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (b, 10) of `x` (a view of the class-major buffer), keeping every layer's
@@ -147,12 +160,12 @@ class FastPath:
         """Class-major logits (10, b). `loaded`: x is the batch load() gathered, raw pixels
         and a column of 255s, multiplied by 1/255 on the way (in the first product's BLAS
         call); else x is (b, 784) as given, without the extra column."""
-        b = len(x)
+        v = self._views_for(len(x))
         h = x
         last = len(self.dense) - 1
         for i, layer in enumerate(self.dense):
             if i == last:
-                zT = self.a[i][:, :b]  # (10, b)
+                zT = v.zT  # (10, b)
                 if i == 0 and not loaded:  # no hidden layer, a given x
                     np.matmul(layer.W.T, h.T, out=zT)
                     zT += layer.b[:, None]
@@ -161,17 +174,17 @@ class FastPath:
                     if i == 0:
                         zT *= SCALE  # a net without hidden layers, on a loaded batch
                 return zT
-            z = self.a[i][:b, :-1]  # (b, n_i), left of the ones column
+            z = v.z[i]  # (b, n_i), left of the ones column
             if i == 0 and loaded:
-                self._gemms[0](SCALE, 0.0, m=b)  # z = [x, 255] @ Wb / 255, one BLAS call
+                self._gemms[0](SCALE, 0.0, v.b)  # z = [x, 255] @ Wb / 255, one BLAS call
             elif i == 0:
                 np.matmul(h, layer.W, out=z)
                 z += layer.b
             else:
                 np.matmul(h, layer.Wb, out=z)  # [h, 1] @ Wb = h @ W + b
-            h = self.a[i][:b]  # with its ones column, for the next layer
+            h = v.h[i]  # with its ones column, for the next layer
             if self.act == "relu":
-                np.maximum(h, self.zeros[i][:b], out=h)  # the whole buffer: relu(1) = 1
+                np.maximum(h, v.zeros[i], out=h)  # the whole buffer: relu(1) = 1
             else:
                 self.f.forward(z)  # in place, on the strided view
 
@@ -180,20 +193,17 @@ class FastPath:
         """(mean softmax cross-entropy, number correct) of the class-major logits zT (10, b);
         writes dL/dz into the class-major delta buffer (the mean gradient: softmax / b -
         onehot / b)."""
-        b = zT.shape[1]
-        dT = self.d[-1][:, :b]
-        m, s, picked = self.col_max[:b], self.col_sum[:b], self.picked[:b]
-        at = self.label_at[:b]  # flat positions of (y[j], j) in the (10, B) buffer
-        np.multiply(y, self.B, out=at)
-        at += self.cols[:b]
-        flat = self.d[-1].ravel()  # a view: the buffer is contiguous
+        v = self._views_for(zT.shape[1])
+        b, dT, m, s, picked, at, flat = v.b, v.dT, v.m, v.s, v.picked, v.at, v.flat
+        np.multiply(y, self.B, out=at)  # flat positions of (y[j], j) in the (10, B) buffer
+        at += v.cols
         np.maximum.reduce(zT, axis=0, out=m)
         np.subtract(zT, m, out=dT)  # shifted logits, max 0 per column
         flat.take(at, out=picked, mode="clip")  # the shifted logit of the right class
         correct = self._correct(zT, dT, picked, y)
         np.exp(dT, out=dT)
         np.add.reduce(dT, axis=0, out=s)  # >= 1
-        per_digit = self.per_digit[:b]  # log(sum exp) - shifted logit of the label
+        per_digit = v.per_digit  # log(sum exp) - shifted logit of the label
         np.log(s, out=per_digit)
         per_digit -= picked
         loss = float(np.add.reduce(per_digit)) / b
@@ -240,33 +250,34 @@ class FastPath:
         if self.x is None:
             raise ValueError("no batch loaded: call load() first")
         updates = self._bound()[1]
-        return self._pass(self.x[:len(y)], y, weight_decay, True, updates if lr else None,
-                          lr)
+        return self._pass(self._views_for(len(y)).x, y, weight_decay, True,
+                          updates if lr else None, lr)
 
     def _pass(self, x, y, wd, loaded, updates, lr=None):
-        b = len(x)
+        v = self._views_for(len(x))
+        b = v.b
         zT = self._forward(x, loaded)
         loss, correct = (self._cross_entropy if self.ce else self._mse)(zT, y)
         if wd:
             loss += 0.5 * wd * sum(float(np.vdot(layer.W, layer.W)) for layer in self.dense)
-        if updates is not None and not np.isfinite(loss):
+        if updates is not None and not math.isfinite(loss):
             return loss, correct  # a diverged step: leave the weights alone
         dt = self.dtype.type
         last = len(self.dense) - 1
         for i in range(last, -1, -1):
             layer = self.dense[i]
-            below = x if i == 0 else self.a[i - 1][:b]  # (b, n_in [+ 1 column of ones])
-            delta = self.d[i][:, :b].T if i == last else self.d[i][:b, :-1]  # (b, n_out)
+            below = x if i == 0 else v.h[i - 1]  # (b, n_in [+ 1 column of ones])
+            delta = v.delta[i]  # (b, n_out)
             # the error for the layer below, with this layer's weights before any update
             if i > 0:
-                d_below = self.d[i - 1][:b, :-1]
+                d_below = v.delta[i - 1]
                 np.matmul(delta, layer.W.T, out=d_below)  # (b, n_in)
                 if self.act == "relu":
                     # relu'(z) = [a > 0], as 0./1. floats: a float mask multiplies faster than
                     # a bool one, and np.copyto(where=) is ten times slower than either here;
                     # over the whole buffers (the spare column: 0 * 1 = 0)
-                    on, d_all = self.on[i - 1][:b], self.d[i - 1][:b]
-                    np.greater(below, self.zeros[i - 1][:b], out=on)
+                    on, d_all = v.on[i - 1], v.d_all[i - 1]
+                    np.greater(below, v.zeros[i - 1], out=on)
                     np.multiply(d_all, on, out=d_all)
                 else:
                     self.f.backward(d_below, below[:, :-1])  # in place
@@ -275,7 +286,7 @@ class FastPath:
                 if i == 0 and not loaded:  # a given x has no column of ones
                     np.matmul(below.T, delta, out=layer.dW)  # (n_in, n_out)
                     if i == last:  # a sum along contiguous rows of the class-major delta
-                        np.add.reduce(self.d[i][:, :b], axis=1, out=layer.db)
+                        np.add.reduce(v.dT, axis=1, out=layer.db)
                     else:
                         np.add.reduce(delta, axis=0, out=layer.db)
                 else:
@@ -288,11 +299,33 @@ class FastPath:
             else:  # fused SGD
                 update_Wb, update_W, update_b = updates[i]
                 if not wd:  # Wb = -lr * scale * [a, 1].T @ delta + Wb
-                    update_Wb(-lr * scale, 1.0, k=b)
+                    update_Wb(-lr * scale, 1.0, None, b)
                 else:  # W = -lr * scale * a.T @ delta + (1 - lr * wd) W; b = -lr * sum + b
-                    update_W(-lr * scale, 1.0 - lr * wd, k=b)
-                    update_b(-lr, 1.0, k=b)
+                    update_W(-lr * scale, 1.0 - lr * wd, None, b)
+                    update_b(-lr, 1.0, None, b)
         return loss, correct
+
+
+class _Views:
+    """FastPath's buffers cut to one batch size: hidden layer i's pre-activation `z[i]`
+    (b, n_i), output with its ones column `h[i]` (b, n_i + 1), `zeros[i]`, `on[i]`,
+    `d_all[i]` (b, n_i + 1); each layer's delta (b, n_out) `delta[i]` (the last one the
+    transpose of the class-major `dT`); the logits `zT` (10, b); the softmax scratch."""
+
+    def __init__(self, fp: FastPath, b: int):
+        self.b = b
+        hidden = range(len(fp.a) - 1)
+        self.z = [fp.a[i][:b, :-1] for i in hidden]
+        self.h = [fp.a[i][:b] for i in hidden]
+        self.zeros = [fp.zeros[i][:b] for i in hidden]
+        self.on = [fp.on[i][:b] for i in hidden]
+        self.d_all = [fp.d[i][:b] for i in hidden]
+        self.zT, self.dT = fp.a[-1][:, :b], fp.d[-1][:, :b]
+        self.delta = [fp.d[i][:b, :-1] for i in hidden] + [self.dT.T]
+        self.flat = fp.d[-1].ravel()  # a view: the buffer is contiguous
+        self.m, self.s, self.picked = fp.col_max[:b], fp.col_sum[:b], fp.picked[:b]
+        self.per_digit, self.at, self.cols = fp.per_digit[:b], fp.label_at[:b], fp.cols[:b]
+        self.x = self.pixels = self.u8 = None  # the loaded batch's, made by load()
 
 
 def forward_backward_for(model: MLP, batch_size: int):
