@@ -161,6 +161,9 @@ class TrainingRun:
         fast = (forward_backward if isinstance(forward_backward, FastPath) and not big
                 and augment is None and model.dtype == np.float32 else None)
         fused_sgd = fast is not None and type(opt) is SGD
+        if fast is not None:  # once per run, not per batch
+            flat, labels = data.flat, data.labels.astype(np.int64)
+        fixed_lr = cfg.schedule == "constant" and not cfg.warmup_epochs
         wd = cfg.weight_decay
         every = self.report_every
 
@@ -199,26 +202,28 @@ class TrainingRun:
             snapshot, snapshot_at = model.state_dict(), f"the start of epoch {e + 1}"
             ep_loss = ep_correct = ep_seen = 0  # whole epoch
             win_loss = win_correct = win_seen = 0  # since the last intra-epoch report
-            if big or fast is not None:  # batches of indices
-                if big:
-                    order = np.arange(n) if B >= n else rng.permutation(n)
-                else:
-                    order = rng.permutation(n)  # the very order batches() would draw
+            if big:  # batches of indices
+                order = np.arange(n) if B >= n else rng.permutation(n)
                 source = (order[i:i + B] for i in range(0, n, B))
+            elif fast is not None:  # batches of indices and their labels
+                order = rng.permutation(n)  # the very order batches() would draw
+                y_epoch = labels.take(order)
+                source = ((order[i:i + B], y_epoch[i:i + B]) for i in range(0, n, B))
             else:
                 source = batches(data, B, rng)
             for i, item in enumerate(source):
-                lr = schedule_lr(e + i / n_batches, cfg.lr, cfg.schedule, cfg.epochs,
-                                 cfg.warmup_epochs, cfg.step_size, cfg.gamma, cfg.min_lr)
-                opt.lr = lr
+                if not fixed_lr:
+                    lr = schedule_lr(e + i / n_batches, cfg.lr, cfg.schedule, cfg.epochs,
+                                     cfg.warmup_epochs, cfg.step_size, cfg.gamma, cfg.min_lr)
+                    opt.lr = lr
                 ts = time.perf_counter()
                 if big:
                     b = len(item)
                     loss, correct = _big_step(forward_backward, model, opt, data, item, wd,
                                               augment, aug_rng, accum)
                 elif fast is not None:
-                    b = fast.load(data.flat, item)
-                    y = data.labels[item].astype(np.int64)
+                    idx, y = item
+                    b = fast.load(flat, idx)
                     if fused_sgd:  # one fused step (skipped by itself if the loss is not finite)
                         loss, correct = fast.loaded(y, wd, lr=lr)
                     else:
