@@ -189,14 +189,23 @@ class FastPath:
                 self.f.forward(z)  # in place, on the strided view
 
     # ------------------------------------------------------------------------------ loss
-    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def label_positions(self, y: np.ndarray) -> np.ndarray:
+        """Where each label sits in the flat class-major (10, B) logits buffer, for a whole
+        epoch of labels `y` cut into batches of B in order: `y[j] * B + j % B`. Computed
+        once per epoch, it spares each batch two small operations (`loaded(label_at=)`)."""
+        return y * self.B + np.arange(len(y)) % self.B
+
+    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray,
+                       at: np.ndarray | None = None) -> tuple[float, int]:
         """(mean softmax cross-entropy, number correct) of the class-major logits zT (10, b);
         writes dL/dz into the class-major delta buffer (the mean gradient: softmax / b -
         onehot / b)."""
         v = self._views_for(zT.shape[1])
-        b, dT, m, s, picked, at, flat = v.b, v.dT, v.m, v.s, v.picked, v.at, v.flat
-        np.multiply(y, self.B, out=at)  # flat positions of (y[j], j) in the (10, B) buffer
-        at += v.cols
+        b, dT, m, s, picked, flat = v.b, v.dT, v.m, v.s, v.picked, v.flat
+        if at is None:  # flat positions of (y[j], j) in the (10, B) buffer
+            at = v.at
+            np.multiply(y, self.B, out=at)
+            at += v.cols
         np.maximum.reduce(zT, axis=0, out=m)
         np.subtract(zT, m, out=dT)  # shifted logits, max 0 per column
         flat.take(at, out=picked, mode="clip")  # the shifted logit of the right class
@@ -224,7 +233,7 @@ class FastPath:
             return int(np.count_nonzero(picked == 0))
         return int(np.count_nonzero(zT.argmax(axis=0) == y))
 
-    def _mse(self, zT: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def _mse(self, zT: np.ndarray, y: np.ndarray, at=None) -> tuple[float, int]:
         b = zT.shape[1]
         correct = int(np.count_nonzero(zT.argmax(axis=0) == y))
         dT = self.d[-1][:, :b]
@@ -243,21 +252,23 @@ class FastPath:
             x = x.astype(self.dtype)
         return self._pass(x, y, weight_decay, False, None)
 
-    def loaded(self, y: np.ndarray, weight_decay: float = 0.0, lr: float | None = None):
+    def loaded(self, y: np.ndarray, weight_decay: float = 0.0, lr: float | None = None,
+               label_at: np.ndarray | None = None):
         """The same on the batch `load()` gathered. With `lr`, it is one plain SGD step
         instead (`W -= lr * (dW + wd * W)`, `b -= lr * db`, fused; dW/db are not filled),
-        skipped if the loss is not finite."""
+        skipped if the loss is not finite. `label_at`: this batch's slice of
+        `label_positions(...)`, if the caller has it."""
         if self.x is None:
             raise ValueError("no batch loaded: call load() first")
         updates = self._bound()[1]
         return self._pass(self._views_for(len(y)).x, y, weight_decay, True,
-                          updates if lr else None, lr)
+                          updates if lr else None, lr, label_at)
 
-    def _pass(self, x, y, wd, loaded, updates, lr=None):
+    def _pass(self, x, y, wd, loaded, updates, lr=None, label_at=None):
         v = self._views_for(len(x))
         b = v.b
         zT = self._forward(x, loaded)
-        loss, correct = (self._cross_entropy if self.ce else self._mse)(zT, y)
+        loss, correct = (self._cross_entropy if self.ce else self._mse)(zT, y, label_at)
         if wd:
             loss += 0.5 * wd * sum(float(np.vdot(layer.W, layer.W)) for layer in self.dense)
         if updates is not None and not math.isfinite(loss):

@@ -205,10 +205,12 @@ class TrainingRun:
             if big:  # batches of indices
                 order = np.arange(n) if B >= n else rng.permutation(n)
                 source = (order[i:i + B] for i in range(0, n, B))
-            elif fast is not None:  # batches of indices and their labels
+            elif fast is not None:  # batches of indices, labels, label positions
                 order = rng.permutation(n)  # the very order batches() would draw
                 y_epoch = labels.take(order)
-                source = ((order[i:i + B], y_epoch[i:i + B]) for i in range(0, n, B))
+                at_epoch = fast.label_positions(y_epoch)
+                source = ((order[i:i + B], y_epoch[i:i + B], at_epoch[i:i + B])
+                          for i in range(0, n, B))
             else:
                 source = batches(data, B, rng)
             for i, item in enumerate(source):
@@ -222,12 +224,12 @@ class TrainingRun:
                     loss, correct = _big_step(forward_backward, model, opt, data, item, wd,
                                               augment, aug_rng, accum)
                 elif fast is not None:
-                    idx, y = item
+                    idx, y, at = item
                     b = fast.load(flat, idx)
                     if fused_sgd:  # one fused step (skipped by itself if the loss is not finite)
-                        loss, correct = fast.loaded(y, wd, lr=lr)
+                        loss, correct = fast.loaded(y, wd, lr=lr, label_at=at)
                     else:
-                        loss, correct = fast.loaded(y, wd)
+                        loss, correct = fast.loaded(y, wd, label_at=at)
                         if math.isfinite(loss):
                             opt.step()
                 else:

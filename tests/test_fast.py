@@ -186,3 +186,20 @@ def test_loading_checks_the_batch():
         fb.loaded(labels[:8])
     with pytest.raises(ValueError, match="larger"):
         fb.load(images, np.arange(9))
+
+
+def test_label_positions_computed_once_per_epoch_give_the_same_step():
+    images, labels = pixels(100, seed=4)
+    order = np.random.default_rng(1).permutation(100)
+    model = MLP((784, 16, 10), seed=2)
+    fb = FastPath(model, 32)
+    at_epoch = fb.label_positions(labels[order])
+    for start in (0, 96):  # a full batch and the short last one (4 rows)
+        idx = order[start:start + 32]
+        fb.load(images, idx)
+        loss_a, correct_a = fb.loaded(labels[idx])
+        grads_a = {k: v.copy() for k, v in model.grads().items()}
+        loss_b, correct_b = fb.loaded(labels[idx], label_at=at_epoch[start:start + 32])
+        assert (loss_b, correct_b) == (loss_a, correct_a)
+        for k, g in model.grads().items():
+            np.testing.assert_array_equal(g, grads_a[k])
