@@ -6,8 +6,10 @@ microseconds of overhead, every one-hot matrix, every pass over a weight matrix.
 computes exactly what the plain layers compute (tests/test_fast.py checks outputs, gradients
 and whole training trajectories against them) but
 
-- allocates nothing per batch: activations, deltas and softmax scratch are preallocated for
-  the batch size (a smaller last batch uses the leading rows/columns of each buffer);
+- allocates and slices nothing per batch: activations, deltas and softmax scratch are
+  preallocated for the batch size and cut once per batch size (`_Views`; a smaller last batch
+  uses the leading rows/columns of each buffer) - on this machine a NumPy call right after a
+  big matrix product costs several times its warm cost, so fewer calls is most of the game;
 - gathers a minibatch itself (`load`): the uint8 rows into one buffer, cast to float32 as they
   are (0..255), and the `/ 255` is folded into the first layer's matrix products (`alpha` of
   the BLAS call) instead of being a pass over B x 784 floats;
@@ -18,10 +20,12 @@ and whole training trajectories against them) but
 - keeps the logits and their gradient class-major, (10, B): the softmax's reductions over 10
   classes then run along long contiguous rows instead of 10-element ones (5-15x faster);
 - uses `ufunc.reduce(..., out=)` instead of `np.max`/`np.sum` (a fraction of the overhead),
-  ReLU as `np.maximum(z, zeros, out=z)` against a preallocated zeros array, and gets the
-  softmax/cross-entropy gradient by subtracting 1/B at the label positions (no one-hot);
-- for plain SGD, fuses gradient and update (`sgd_step`): `W = -lr * a.T @ delta + W` is one
-  BLAS call (mnist/blas.py), so dW is never written and W is not swept twice more.
+  ReLU as `np.maximum(z, zeros, out=z)` against a preallocated zeros array, gets the
+  softmax/cross-entropy gradient by subtracting 1/B at the label positions (no one-hot), and
+  the number correct from the shifted logits (the label's is 0 exactly when it is a maximum);
+- for plain SGD, fuses gradient and update (`loaded(..., lr=)`): `Wb = -lr * [a, 1].T @ delta
+  + Wb` is one BLAS call per layer (mnist/blas.py), so dW is never written and W is not swept
+  twice more.
 
 `fb(x, y, wd)` fills the model's own `dW`/`db` (so any optimizer works unchanged);
 `fb.load(...)` + `fb.loaded(y, wd)` does the same for a batch gathered by the fast path, and

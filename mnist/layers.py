@@ -54,6 +54,19 @@ INITS = {
 # Layers
 
 
+def _view(name: str) -> property:
+    """A layer attribute that is a fixed view of its storage: reading gives the view,
+    assigning copies the value into it (`layer.W = W2` never swaps the array)."""
+
+    def get(self):
+        return getattr(self, name)
+
+    def set(self, value):
+        getattr(self, name)[...] = value
+
+    return property(get, set)
+
+
 class Dense:
     """z = x @ W + b.
 
@@ -80,10 +93,10 @@ class Dense:
         self._dW, self._db = self.dWb[:-1], self.dWb[-1]
 
     # the views, fixed for the layer's life (optimizers hold on to them); assignment copies in
-    W = property(lambda self: self._W, lambda self, v: self._W.__setitem__(..., v))
-    b = property(lambda self: self._b, lambda self, v: self._b.__setitem__(..., v))
-    dW = property(lambda self: self._dW, lambda self, v: self._dW.__setitem__(..., v))
-    db = property(lambda self: self._db, lambda self, v: self._db.__setitem__(..., v))
+    W = _view("_W")
+    b = _view("_b")
+    dW = _view("_dW")
+    db = _view("_db")
 
     def __getstate__(self):  # copy/deepcopy/pickle keep Wb; the views are rebuilt on it
         state = self.__dict__.copy()

@@ -105,3 +105,26 @@ def test_initialisations_have_the_documented_spread(init):
         assert np.abs(W).max() <= limit and abs(W.std() - limit / np.sqrt(3)) < 0.005
     elif init == "he":
         assert abs(W.std() - np.sqrt(2 / 400)) < 0.003 and np.all(b == 0)
+
+
+def test_dense_keeps_weights_and_bias_in_one_array_through_copies():
+    """W, b (and dW, db) are views of Wb (dWb): assignment copies in, and a deep copy or a
+    pickle round trip keeps them views of the copy's own Wb."""
+    import copy
+    import pickle
+
+    layer = Dense(5, 3, rng=0)
+    assert np.shares_memory(layer.W, layer.Wb) and np.shares_memory(layer.b, layer.Wb)
+    assert np.shares_memory(layer.dW, layer.dWb) and np.shares_memory(layer.db, layer.dWb)
+    W = layer.W
+    layer.W = np.ones((5, 3))
+    layer.b = [1.0, 2.0, 3.0]
+    assert layer.W is W and np.array_equal(layer.Wb[:-1], np.ones((5, 3)))
+    np.testing.assert_array_equal(layer.Wb[-1], [1, 2, 3])
+    for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert not np.shares_memory(clone.Wb, layer.Wb)
+        clone.Wb[...] = 7.0
+        assert (clone.W == 7).all() and (clone.b == 7).all()  # still views of its own Wb
+        assert (layer.W == 1).all()
+    with pytest.raises(ValueError):
+        layer.W = np.ones((4, 3))  # the shape is the layer's
