@@ -199,11 +199,12 @@ class FastPath:
         once per epoch, it spares each batch two small operations (`loaded(label_at=)`)."""
         return y * self.B + np.arange(len(y)) % self.B
 
-    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray,
-                       at: np.ndarray | None = None) -> tuple[float, int]:
+    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray, at: np.ndarray | None = None,
+                       mean: bool = True) -> tuple[float, int]:
         """(mean softmax cross-entropy, number correct) of the class-major logits zT (10, b);
-        writes dL/dz into the class-major delta buffer (the mean gradient: softmax / b -
-        onehot / b)."""
+        writes dL/dz into the class-major delta buffer: the mean gradient softmax / b -
+        onehot / b, or with `mean=False` the per-digit sum softmax - onehot (the fused SGD
+        step puts the 1 / b into its BLAS calls' alpha instead: one pass fewer here)."""
         v = self._views_for(zT.shape[1])
         b, dT, m, s, picked, flat = v.b, v.dT, v.m, v.s, v.picked, v.flat
         if at is None:  # flat positions of (y[j], j) in the (10, B) buffer
@@ -220,9 +221,10 @@ class FastPath:
         np.log(s, out=per_digit)
         per_digit -= picked
         loss = float(np.add.reduce(per_digit)) / b
-        s *= b
+        if mean:
+            s *= b
         np.divide(dT, s, out=dT)
-        flat[at] -= dT.dtype.type(1.0 / b)
+        flat[at] -= dT.dtype.type(1.0 / b if mean else 1.0)
         return loss, correct
 
     @staticmethod
@@ -237,7 +239,7 @@ class FastPath:
             return int(np.count_nonzero(picked == 0))
         return int(np.count_nonzero(zT.argmax(axis=0) == y))
 
-    def _mse(self, zT: np.ndarray, y: np.ndarray, at=None) -> tuple[float, int]:
+    def _mse(self, zT: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         b = zT.shape[1]
         correct = int(np.count_nonzero(zT.argmax(axis=0) == y))
         dT = self.d[-1][:, :b]
@@ -272,12 +274,17 @@ class FastPath:
         v = self._views_for(len(x))
         b = v.b
         zT = self._forward(x, loaded)
-        loss, correct = (self._cross_entropy if self.ce else self._mse)(zT, y, label_at)
+        summed = updates is not None and self.ce  # delta without the 1 / b (fused SGD)
+        if self.ce:
+            loss, correct = self._cross_entropy(zT, y, label_at, mean=not summed)
+        else:
+            loss, correct = self._mse(zT, y)
         if wd:
             loss += 0.5 * wd * sum(float(np.vdot(layer.W, layer.W)) for layer in self.dense)
         if updates is not None and not math.isfinite(loss):
             return loss, correct  # a diverged step: leave the weights alone
         dt = self.dtype.type
+        per = 1.0 / b if summed else 1.0  # the mean's 1 / b, if the loss left it to us
         last = len(self.dense) - 1
         for i in range(last, -1, -1):
             layer = self.dense[i]
@@ -314,10 +321,10 @@ class FastPath:
             else:  # fused SGD
                 update_Wb, update_W, update_b = updates[i]
                 if not wd:  # Wb = -lr * scale * [a, 1].T @ delta + Wb
-                    update_Wb(-lr * scale, 1.0, None, b)
+                    update_Wb(-lr * scale * per, 1.0, None, b)
                 else:  # W = -lr * scale * a.T @ delta + (1 - lr * wd) W; b = -lr * sum + b
-                    update_W(-lr * scale, 1.0 - lr * wd, None, b)
-                    update_b(-lr, 1.0, None, b)
+                    update_W(-lr * scale * per, 1.0 - lr * wd, None, b)
+                    update_b(-lr * per, 1.0, None, b)
         return loss, correct
 
 
