@@ -224,7 +224,7 @@ class FastPath:
         if mean:
             s *= b
         np.divide(dT, s, out=dT)
-        flat[at] -= dT.dtype.type(1.0 / b if mean else 1.0)
+        np.subtract.at(flat, at, dT.dtype.type(1.0 / b if mean else 1.0))  # - onehot (/ b)
         return loss, correct
 
     @staticmethod
