@@ -16,18 +16,11 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from mnist.plots import BAD_COLOR, _finite, _layout
+from mnist.search import format_value
 
 COLORSCALE = "Plasma"
 C0, C1 = 0.2, 1.0  # the part of COLORSCALE used (visible on the dark theme)
 BEST_COLOR = "#7BC67E"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    if isinstance(v, (tuple, list)):
-        return "-".join(str(x) for x in v)
-    return str(v)
 
 
 def run_colors(runs: list[dict], by: str = "lr") -> tuple[list[str], tuple | None]:
@@ -175,8 +168,8 @@ def parallel_coordinates(rows: list[dict], dims: list[str], color: str = "val_ac
             else:
                 dimensions.append(dict(label=d, values=arr))
         else:
-            cats = sorted({_fmt(v) for v in vals})
-            codes = [cats.index(_fmt(v)) for v in vals]
+            cats = sorted({format_value(v) for v in vals})
+            codes = [cats.index(format_value(v)) for v in vals]
             dimensions.append(dict(label=d, values=codes, tickvals=list(range(len(cats))),
                                    ticktext=cats))
     accs = [float(r[color]) for r in rows]
