@@ -3,7 +3,9 @@ in-memory data files (CSV, IDX) built from the bundled MNIST."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import struct
 from pathlib import Path
 
@@ -54,3 +56,16 @@ def idx_pair(n: int = 100, start: int = 0) -> tuple[bytes, bytes]:
     img = struct.pack(">IIII", 0x803, n, 28, 28) + train.images[start:start + n].tobytes()
     lab = struct.pack(">II", 0x801, n) + train.labels[start:start + n].tobytes()
     return img, lab
+
+
+def figures(at) -> list[dict]:
+    """The Plotly figures an AppTest run drew, as JSON dicts."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def plotly_array(v) -> np.ndarray:
+    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape([int(s) for s in str(v["shape"]).split(",")]) if "shape" in v else a
+    return np.asarray(v)

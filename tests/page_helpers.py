@@ -4,13 +4,10 @@ AppTest session as the current model, so the tests do not depend on models/defau
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
-import numpy as np
 
 import mnist
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.app_helpers import ROOT  # noqa: F401 (the page tests import it from here)
 
 
 @functools.lru_cache(maxsize=None)

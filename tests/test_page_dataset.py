@@ -1,48 +1,41 @@
 """The Dataset page: grid modes, one digit up close, statistics, upload (through the page's
 uploader), the split."""
 
-import json
 
 import numpy as np
 
 import mnist
 from mnist import explore
-from tests.app_helpers import csv_bytes, errors, no_exception, page
+from tests.app_helpers import csv_bytes, errors, figures, no_exception, page, plotly_array
 
 
-def _figs(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def _grid_indices(fig):
     (digits,) = [t for t in fig["data"] if t.get("name") == "digits"]
-    v = digits["customdata"]
-    if isinstance(v, dict):  # a typed array
-        import base64
-        v = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return [int(i) for i in np.ravel(v)]
+    return [int(i) for i in np.ravel(plotly_array(digits["customdata"]))]
 
 
 def test_grid_modes_and_one_digit_up_close():
     train, test = mnist.load_mnist()
     at = page("dataset").run()
     no_exception(at)
-    figs = _figs(at)
+    figs = figures(at)
     assert len(figs) == 5  # grid, digit, class distribution, means, histogram
     idx = _grid_indices(figs[0])
     assert idx == list(explore.pick_indices(train, "random", 100, seed=0))
     at.radio(key="ds_mode").set_value("by class").run()
-    idx = _grid_indices(_figs(at)[0])
+    idx = _grid_indices(figures(at)[0])
     assert [int(train.labels[i]) for i in idx] == [c for c in range(10) for _ in range(10)]
     at.radio(key="ds_mode").set_value("by index").run()
     at.number_input(key="ds_start").set_value(500).run()
-    assert _grid_indices(_figs(at)[0]) == list(range(500, 600))
+    assert _grid_indices(figures(at)[0]) == list(range(500, 600))
     at.radio(key="ds_part").set_value("test").run()
     at.number_input(key="ds_index").set_value(9999).run()
     no_exception(at)
-    big = _figs(at)[1]
+    big = figures(at)[1]
     assert f"label {int(test.labels[9999])}" in big["layout"]["title"]["text"]
-    counts = _figs(at)[2]
+    counts = figures(at)[2]
     assert [t["name"] for t in counts["data"]] == ["train", "test"]
 
 

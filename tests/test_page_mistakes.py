@@ -1,35 +1,26 @@
 """The Mistakes page under AppTest: the gallery holds exactly the current model's mistakes,
 a confusion cell filters it, paging works, and two models can be compared."""
 
-import base64
-import json
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
 import mnist
 from mnist import analysis as an
+from tests.app_helpers import figures, plotly_array
 from tests.page_helpers import ROOT, install_model, small_model
 
 PAGE = str(ROOT / "pages" / "mistakes.py")
 
 
-def _figures(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def _arr(v):
-    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return a.reshape([int(s) for s in str(v["shape"]).split(",")]) if "shape" in v else a
-    return np.asarray(v)
 
 
 def _gallery_indices(fig):
     """The test indices shown in a mistake grid (its clickable markers' customdata)."""
     (digits,) = [t for t in fig["data"] if t.get("name") == "digits"]
-    return [int(v) for v in _arr(digits["customdata"]).ravel()]
+    return [int(v) for v in plotly_array(digits["customdata"]).ravel()]
 
 
 def _truth():
@@ -46,7 +37,7 @@ def test_gallery_is_the_mistakes_and_a_cell_filters_it():
     install_model(at)
     at.run()
     assert not at.exception
-    figs = _figures(at)
+    figs = figures(at)
     shown = _gallery_indices(figs[1])
     # first page = the 40 most confident mistakes (slow reference)
     wrong = [i for i in range(len(y)) if pred[i] != y[i]]
@@ -59,22 +50,22 @@ def test_gallery_is_the_mistakes_and_a_cell_filters_it():
     at.selectbox(key="mk_true").set_value(int(t))
     at.selectbox(key="mk_pred").set_value(int(p)).run()
     assert not at.exception
-    shown = _gallery_indices(_figures(at)[1])
+    shown = _gallery_indices(figures(at)[1])
     cell = [i for i in wrong if y[i] == t and pred[i] == p]
     assert len(cell) > 0
     assert shown == sorted(cell, key=lambda i: (-float(probs[i, pred[i]]), i))[:40]
     # the selected cell is outlined on the confusion matrix
-    shapes = _figures(at)[0]["layout"].get("shapes", [])
+    shapes = figures(at)[0]["layout"].get("shapes", [])
     assert len(shapes) == 1 and shapes[0]["x0"] == p - 0.5 and shapes[0]["y0"] == t - 0.5
     # sort by index, page 2 of everything
     at.button(key="mk_all").click().run()
     at.selectbox(key="mk_sort").set_value("index").run()
     at.number_input(key="mk_page").set_value(2).run()
-    assert _gallery_indices(_figures(at)[1]) == wrong[40:80]
+    assert _gallery_indices(figures(at)[1]) == wrong[40:80]
     # a digit's probabilities on demand
     at.selectbox(key="mk_digit").set_value(wrong[45]).run()
-    bars = _figures(at)[2]
-    np.testing.assert_allclose(_arr(bars["data"][0]["y"]), probs[wrong[45]], rtol=1e-5)
+    bars = figures(at)[2]
+    np.testing.assert_allclose(plotly_array(bars["data"][0]["y"]), probs[wrong[45]], rtol=1e-5)
 
 
 def test_compare_two_models():
@@ -92,6 +83,6 @@ def test_compare_two_models():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Fixed by B"] == f"{len(fixed):,}"
     assert metrics["Introduced by B"] == f"{len(introduced):,}"
-    grids = [f for f in _figures(at) if any(t.get("name") == "digits" for t in f["data"])]
+    grids = [f for f in figures(at) if any(t.get("name") == "digits" for t in f["data"])]
     assert _gallery_indices(grids[-2]) == fixed[:40]
     assert _gallery_indices(grids[-1]) == introduced[:40]

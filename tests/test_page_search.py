@@ -2,12 +2,12 @@
 table, U-curve, best run usable as the current model), cancel works, bad input is explained,
 and the LR range test feeds the search form."""
 
-import json
 import time
 
 import psutil
 from streamlit.testing.v1 import AppTest
 
+from tests.app_helpers import figures
 from tests.page_helpers import ROOT
 
 PAGE = str(ROOT / "pages" / "search.py")
@@ -25,8 +25,6 @@ def _page(epochs=1, subset=2000):
     return at
 
 
-def _figures(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def test_a_small_search_completes_and_its_best_run_becomes_the_current_model():
@@ -46,7 +44,7 @@ def test_a_small_search_completes_and_its_best_run_becomes_the_current_model():
     table = at.dataframe[-1]  # (the first one lists the planned runs)
     df = table.value
     assert len(df) == 4 and list(df["status"]) == [r.status for r in search.results]
-    figs = _figures(at)
+    figs = figures(at)
     names = [t.get("name", "") for f in figs for t in f["data"]]
     assert any("(diverged)" in n for n in names) and "diverged" in names
     ucurve = [f for f in figs if f["layout"]["xaxis"].get("type") == "log"]
