@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-
 import mnist
 from tests.app_helpers import ROOT  # noqa: F401 (the page tests import it from here)
 
