@@ -23,12 +23,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-class CrossEntropy:
-    name = "cross_entropy"
+class Loss:
+    """`loss_and_delta(out, y, overwrite=False) -> (mean loss, dL/dout)`, and `probs(out)`,
+    the class probabilities shown for an output: its softmax (for the linear output of `mse`
+    not what the network was trained to give, but the same ranking)."""
+
+    name = ""
 
     @staticmethod
     def probs(out: np.ndarray) -> np.ndarray:
         return softmax(out)
+
+
+class CrossEntropy(Loss):
+    name = "cross_entropy"
 
     @staticmethod
     def loss_and_delta(out: np.ndarray, y: np.ndarray, overwrite: bool = False):
@@ -47,13 +55,8 @@ class CrossEntropy:
         return loss, z
 
 
-class MeanSquaredError:
+class MeanSquaredError(Loss):
     name = "mse"
-
-    @staticmethod
-    def probs(out: np.ndarray) -> np.ndarray:
-        """A linear output is not a distribution; we show softmax(out) (same argmax)."""
-        return softmax(out)
 
     @staticmethod
     def loss_and_delta(out: np.ndarray, y: np.ndarray, overwrite: bool = False):
