@@ -89,7 +89,7 @@ def _get() -> _Lib:
 
 
 def available() -> bool:
-    """True if gemm goes straight to BLAS (else they are computed with NumPy)."""
+    """True if gemm goes straight to BLAS (else it is computed with NumPy)."""
     lib = _get()
     return lib.sgemm is not None and os.environ.get("MNIST_NO_BLAS") is None
 
@@ -137,8 +137,7 @@ class Gemm:
     ctypes argument conversions (several microseconds) are done here, once; a call then costs
     about a microsecond more than the product itself. Per call, the batch may be smaller
     than the bound arrays (`m=` rows of A and C, or `k=` columns of A and rows of B: the
-    leading part of each buffer is used) and A may be another array of the bound A's layout
-    (`A=`, the next minibatch's input). The bound arrays are kept referenced, so the
+    leading part of each buffer is used). The bound arrays are kept referenced, so the
     addresses handed to BLAS stay valid.
     """
 
@@ -157,46 +156,29 @@ class Gemm:
         self.f = (lib.sgemm if self.dtype == np.float32 else lib.dgemm) if available() else None
         if self.f is None:
             return
-        I, R, P = lib.blasint, (ctypes.c_float if self.dtype == np.float32 else ctypes.c_double), \
-            ctypes.c_void_p
-        self._M, self._N, self._K = I(self.m), I(self.n), I(self.k)
+        I, P = lib.blasint, ctypes.c_void_p
+        R = ctypes.c_float if self.dtype == np.float32 else ctypes.c_double
+        self._M, self._K = I(self.m), I(self.k)
         self._alpha, self._beta = R(1.0), R(0.0)
-        self._a0 = A.ctypes.data
-        self._Aptr = P(self._a0)
         self._args = (
             ctypes.c_int(_ROW_MAJOR), ctypes.c_int(_TRANS if ta else _NO_TRANS),
-            ctypes.c_int(_TRANS if tb else _NO_TRANS), self._M, self._N, self._K,
-            self._alpha, self._Aptr, I(lda), P(B.ctypes.data), I(ldb), self._beta,
+            ctypes.c_int(_TRANS if tb else _NO_TRANS), self._M, I(self.n), self._K,
+            self._alpha, P(A.ctypes.data), I(lda), P(B.ctypes.data), I(ldb), self._beta,
             P(C.ctypes.data), I(ldc))
 
-    def __call__(self, alpha: float, beta: float, m: int | None = None, k: int | None = None,
-                 A: np.ndarray | None = None) -> None:
+    def __call__(self, alpha: float, beta: float, m: int | None = None,
+                 k: int | None = None) -> None:
         m = self.m if m is None else m
         k = self.k if k is None else k
-        if A is None and self.f is not None and 0 < m <= self.m and 0 <= k <= self.k:
-            # the hot path: four numbers into the prepared arguments, one call
-            self._M.value, self._K.value = m, k
-            self._alpha.value, self._beta.value = alpha, beta
-            self.f(*self._args)
-            return
         if not (0 <= m <= self.m and 0 <= k <= self.k):
             raise ValueError(f"gemm: m={m}, k={k} exceed the bound {self.m}, {self.k}")
-        if A is not None:
-            # the same strides as the bound A: the same layout and leading dimension
-            if A.dtype != self.dtype or A.shape != (m, k) or A.strides != self.A.strides:
-                raise ValueError(f"gemm: A {A.shape} {A.dtype} {A.strides} does not match "
-                                 f"the bound A {self.A.shape} {self.A.dtype} {self.A.strides}")
         if self.f is None or m == 0 or self.n == 0:
-            a = (self.A[:m, :k] if A is None else A)
-            _gemm_numpy(alpha, a, self.B[:k], beta, self.C[:m])
+            _gemm_numpy(alpha, self.A[:m, :k], self.B[:k], beta, self.C[:m])
             return
-        self._Aptr.value = A.ctypes.data  # another input of the same layout, this call only
+        # four numbers into the prepared arguments, one call
         self._M.value, self._K.value = m, k
         self._alpha.value, self._beta.value = alpha, beta
-        try:
-            self.f(*self._args)
-        finally:
-            self._Aptr.value = self._a0
+        self.f(*self._args)
 
 
 def _gemm_numpy(alpha, A, B, beta, C):

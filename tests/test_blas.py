@@ -58,7 +58,7 @@ def test_beta_zero_ignores_what_c_held(mode):
     np.testing.assert_array_equal(C, np.full((2, 2), 3.0, np.float32))
 
 
-def test_bound_gemm_on_a_smaller_batch_and_another_input(mode):
+def test_bound_gemm_on_a_smaller_batch(mode):
     """The fast path's use: bound to full-size buffers, called with the batch's b rows."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((16, 12)).astype(np.float32)  # (B, n_in) input buffer
@@ -68,11 +68,6 @@ def test_bound_gemm_on_a_smaller_batch_and_another_input(mode):
     W0 = W.copy()
     update(-0.1, 0.9, k=5)
     np.testing.assert_allclose(W, reference(-0.1, X[:5].T, D[:5], 0.9, W0), rtol=1e-5,
-                               atol=1e-6)
-    X2 = rng.standard_normal((16, 12)).astype(np.float32)
-    W0 = W.copy()
-    update(1.0, 1.0, k=7, A=X2[:7].T)
-    np.testing.assert_allclose(W, reference(1.0, X2[:7].T, D[:7], 1.0, W0), rtol=1e-5,
                                atol=1e-6)
     Z = np.zeros((16, 4), np.float32)
     forward = blas.Gemm(X, W, Z)  # Z[:m] = alpha * X[:m] @ W, m = batch
@@ -99,7 +94,3 @@ def test_bad_operands_are_refused_before_reaching_blas():
     bound = blas.Gemm(A, A.T, C)
     with pytest.raises(ValueError, match="exceed"):
         bound(1.0, 0.0, m=5)
-    with pytest.raises(ValueError, match="does not match the bound A"):
-        bound(1.0, 0.0, A=np.asfortranarray(A))  # same shape, other layout
-    with pytest.raises(ValueError, match="does not match the bound A"):
-        bound(1.0, 0.0, m=2, A=A[:3])
