@@ -145,8 +145,10 @@ class FastPath:
         per step costs microseconds, and the last batch is the only other size)."""
         v = self._views.get(b)
         if v is None:
-            if not 0 < b <= self.B:
+            if b > self.B:
                 raise ValueError(f"batch of {b} rows is larger than this FastPath's {self.B}")
+            if b < 1:
+                raise ValueError("empty batch")
             v = self._views[b] = _Views(self, b)
         return v
 
@@ -154,17 +156,15 @@ class FastPath:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (b, 10) of `x` (a view of the class-major buffer), keeping every layer's
         activation for backward."""
-        if len(x) > self.B:
-            raise ValueError(f"batch of {len(x)} rows is larger than this FastPath's {self.B}")
+        v = self._views_for(len(x))
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        return self._forward(x, False).T
+        return self._forward(x, v, False).T
 
-    def _forward(self, x: np.ndarray, loaded: bool) -> np.ndarray:
+    def _forward(self, x: np.ndarray, v: "_Views", loaded: bool) -> np.ndarray:
         """Class-major logits (10, b). `loaded`: x is the batch load() gathered, raw pixels
         and a column of 255s, multiplied by 1/255 on the way (in the first product's BLAS
         call); else x is (b, 784) as given, without the extra column."""
-        v = self._views_for(len(x))
         h = x
         last = len(self.dense) - 1
         for i, layer in enumerate(self.dense):
@@ -199,13 +199,12 @@ class FastPath:
         once per epoch, it spares each batch two small operations (`loaded(label_at=)`)."""
         return y * self.B + np.arange(len(y)) % self.B
 
-    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray, at: np.ndarray | None = None,
-                       mean: bool = True) -> tuple[float, int]:
+    def _cross_entropy(self, zT: np.ndarray, y: np.ndarray, v: "_Views",
+                       at: np.ndarray | None = None, mean: bool = True) -> tuple[float, int]:
         """(mean softmax cross-entropy, number correct) of the class-major logits zT (10, b);
         writes dL/dz into the class-major delta buffer: the mean gradient softmax / b -
         onehot / b, or with `mean=False` the per-digit sum softmax - onehot (the fused SGD
         step puts the 1 / b into its BLAS calls' alpha instead: one pass fewer here)."""
-        v = self._views_for(zT.shape[1])
         b, dT, m, s, picked, flat = v.b, v.dT, v.m, v.s, v.picked, v.flat
         if at is None:  # flat positions of (y[j], j) in the (10, B) buffer
             at = v.at
@@ -239,12 +238,11 @@ class FastPath:
             return int(np.count_nonzero(picked == 0))
         return int(np.count_nonzero(zT.argmax(axis=0) == y))
 
-    def _mse(self, zT: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        b = zT.shape[1]
+    def _mse(self, zT: np.ndarray, y: np.ndarray, v: "_Views") -> tuple[float, int]:
+        b, dT = v.b, v.dT
         correct = int(np.count_nonzero(zT.argmax(axis=0) == y))
-        dT = self.d[-1][:, :b]
         np.copyto(dT, zT)
-        dT[y, self.cols[:b]] -= 1
+        dT[y, v.cols] -= 1
         loss = 0.5 * float(np.add.reduce(np.square(dT), axis=None)) / b
         dT *= dT.dtype.type(1.0 / b)
         return loss, correct
@@ -252,8 +250,6 @@ class FastPath:
     # ------------------------------------------------------------------------------ all
     def __call__(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0):
         """(mean loss incl. 0.5 * wd * sum W^2, number correct); fills every dW, db."""
-        if len(x) > self.B:
-            raise ValueError(f"batch of {len(x)} rows is larger than this FastPath's {self.B}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         return self._pass(x, y, weight_decay, False, None)
@@ -273,12 +269,12 @@ class FastPath:
     def _pass(self, x, y, wd, loaded, updates, lr=None, label_at=None):
         v = self._views_for(len(x))
         b = v.b
-        zT = self._forward(x, loaded)
+        zT = self._forward(x, v, loaded)
         summed = updates is not None and self.ce  # delta without the 1 / b (fused SGD)
         if self.ce:
-            loss, correct = self._cross_entropy(zT, y, label_at, mean=not summed)
+            loss, correct = self._cross_entropy(zT, y, v, label_at, mean=not summed)
         else:
-            loss, correct = self._mse(zT, y)
+            loss, correct = self._mse(zT, y, v)
         if wd:
             loss += 0.5 * wd * sum(float(np.vdot(layer.W, layer.W)) for layer in self.dense)
         if updates is not None and not math.isfinite(loss):
