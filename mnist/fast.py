@@ -55,6 +55,14 @@ class FastPath:
     def supports(model: MLP) -> bool:
         return model.dropout == 0.0
 
+    @staticmethod
+    def loads_exactly(model: MLP) -> bool:
+        """Whether `load()` gives this model the data layer's inputs bit for bit. It folds the
+        pixels' / 255 into the first product; in float32 that is the data layer's float32
+        pixel value, in float64 it is more precise than it, so a float64 run would no longer
+        match the plain batches() path exactly (train() then keeps to batches())."""
+        return model.dtype == np.float32
+
     def __init__(self, model: MLP, batch_size: int):
         if not self.supports(model):
             raise ValueError("the fast path does not do dropout; use model.forward_backward")

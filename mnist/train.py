@@ -155,11 +155,9 @@ class TrainingRun:
         accum = [np.zeros_like(p) for p, _ in model.params()] if big else None
         forward_backward = forward_backward_for(model, ACCUM_CHUNK if big else B)
         # the fast path gathers its own batches and fuses plain SGD's update into the backward
-        # pass; not when augmentation rewrites the batches, and only in float32 (it folds the
-        # pixels' / 255 into the first product, while float64 runs keep the data layer's
-        # float32 pixel values bit for bit)
+        # pass; not when augmentation rewrites the batches
         fast = (forward_backward if isinstance(forward_backward, FastPath) and not big
-                and augment is None and model.dtype == np.float32 else None)
+                and augment is None and FastPath.loads_exactly(model) else None)
         fused_sgd = fast is not None and type(opt) is SGD
         if fast is not None:  # once per run, not per batch
             flat, labels = data.flat, data.labels.astype(np.int64)
