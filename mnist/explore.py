@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist.data import PIXELS, SIDE, Dataset, batches
-from mnist.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
+from mnist.data import PIXELS, SIDE, Dataset
+from mnist.metrics import evaluate
 
 N_CLASSES = 10
 GRID_MODES = ("random", "by class", "by index")
@@ -126,27 +126,14 @@ def dataset_stats(ds: Dataset) -> dict:
                 histogram=pixel_histogram(ds), has_labels=ds.has_labels)
 
 
-def predict_proba(model, ds: Dataset, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (N, 10) float32, computed 1,000 digits at a time."""
-    out = np.empty((len(ds), N_CLASSES), dtype=np.float32)
-    start = 0
-    for x, _ in batches(ds, batch_size):
-        p = model.predict_proba(x)  # (B, 10)
-        out[start:start + len(p)] = p
-        start += len(p)
-    return out
-
-
 def score(model, ds: Dataset) -> dict:
     """A model on a labelled test set: probs (N, 10) float32, preds (N,), test_loss, test_acc,
     per_class (10,) float (NaN for an absent class) and confusion (10, 10) int64."""
-    ev = evaluate(model, ds)
-    probs = predict_proba(model, ds)
-    preds = np.asarray(ev["predictions"], dtype=np.int64)
-    y = ds.y()
-    return dict(probs=probs, preds=preds, test_loss=float(ev["loss"]),
-                test_acc=accuracy(y, preds), per_class=per_class_accuracy(y, preds),
-                confusion=confusion_matrix(y, preds), n=len(ds))
+    ev = evaluate(model, ds, probs=True)  # one pass over the set
+    per_class = np.array([np.nan if v is None else v for v in ev["per_class_accuracy"]])
+    return dict(probs=ev["probs"], preds=ev["predictions"], test_loss=float(ev["loss"]),
+                test_acc=float(ev["accuracy"]), per_class=per_class,
+                confusion=np.array(ev["confusion"], dtype=np.int64), n=len(ds))
 
 
 def softmax_table(probs: np.ndarray, decimals: int = 2) -> str:

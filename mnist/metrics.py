@@ -37,17 +37,21 @@ def per_class_accuracy(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray
         return np.where(present > 0, np.diag(cm) / np.maximum(present, 1), np.nan)
 
 
-def evaluate(model, ds, batch_size: int = 1000) -> dict:
+def evaluate(model, ds, batch_size: int = 1000, probs: bool = False) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix of `model` on a labelled
-    Dataset, plus the predictions (N,). Plain values (lists) except `predictions`."""
+    Dataset, plus the predictions (N,). Plain values (lists) except `predictions` and, with
+    `probs=True`, `probs` (N, 10) float32: the class probabilities, from the same pass."""
     from mnist.data import batches
 
     preds = np.empty(len(ds), dtype=np.int64)
+    all_probs = np.empty((len(ds), model.sizes[-1]), dtype=np.float32) if probs else None
     total_loss = 0.0
     start = 0
     for x, y in batches(ds, batch_size):
         out = model.forward(x)
         preds[start:start + len(y)] = out.argmax(1)
+        if probs:  # before the loss reuses `out`
+            all_probs[start:start + len(y)] = model.loss_fn.probs(out)
         loss, _ = model.loss_fn.loss_and_delta(out, y, overwrite=True)
         total_loss += loss * len(y)
         start += len(y)
@@ -61,4 +65,5 @@ def evaluate(model, ds, batch_size: int = 1000) -> dict:
         per_class_accuracy=[None if np.isnan(v) else float(v) for v in pca],
         confusion=cm.tolist(),
         predictions=preds,
+        **({"probs": all_probs} if probs else {}),
     )
