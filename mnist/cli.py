@@ -214,16 +214,19 @@ def cmd_train(args) -> int:
         if not os.path.isdir(out_dir):
             raise CLIError(f"--out: directory {out_dir} does not exist")
 
-    train_set = _read_set(args.data, "train") if args.data else None
-    test_set = _read_set(args.test_data, "test") if args.test_data else None
-    if args.data and test_set is None and args.data.lower().endswith(".npz"):
-        try:
-            test_set = _read_set(args.data, "test")
-        except Exception:
-            test_set = None
-        if test_set is not None and test_set.name == train_set.name and len(test_set) == len(
-                train_set):
-            test_set = None  # a single-part file: no separate test set
+    train_set = test_set = None
+    if args.data and args.data.lower().endswith(".npz"):  # read once, both parts
+        from mnist.data import DatasetError, read_npz
+
+        parts = read_npz(args.data)
+        if "train" not in parts and len(parts) != 1:
+            raise DatasetError(f"{args.data}: no 'train' part (has: {', '.join(parts)})")
+        train_set = parts.get("train") or next(iter(parts.values()))
+        test_set = parts.get("test")  # a single-part file: no separate test set
+    elif args.data:
+        train_set = _read_set(args.data, "train")
+    if args.test_data:
+        test_set = _read_set(args.test_data, "test")
     if args.preset:
         cfg_p, train_set, test_set = presets.prepare(args.preset, train_set, test_set)
     else:

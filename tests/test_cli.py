@@ -147,3 +147,26 @@ def test_list_presets(capsys):
     res = main_in_process(capsys, "train", "--list-presets", "--json")
     names = [json.loads(line)["preset"] for line in res.stdout.splitlines()]
     assert "default" in names and "tutorial-32-gd" in names
+
+
+def test_train_on_an_npz_uses_its_test_part_if_it_has_one(tmp_path, capsys):
+    """--data x.npz: a Keras-layout archive gives the training and the test set (the final
+    line scores the test part); a single-part archive gives no test set."""
+    train, test = load_mnist()
+    keras = tmp_path / "keras.npz"
+    np.savez(keras, x_train=train.images[:300], y_train=train.labels[:300],
+             x_test=test.images[:100], y_test=test.labels[:100])
+    single = tmp_path / "single.npz"
+    np.savez(single, x=train.images[:300], y=train.labels[:300])
+    args = ("train", "--hidden", "8", "--epochs", "1", "--json", "--quiet")
+    final = json.loads(main_in_process(capsys, *args, "--data", str(keras)).stdout
+                       .strip().splitlines()[-1])
+    assert final["status"] == "done" and "test_acc" in final
+    final = json.loads(main_in_process(capsys, *args, "--data", str(single)).stdout
+                       .strip().splitlines()[-1])
+    assert final["status"] == "done" and "test_acc" not in final
+    three = tmp_path / "three.npz"  # two parts, none called train
+    np.savez(three, x_test=test.images[:10], y_test=test.labels[:10], x=train.images[:10],
+             y=train.labels[:10])
+    res = main_in_process(capsys, *args, "--data", str(three))
+    assert "no 'train' part" in one_line_error(res)
