@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist.config import parse_hidden
+
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.npz"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -82,16 +84,6 @@ class Progress:
         sys.stderr.flush()
 
 
-def _parse_hidden(text: str) -> tuple:
-    text = text.strip()
-    if text in ("", "none", "-"):
-        return ()
-    try:
-        return tuple(int(t) for t in text.replace("-", ",").split(",") if t.strip())
-    except ValueError:
-        raise CLIError(f"--hidden must be sizes like 128,64; got {text!r}") from None
-
-
 def _subset(text: str):
     """"5000" -> 5000 digits (int); "0.1" -> a tenth (float)."""
     text = text.strip()
@@ -116,7 +108,7 @@ def _model_path(path: str | None) -> str:
 
 CONFIG_FLAGS = {
     # flag: (config field, type, help)
-    "hidden": ("hidden", _parse_hidden, "hidden layer sizes, e.g. 128,64 (empty: none)"),
+    "hidden": ("hidden", parse_hidden, "hidden layer sizes, e.g. 128,64 (empty: none)"),
     "activation": ("activation", str, "relu | leaky_relu | sigmoid | tanh"),
     "init": ("init", str, "uniform | normal001 | xavier | he"),
     "loss": ("loss", str, "cross_entropy | mse"),

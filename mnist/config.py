@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass
 
 from mnist.activations import ACTIVATIONS
@@ -26,6 +27,24 @@ MAX_BATCH = 100_000
 
 class ConfigError(ValueError):
     """A training configuration that cannot run, with the field and the value named."""
+
+
+def parse_hidden(text: str) -> tuple:
+    """Hidden layer sizes as people type them: '128, 64', '128 64', '128-64', '128x64' ->
+    (128, 64); '', 'none' or '-' -> () (no hidden layer). ConfigError names a bad piece."""
+    text = text.strip().lower()
+    if text in ("", "none", "-"):
+        return ()
+    sizes = []
+    text = re.sub(r"(?<=\d)\s*[x-]\s*(?=\d)", ",", text)  # 128x64, 128-64
+    for piece in re.split(r"[,;\s]+", text):
+        if not piece:
+            continue
+        if not piece.isdigit():
+            raise ConfigError(f"hidden layers: {piece!r} is not a whole number; write sizes "
+                              "like '128, 64'")
+        sizes.append(int(piece))
+    return tuple(sizes)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import ui
 from mnist import explore
 from mnist.activations import ACTIVATIONS
 from mnist.cli_search import parse_value
-from mnist.config import ConfigError, TrainConfig
+from mnist.config import ConfigError, TrainConfig, parse_hidden
 from mnist.data import DatasetError
 from mnist.layers import INITS
 from mnist.lr_finder import lr_range_test
@@ -84,8 +84,7 @@ def use_suggested_range(lo: float, hi: float, cfg: dict):
 
 
 def base_from_widgets() -> TrainConfig:
-    hidden = parse_value("hidden", st.session_state["sr_hidden"].replace(",", "x").replace(
-        " ", ""))
+    hidden = parse_hidden(st.session_state["sr_hidden"])
     return TrainConfig(hidden=hidden, activation=st.session_state["sr_activation"],
                        init=st.session_state["sr_init"],
                        optimizer=st.session_state["sr_optimizer"],

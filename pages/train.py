@@ -16,7 +16,7 @@ import streamlit as st
 import ui
 from mnist import explore, plots
 from mnist.activations import ACTIVATIONS
-from mnist.config import ConfigError, TrainConfig
+from mnist.config import ConfigError, TrainConfig, parse_hidden
 from mnist.data import DatasetError
 from mnist.layers import INITS
 from mnist.losses import LOSSES
@@ -87,20 +87,6 @@ def form_values(cfg: TrainConfig) -> dict:
         tr_subset=int(sub or 0), tr_seed=int(cfg.seed), tr_patience=int(cfg.patience or 0),
         tr_augment=bool(cfg.augment) and HAS_AUGMENT, tr_dtype=cfg.dtype,
     )
-
-
-def parse_hidden(text: str) -> tuple:
-    """'128, 64' -> (128, 64); raises ConfigError with the offending piece."""
-    sizes = []
-    for piece in text.replace(";", ",").replace(" ", ",").split(","):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if not piece.isdigit():
-            raise ConfigError(f"hidden layers: {piece!r} is not a whole number; write sizes "
-                              "like '128, 64'")
-        sizes.append(int(piece))
-    return tuple(sizes)
 
 
 def config_from_form() -> TrainConfig:

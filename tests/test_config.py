@@ -72,3 +72,16 @@ def test_patience_needs_validation():
 def test_from_json_errors(text, match):
     with pytest.raises(ConfigError, match=match):
         TrainConfig.from_json(text)
+
+
+def test_hidden_sizes_read_the_same_however_they_are_typed():
+    """One parser for the Train page, the Search page and the CLI (the Search page once read
+    '128 64' as a single layer of 12,864 units)."""
+    from mnist.config import parse_hidden
+
+    for text in ["128, 64", "128 64", "128-64", "128x64", " 128 ,64 ", "128;64"]:
+        assert parse_hidden(text) == (128, 64), text
+    for text in ["", "none", "-", "  "]:
+        assert parse_hidden(text) == ()
+    with pytest.raises(ConfigError, match="'sixty' is not a whole number"):
+        parse_hidden("128, sixty")
