@@ -202,7 +202,9 @@ with t2:
                   delta_arrow="off")
         b1, b2, b3 = st.columns(3)
         with b1:
-            st.download_button("Download (.npz)", an.my_digits_npz(xs, ys), "my_digits.npz",
+            # made on click, not on every stroke's rerun
+            st.download_button("Download (.npz)", lambda: an.my_digits_npz(xs, ys),
+                               "my_digits.npz",
                                mime="application/octet-stream", key="draw_download",
                                icon=":material/download:")
         with b2:

@@ -382,7 +382,9 @@ else:
     st.markdown("**Download**")
     c1, c2, c3 = st.columns(3)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in entry.name)[:60]
-    c1.download_button("Model (.npz)", ui.model_file_bytes(entry), f"{safe}.npz",
+    # the files are made when clicked (a big model takes a second to compress), not on every
+    # rerun of the page
+    c1.download_button("Model (.npz)", lambda: ui.model_file_bytes(entry), f"{safe}.npz",
                        mime="application/octet-stream", icon=":material/download:",
                        help="The weights and metadata; load it again with Upload below or "
                             "mnist.load_model.", key="_tr_dl_model")
@@ -391,8 +393,8 @@ else:
     c2.download_button("Config (JSON)", cfg_json, f"{safe}.json", mime="application/json",
                        icon=":material/data_object:", key="_tr_dl_config",
                        help="The TrainConfig that made this model (TrainConfig.from_json).")
-    hist_csv = pd.DataFrame(entry.history).to_csv(index=False) if entry.history else ""
-    c3.download_button("History (CSV)", hist_csv, f"{safe}-history.csv", mime="text/csv",
+    c3.download_button("History (CSV)", lambda: pd.DataFrame(entry.history).to_csv(index=False),
+                       f"{safe}-history.csv", mime="text/csv",
                        icon=":material/table:", disabled=not entry.history, key="_tr_dl_hist",
                        help="One row per record: epoch, loss, accuracy, learning rate ...")
 
