@@ -17,14 +17,23 @@ from mnist.metrics import accuracy, confusion_matrix, evaluate, per_class_accura
 from mnist.model import MLP
 from mnist.persist import ModelFileError, load_model, save_model
 from mnist.train import build_model, evaluate_loss, train
-from mnist.preprocess import (
-    PreprocessError,
-    naive_resize,
-    parse_strokes,
-    pipeline_steps,
-    preprocess_canvas,
-)
-from mnist.augment import augment_batch
+
+# Drawings and augmentation need scipy.ndimage and Pillow (0.4 s to import): loaded on first
+# use (`from mnist import preprocess_canvas` still works), not by every `import mnist`, which
+# the app does at start-up.
+_LAZY = {name: "mnist.preprocess" for name in (
+    "PreprocessError", "naive_resize", "parse_strokes", "pipeline_steps", "preprocess_canvas")}
+_LAZY["augment_batch"] = "mnist.augment"
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mnist' has no attribute {name!r}")
 
 __all__ = [
     "Dataset",

@@ -5,6 +5,8 @@ nothing."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
@@ -318,3 +320,15 @@ def test_an_uploaded_model_over_the_weight_cap_is_refused(tmp_path, monkeypatch)
     no_exception(at)
     assert "big.npz: 4,780 weights" in at.session_state["problem"]
     assert (at.session_state["names"], at.session_state["cur"]) == before
+
+
+def test_importing_mnist_and_ui_does_not_load_the_drawing_stack():
+    """The app imports ui (and mnist) at start-up; scipy.ndimage and Pillow, which only the
+    Draw page and augmentation need, are loaded on first use."""
+    code = ("import sys, ui, mnist; "
+            "assert 'scipy.ndimage' not in sys.modules and 'mnist.preprocess' not in sys.modules; "
+            "from mnist import preprocess_canvas, augment_batch; "
+            "assert preprocess_canvas.__module__ == 'mnist.preprocess'; print('ok')")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
