@@ -25,8 +25,9 @@ import io
 import numpy as np
 
 from mnist.activations import ACTIVATIONS
-from mnist.data import Dataset, DatasetError, read_npz
+from mnist.data import SCALE, Dataset, DatasetError, read_npz
 from mnist.losses import softmax
+from mnist.metrics import accuracy
 
 SIDE = 28
 N_CLASSES = 10
@@ -317,11 +318,10 @@ def score(model, images, labels) -> dict:
         return dict(n=0, accuracy=None, preds=np.zeros(0, np.int64),
                     probs=np.zeros((0, N_CLASSES), np.float32))
     x = images.reshape(len(images), -1)
-    x = x / np.float32(255) if x.dtype == np.uint8 else x
+    x = np.multiply(x, SCALE, dtype=np.float32) if x.dtype == np.uint8 else x
     probs = predict_proba(model, x)
     preds = probs.argmax(axis=1)
-    return dict(n=len(labels), accuracy=float(np.mean(preds == labels)), preds=preds,
-                probs=probs)
+    return dict(n=len(labels), accuracy=accuracy(labels, preds), preds=preds, probs=probs)
 
 
 def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000,

@@ -64,7 +64,7 @@ if src == "a test digit":
         st.button("Random digit", on_click=random_digit, icon=":material/casino:",
                   key="in_random")
     i = int(ss["in_index"])
-    image = test.images[i].astype(np.float32) / 255
+    image = test.x(i).reshape(test.images.shape[1:])  # (28, 28), the data layer's scaling
     true = int(test.labels[i]) if test.has_labels else None
 else:
     image = np.asarray(ss["drawing_image"], dtype=np.float32)
