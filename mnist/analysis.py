@@ -350,17 +350,6 @@ def finetune_dataset(images, labels, train: Dataset, n_mnist: int = 2000,
                    f"my digits x{repeat} + {n_mnist} MNIST")
 
 
-def copy_model(model):
-    """An independent copy of an MLP (same architecture, copied weights, no meta)."""
-    from mnist.model import MLP
-
-    arch = model.architecture()
-    new = MLP(arch["sizes"], activation=arch["activation"], init=arch["init"],
-              dropout=arch["dropout"], loss=arch["loss"], dtype=arch["dtype"])
-    new.load_state_dict(model.state_dict())
-    return new
-
-
 def fine_tune(model, images, labels, train: Dataset, steps: int = 400, batch_size: int = 64,
               lr: float = 3e-4, n_mnist: int = 10000, repeat: int | None = None,
               seed: int = 0,
@@ -377,41 +366,23 @@ def fine_tune(model, images, labels, train: Dataset, steps: int = 400, batch_siz
     same way); the original model is untouched.
     """
     from mnist.config import TrainConfig
+    from mnist.jobs import clone_model, config_for_model
+    from mnist.search import blas_threads
     from mnist.train import train as run_training
 
     ds = finetune_dataset(images, labels, train, n_mnist=n_mnist, repeat=repeat, seed=seed)
     per_epoch = -(-len(ds) // batch_size)
     epochs = max(1, round(steps / per_epoch))
-    hidden = tuple(model.sizes[1:-1])
-    cfg = TrainConfig(hidden=hidden, activation=model.activation, init=model.init,
-                      loss=model.loss, dropout=model.dropout, dtype=model.dtype.name,
-                      optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
-                      val_fraction=0.0, seed=seed)
-    new = copy_model(model)
+    cfg = config_for_model(TrainConfig(optimizer="adam", lr=lr, batch_size=batch_size,
+                                       epochs=epochs, val_fraction=0.0, seed=seed), model)
+    new = clone_model(model)
+    new.meta = {}  # a new model: the old one's records are not its own
     run = run_training(cfg, ds, model=new, stop=stop)
-    with _one_blas_thread():
+    # small minibatches on a busy machine: a multi-threaded BLAS waits for its threads
+    # (measured: 300 steps took 26 s with 2 OpenBLAS threads under load, 0.6 s with one)
+    with blas_threads(1):
         history = list(run)
     return new, cfg, history
-
-
-class _one_blas_thread:
-    """Small minibatches on a busy machine: a multi-threaded BLAS spends its time waiting for
-    its threads (measured: 300 steps took 26 s with 2 OpenBLAS threads under load, 0.6 s with
-    one). No-op if threadpoolctl is not installed."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self.ctx = None
-            return self
-        self.ctx = threadpool_limits(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
-        return False
 
 
 def output_contributions(model, trace: list[dict], row: int = 0, target: int | None = None):

@@ -72,7 +72,8 @@ def config_for_model(cfg: TrainConfig, model: MLP) -> TrainConfig:
     """`cfg` with the architecture fields replaced by `model`'s own (for resumed training,
     where train() keeps the model's architecture whatever the config says)."""
     return cfg.replace(hidden=tuple(model.sizes[1:-1]), activation=model.activation,
-                       loss=model.loss, dropout=model.dropout, dtype=model.dtype.name)
+                       init=model.init, loss=model.loss, dropout=model.dropout,
+                       dtype=model.dtype.name)
 
 
 def report_every_for(n_train: int, batch_size: int | None, per_epoch: int = REPORTS_PER_EPOCH):
