@@ -66,8 +66,7 @@ MIN_CONTRAST = 40 / 255  # weaker ink than this (vs the background) is noise: em
 MIN_INK_PIXELS = 6  # fewer pixels above 0.5 than this: empty canvas
 MIN_EXTENT = 4  # a drawing whose longer side is below this many (working) pixels is empty
 SPECK_FRACTION = 0.025  # connected blobs with less than this share of the ink are dropped
-SUBPIXEL = True
-SUBPIXEL_ORDER = 1
+SUBPIXEL_ORDER = 1  # the fractional centring shift: linear interpolation
 WORK_SIDE = 80  # working resolution (px, longer side) for thickness changes and rendering
 
 
@@ -300,8 +299,8 @@ def _place_by_com(digit: np.ndarray) -> np.ndarray:
     """Paste a <=20x20 digit into a 28x28 field with its centre of mass on pixel (14, 14).
 
     MNIST placed digits at whole pixels (its centres of mass spread uniformly +-0.5 px around
-    14.0). We place at the whole pixel and then shift the remaining fraction with a cubic
-    spline: otherwise two nearly identical drawings could land a full pixel apart. The offset
+    14.0). We place at the whole pixel and then shift the remaining fraction by linear
+    interpolation: otherwise two nearly identical drawings could land a full pixel apart. The offset
     is clamped so that no ink falls off the field.
     """
     out = np.zeros((FIELD, FIELD), np.float32)
@@ -316,13 +315,9 @@ def _place_by_com(digit: np.ndarray) -> np.ndarray:
     r0, c0 = int(dy), int(dx)  # whole pixels (dy, dx >= 0)
     out[r0 : r0 + h, c0 : c0 + w] = digit
     fy, fx = dy - r0, dx - c0
-    if SUBPIXEL and (fy > 1e-3 or fx > 1e-3):
+    if fy > 1e-3 or fx > 1e-3:
         out = ndimage.shift(out, (fy, fx), order=SUBPIXEL_ORDER, mode="constant", cval=0.0)
         np.clip(out, 0.0, 1.0, out=out)
-    elif not SUBPIXEL:
-        out = np.zeros((FIELD, FIELD), np.float32)
-        r0, c0 = round(dy), round(dx)
-        out[r0 : r0 + h, c0 : c0 + w] = digit
     return out
 
 

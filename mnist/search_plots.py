@@ -16,7 +16,7 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from mnist.plots import BAD_COLOR, _finite, _layout
-from mnist.search import format_value
+from mnist.search import LOG_FIELDS, format_value
 
 COLORSCALE = "Plasma"
 C0, C1 = 0.2, 1.0  # the part of COLORSCALE used (visible on the dark theme)
@@ -160,7 +160,7 @@ def parallel_coordinates(rows: list[dict], dims: list[str], color: str = "val_ac
         vals = [r.get(d) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
             arr = np.asarray(vals, dtype=float)
-            if d in ("lr", "weight_decay", "min_lr", "eps") and (arr > 0).all():
+            if d in LOG_FIELDS and (arr > 0).all():
                 logs = np.log10(arr)
                 ticks = sorted(set(np.round(logs).astype(int).tolist()))
                 dimensions.append(dict(label=f"{d} (log)", values=logs, tickvals=ticks,
