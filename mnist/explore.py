@@ -91,9 +91,7 @@ def grid(ds: Dataset, indices: np.ndarray, cols: int = 10, pad: int = 2):
 
 def class_counts(ds: Dataset) -> np.ndarray:
     """Digits per class (10,) int64; zeros for an unlabeled set."""
-    if not ds.has_labels:
-        return np.zeros(N_CLASSES, dtype=np.int64)
-    return np.bincount(ds.labels, minlength=N_CLASSES).astype(np.int64)
+    return ds.class_counts() if ds.has_labels else np.zeros(N_CLASSES, dtype=np.int64)
 
 
 def class_means(ds: Dataset) -> np.ndarray:
