@@ -504,7 +504,7 @@ def start_training(cfg: TrainConfig, resume: ModelEntry | None = None) -> Traini
     if resume is not None:
         model = clone_model(resume.model)  # the original stays as it was
         cfg = config_for_model(cfg, model)
-    n_params = sum(a * b + b for a, b in zip(cfg.sizes[:-1], cfg.sizes[1:]))
+    n_params = cfg.n_params
     if n_params > MAX_TRAIN_PARAMS:
         raise mnist.ConfigError(
             f"{'-'.join(map(str, cfg.sizes))} has {n_params:,} weights; the app trains at most "

@@ -143,6 +143,11 @@ class TrainConfig:
     def sizes(self) -> tuple:
         return (784, *self.hidden, 10)
 
+    @property
+    def n_params(self) -> int:
+        """Weights and biases of the network this config builds (as `MLP.n_params`)."""
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -403,8 +403,7 @@ def measure_speed(config: TrainConfig, train_ds: Dataset, n: int | None = None) 
     from mnist.train import train
 
     if n is None:
-        n_params = sum(a * b + b for a, b in zip(config.sizes[:-1], config.sizes[1:]))
-        n = int(np.clip(2e8 / n_params, 200, 1000))
+        n = int(np.clip(2e8 / config.n_params, 200, 1000))
     # two epochs, timed on the second: the first pays for allocations and cold caches
     cfg = config.replace(epochs=2, subset=min(n, len(train_ds)), val_fraction=0.0,
                          patience=None, report_every=None, schedule="constant",

@@ -201,7 +201,7 @@ try:
             else:
                 configs = sample(space, int(st.session_state["sr_trials"]), seed=0, base=base,
                                  paired=paired)
-    n_params = max(sum(a * b + b for a, b in zip(c.sizes[:-1], c.sizes[1:])) for c in configs)
+    n_params = max(c.n_params for c in configs)
     if n_params > ui.MAX_TRAIN_PARAMS:  # the same cap as the Train page (shared memory)
         raise ConfigError(f"the largest network has {n_params:,} weights; the app trains at "
                           f"most {ui.MAX_TRAIN_PARAMS:,} per run")

@@ -85,3 +85,11 @@ def test_hidden_sizes_read_the_same_however_they_are_typed():
         assert parse_hidden(text) == ()
     with pytest.raises(ConfigError, match="'sixty' is not a whole number"):
         parse_hidden("128, sixty")
+
+
+def test_n_params_is_what_the_built_network_has():
+    from mnist.train import build_model
+
+    for hidden in [(), (32,), (128, 64)]:
+        cfg = TrainConfig(hidden=hidden)
+        assert cfg.n_params == build_model(cfg).n_params
