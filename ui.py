@@ -44,7 +44,7 @@ MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are for
 MAX_TRAIN_PARAMS = 5_000_000  # weights in one app run: with gradients and Adam's moments about
                               # 80 MB (float32) of the memory all users share; bigger: the CLI
 SOURCES = ("bundled", "trained", "uploaded", "search", "fine-tuned")
-PERSISTENT_PREFIXES = ("tr_", "ds_")  # widget keys whose values survive page changes
+PERSISTENT_PREFIXES = ("tr_", "ds_", "sr_")  # widget keys whose values survive page changes
 
 
 # ============================================================================ shared, cached
@@ -110,7 +110,7 @@ def default(key: str, value):
 
 def keep_widget_state() -> None:
     """Streamlit forgets a widget's value when its page is left; re-assigning the keys at the
-    top of every run keeps the Train form and the Dataset page's choices across pages."""
+    top of every run keeps the Train, Search and Dataset pages' choices across pages."""
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(PERSISTENT_PREFIXES):
             try:

@@ -55,11 +55,7 @@ st.caption("Train several networks side by side and compare them honestly: runs 
            "setting's doing. Runs train in parallel on the server's cores.")
 
 train_ds, test_ds = ui.active_data()
-for _k in [k for k in st.session_state if isinstance(k, str) and k.startswith("sr_")]:
-    try:  # keep this page's choices when the user visits another page and comes back
-        st.session_state[_k] = st.session_state[_k]
-    except Exception:  # buttons cannot be set
-        pass
+ui.keep_widget_state()  # choices survive a visit to another page (the app does it too)
 
 
 def search_state():
