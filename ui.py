@@ -14,6 +14,7 @@ Pages call these functions and draw; everything that computes arrays is in `mnis
 from __future__ import annotations
 
 import io
+import math
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ def keep_widget_state() -> None:
                 st.session_state[key] = st.session_state[key]
             except Exception:  # buttons and file uploaders cannot be set: leave them
                 pass
+
+
+def fmt_duration(seconds) -> str:
+    """'4.2 s', '42 s', '3 min 05 s'; '?' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
 # ---------------------------------------------------------------------------- data

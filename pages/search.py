@@ -20,6 +20,7 @@ from mnist.activations import ACTIVATIONS
 from mnist.cli_search import parse_value
 from mnist.config import ConfigError, TrainConfig, parse_hidden
 from mnist.data import DatasetError
+from mnist.jobs import report_every_for
 from mnist.layers import INITS
 from mnist.lr_finder import lr_range_test
 from mnist.optim import OPTIMIZERS
@@ -210,7 +211,7 @@ except ConfigError as e:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _speed(key_json: str, _cfg: TrainConfig, _token: str) -> float:
+def _speed(key_json: str, _cfg: TrainConfig, token: str) -> float:  # token: the active data
     return measure_speed(_cfg, train_ds)  # about 0.1 s for the tutorial's network
 
 
@@ -223,15 +224,6 @@ def estimate(configs) -> float:
     return estimate_seconds(configs, n_train_all, speeds, int(jobs))
 
 
-def fmt_time(s):
-    if s is None or not math.isfinite(s):
-        return "?"
-    if s < 10:
-        return f"{s:.1f} s"
-    s = int(round(s))
-    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
-
-
 current = search_state()
 running = current is not None and not current.done
 if problem:
@@ -242,7 +234,7 @@ elif configs:
     st.markdown(f"**{len(configs)} run{'s' if len(configs) > 1 else ''}** of "
                 f"{configs[0].epochs} epoch{'s' if configs[0].epochs > 1 else ''} on "
                 f"{budget['subset'] or n_train_all:,} digits ({val_fraction:.0%} held out to "
-                f"validate), {workers} in parallel: about **{fmt_time(est)}**"
+                f"validate), {workers} in parallel: about **{ui.fmt_duration(est)}**"
                 + (" (less with successive halving)" if halving else "") + ".")
     with st.expander("The runs", expanded=False):
         show = pd.DataFrame([{"run": i, **{k: format_value(v) for k, v in c.to_dict().items()
@@ -265,10 +257,9 @@ if st.button("Start the search", type="primary", icon=":material/play_arrow:",
             raise ConfigError(busy)
         keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64
         n = budget["subset"] or n_train_all
-        batches_per_epoch = math.ceil(n * (1 - val_fraction) / (configs[0].batch_size or n))
         s = Search(configs, train_ds, jobs=int(jobs), halving=halving, keep=keep,
-                   report_every=max(1, batches_per_epoch // 10) if batches_per_epoch > 10
-                   else None)
+                   report_every=report_every_for(int(n * (1 - val_fraction)),
+                                                 configs[0].batch_size, per_epoch=10))
     except (ConfigError, DatasetError) as e:
         st.error(f"Cannot start: {e}", icon=":material/error:")
     else:
@@ -290,7 +281,7 @@ def progress_panel():
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         finished = sum(r.finished for r in s.results)
         c1.markdown(f"**{getattr(s, 'title', 'Search')}**: {finished} of {len(runs)} runs "
-                    f"finished · {fmt_time(s.elapsed)}"
+                    f"finished · {ui.fmt_duration(s.elapsed)}"
                     + (" · cancelling ..." if s.cancelled else ""))
         if c2.button("Cancel", icon=":material/cancel:", key="_sr_cancel",
                      use_container_width=True,
@@ -299,7 +290,7 @@ def progress_panel():
             st.toast("Cancelling ...")
     else:
         word = "cancelled" if s.cancelled else ("failed" if s.error else "finished")
-        st.markdown(f"**{getattr(s, 'title', 'Search')}**: {word} in {fmt_time(s.elapsed)}.")
+        st.markdown(f"**{getattr(s, 'title', 'Search')}**: {word} in {ui.fmt_duration(s.elapsed)}.")
         if s.error:
             st.error(f"The search failed: {s.error}", icon=":material/error:")
     cols = st.columns(2)

@@ -246,13 +246,6 @@ with st.container(border=True):
 
 
 # ============================================================================ live progress
-def fmt_time(s):
-    if s is None or not math.isfinite(s):
-        return "?"
-    s = int(round(s))
-    return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
-
-
 def stopped_text(job, epoch: float) -> str:
     why = job.message if job.message.startswith("stopped:") else "Stopped by you"
     return (f"{why[0].upper()}{why[1:]} at epoch {epoch:.2f}; the model keeps the weights it "
@@ -282,8 +275,8 @@ def live_panel():
     elif not job.done:
         word = "Stopping" if job.stopping else "Training"
         text = (f"{word}: epoch {epoch:.2f} of {job.epochs} · "
-                f"{(sps or 0):,.0f} samples/s · elapsed {fmt_time(job.elapsed)} · "
-                f"about {fmt_time(job.time_left)} left")
+                f"{(sps or 0):,.0f} samples/s · elapsed {ui.fmt_duration(job.elapsed)} · "
+                f"about {ui.fmt_duration(job.time_left)} left")
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.progress(job.progress, text=text)
         if c2.button("Stop", icon=":material/stop:", key="_tr_stop",
@@ -295,7 +288,7 @@ def live_panel():
     else:
         st.progress(job.progress, text=f"Finished ({job.status.replace('_', ' ')}) at epoch "
                                        f"{epoch:.2f} of {job.epochs} in "
-                                       f"{fmt_time(job.elapsed)}")
+                                       f"{ui.fmt_duration(job.elapsed)}")
     if recs:
         st.plotly_chart(plots.training_curves(recs, epochs=job.epochs),
                         config={"displayModeBar": False}, key="_tr_live_curves")
