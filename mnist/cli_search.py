@@ -201,9 +201,7 @@ def cmd_search(args) -> int:
     space = parse_vary(args.vary)
     paired = not args.unpaired
     if preset is not None and not space:
-        configs = preset.configs(**changes)
-        if not paired:
-            configs = [c.replace(seed=(c.seed + i) % 2**32) for i, c in enumerate(configs)]
+        configs = preset.configs(paired, **changes)
     elif not space:
         raise CLIError("nothing to compare: give --vary FIELD=VALUES (or --preset)")
     elif args.random:

@@ -254,12 +254,13 @@ class SearchPreset:
     space: dict | None = None
     variants: tuple = ()
 
-    def configs(self, **changes) -> list[TrainConfig]:
-        """The runs, with `changes` (the budget: epochs, subset, ...) applied to the base."""
+    def configs(self, paired: bool = True, **changes) -> list[TrainConfig]:
+        """The runs, with `changes` (the budget: epochs, subset, ...) applied to the base;
+        `paired=False` gives run i the seed base.seed + i, as grid() does."""
         base = self.base.replace(**changes) if changes else self.base
         if self.space:
-            return grid(self.space, base)
-        return [base.replace(**{k: _plain(k, v) for k, v in v.items()}) for v in self.variants]
+            return grid(self.space, base, paired)
+        return [_make(base, v, i, paired) for i, v in enumerate(self.variants)]
 
 
 _TUTORIAL = TrainConfig(hidden=(128, 64), activation="relu", init="normal001", optimizer="sgd",

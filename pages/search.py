@@ -145,9 +145,7 @@ try:
     if choice != CUSTOM:
         preset = SEARCH_PRESETS[PRESET_TITLES[choice]]
         st.info(preset.note, icon=":material/science:")
-        configs = preset.configs(**budget)
-        if not paired:
-            configs = [c.replace(seed=i) for i, c in enumerate(configs)]
+        configs = preset.configs(paired, **budget)
     else:
         with st.container(border=True):
             st.markdown("**The network every run starts from**")

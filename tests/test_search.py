@@ -20,8 +20,8 @@ from scipy import stats
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.fast import FastPath
 from mnist.lr_finder import lr_range_test
-from mnist.search import (MAX_RUNS, Choice, IntRange, Range, Search, estimate_seconds, grid,
-                          halving_rungs, results_csv, results_json, results_table,
+from mnist.search import (MAX_RUNS, SEARCH_PRESETS, Choice, IntRange, Range, Search,
+                          estimate_seconds, grid, halving_rungs, results_csv, results_json, results_table,
                           running_searches, sample, varied_fields, write_results)
 
 train_mod = importlib.import_module("mnist.train")  # (mnist.train is also the function)
@@ -166,6 +166,17 @@ def test_paired_runs_start_from_identical_weights_and_see_identical_batches(digi
         assert same_batches(seen[0], seen[i]), f"run {i} saw other batches"
     # and the runs really differ (the learning rate did something)
     assert initial[0]["0.W"].shape == (784, 16)
+
+
+def test_presets_pair_or_unpair_their_runs_like_grid():
+    """A preset's runs share the base seed, or with paired=False get base.seed + i (for the
+    CLI's --unpaired and the page's checkbox alike), whether it is a grid or variants."""
+    for preset in SEARCH_PRESETS.values():
+        paired = preset.configs(epochs=1)
+        unpaired = preset.configs(False, epochs=1)
+        assert len({c.seed for c in paired}) == 1
+        assert [c.seed for c in unpaired] == [paired[0].seed + i for i in range(len(paired))]
+        assert [c.replace(seed=0) for c in unpaired] == [c.replace(seed=0) for c in paired]
 
 
 def test_unpaired_runs_start_from_different_weights():
