@@ -21,8 +21,9 @@ from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.fast import FastPath
 from mnist.lr_finder import lr_range_test
 from mnist.search import (MAX_RUNS, SEARCH_PRESETS, Choice, IntRange, Range, Search,
-                          estimate_seconds, grid, halving_rungs, results_csv, results_json, results_table,
-                          running_searches, sample, varied_fields, write_results)
+                          estimate_seconds, grid, halving_rungs, results_csv, results_json,
+                          results_table, running_searches, sample, varied_fields,
+                          write_results)
 
 train_mod = importlib.import_module("mnist.train")  # (mnist.train is also the function)
 
