@@ -26,6 +26,7 @@ import numpy as np
 
 from mnist.activations import ACTIVATIONS
 from mnist.data import SCALE, Dataset, DatasetError, read_npz
+from mnist.explore import mosaic  # noqa: F401 (pictures of digits: one implementation)
 from mnist.losses import softmax
 from mnist.metrics import accuracy
 
@@ -206,32 +207,6 @@ def normalise_tiles(tiles) -> np.ndarray:
 
 # ============================================================================================
 # Pictures
-
-
-def mosaic(images, ncols: int = 10, pad: int = 2, fill=0) -> np.ndarray:
-    """Many (n, h, w) images as ONE (rows * (h + pad) + pad, ncols * (w + pad) + pad) array,
-    row-major, `fill` between and around them (and in the empty slots of the last row)."""
-    images = np.asarray(images)
-    if images.ndim != 3:
-        raise ValueError(f"expected (n, h, w) images, got {images.shape}")
-    n, h, w = images.shape
-    ncols = max(1, min(int(ncols), max(n, 1)))
-    nrows = max(1, -(-n // ncols))
-    dtype = images.dtype
-    if isinstance(fill, float) and np.isnan(fill) and dtype.kind != "f":
-        dtype = np.dtype(np.float32)  # NaN gaps (transparent in a Plotly heatmap)
-    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), fill, dtype=dtype)
-    for k in range(n):
-        r, c = divmod(k, ncols)
-        y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
-        out[y0:y0 + h, x0:x0 + w] = images[k]
-    return out
-
-
-def tile_origin(k: int, ncols: int, size: int = SIDE, pad: int = 2) -> tuple[int, int]:
-    """(row, col) pixel of the top-left corner of tile k in a `mosaic`."""
-    r, c = divmod(int(k), int(ncols))
-    return pad + r * (size + pad), pad + c * (size + pad)
 
 
 def upscale(img: np.ndarray, k: int) -> np.ndarray:

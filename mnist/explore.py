@@ -56,20 +56,27 @@ def pick_indices(ds: Dataset, mode: str = "random", n: int = 100, seed: int = 0,
     return out
 
 
-def mosaic(images: np.ndarray, cols: int = 10, pad: int = 2, fill: int = 0) -> np.ndarray:
-    """Tile (n, 28, 28) uint8 digits into one (rows*(28+pad)+pad, cols*(28+pad)+pad) image.
+def mosaic(images, cols: int = 10, pad: int = 2, fill=0) -> np.ndarray:
+    """Tile n images (n, h, w) (or digits as rows, (n, 784)) into ONE
+    (rows * (h + pad) + pad, cols * (w + pad) + pad) array, row-major, `fill` between and
+    around them and in the empty slots of the last row; `cols` shrinks to n if n is smaller.
 
-    Digit k sits at row k // cols, column k % cols, its top-left pixel at
-    (pad + r*(28+pad), pad + c*(28+pad)). The gaps are `fill`.
+    Image k sits at row k // cols, column k % cols, its top-left pixel at
+    (pad + r * (h + pad), pad + c * (w + pad)). A NaN `fill` (transparent in a Plotly heatmap)
+    makes an integer mosaic float32.
     """
     images = np.asarray(images)
     if images.ndim == 2 and images.shape[1] == PIXELS:
         images = images.reshape(-1, SIDE, SIDE)
     if images.ndim != 3:
-        raise ValueError(f"expected digits of shape (n, 28, 28), got {images.shape}")
+        raise ValueError(f"expected images of shape (n, h, w), got {images.shape}")
     n, h, w = images.shape
+    cols = max(1, min(int(cols), max(n, 1)))
     rows = max(1, -(-n // cols))
-    out = np.full((pad + rows * (h + pad), pad + cols * (w + pad)), fill, dtype=images.dtype)
+    dtype = images.dtype
+    if isinstance(fill, float) and np.isnan(fill) and dtype.kind != "f":
+        dtype = np.dtype(np.float32)
+    out = np.full((pad + rows * (h + pad), pad + cols * (w + pad)), fill, dtype=dtype)
     for k in range(n):
         r, c = divmod(k, cols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)

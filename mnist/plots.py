@@ -14,6 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from mnist.explore import mosaic
+
 SIDE = 28
 CLASSES = list(range(10))
 TRAIN_COLOR = "#4C9BE8"
@@ -114,9 +116,7 @@ def mean_images(means: np.ndarray, title: str = "Mean image of each class",
     means = np.nan_to_num(np.asarray(means, dtype=np.float32))
     n = len(means)
     step = SIDE + pad
-    strip = np.zeros((SIDE + 2 * pad, pad + n * step), dtype=np.float32)
-    for i, m in enumerate(means):
-        strip[pad:pad + SIDE, pad + i * step:pad + i * step + SIDE] = m
+    strip = mosaic(means, cols=n, pad=pad)  # one row
     fig = go.Figure(go.Heatmap(z=strip, colorscale=GREYS, zmin=0, zmax=255, showscale=False,
                                hovertemplate="%{z:.0f}<extra></extra>"))
     fig.update_xaxes(tickvals=[pad + i * step + SIDE / 2 - 0.5 for i in range(n)],

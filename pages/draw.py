@@ -194,7 +194,7 @@ with t2:
         st.markdown(f"**Your digits: {n}** (" + ", ".join(f"{d}: {c}" for d, c in
                                                           enumerate(counts) if c) + ")")
         show = min(n, 30)
-        st.image(an.upscale(an.mosaic(xs[-show:], ncols=10, pad=2, fill=60), 2),
+        st.image(an.upscale(an.mosaic(xs[-show:], cols=10, pad=2, fill=60), 2),
                  caption=f"the last {show}")
         sc = an.score(model, xs, ys)
         st.metric(f"{entry.name} on your digits", f"{sc['accuracy']:.0%}",

@@ -45,7 +45,7 @@ with c2:
                "bias.")
 with c1:
     shown = an.normalise_tiles(tiles[:show]) if own else tiles[:show]
-    mos = an.mosaic(shown, ncols=ncols, pad=1, fill=np.nan)
+    mos = an.mosaic(shown, cols=ncols, pad=1, fill=np.nan)
     st.plotly_chart(ap.weight_mosaic(mos), key="in_weights")
 
 # ------------------------------------------------------------------------- one input

@@ -116,7 +116,7 @@ with right:
                         "Each digit: true→predicted, and the confidence of the wrong guess. "
                         "Click one to see all its probabilities.")
         page = an.page_of(table, ss["mk_page"] - 1, PER_PAGE)
-        mos = an.mosaic(test.images[page["index"]], ncols=COLS, pad=2, fill=40)
+        mos = an.mosaic(test.images[page["index"]], cols=COLS, pad=2, fill=40)
         fig = ap.mistake_grid(mos, page["true"], page["pred"], page["confidence"],
                               page["index"], cols=COLS)
         st.plotly_chart(fig, key="mk_grid", on_select=on_digit_click, selection_mode="points")
@@ -175,7 +175,7 @@ else:
             idx = idx[:show]
             wrong_probs = ev_shown["probs"][idx]
             pred = wrong_probs.argmax(axis=1)
-            fig = ap.mistake_grid(an.mosaic(test.images[idx], ncols=COLS, pad=2, fill=40),
+            fig = ap.mistake_grid(an.mosaic(test.images[idx], cols=COLS, pad=2, fill=40),
                                   y[idx], pred, wrong_probs[np.arange(len(idx)), pred], idx,
                                   cols=COLS)
             st.plotly_chart(fig, key=f"mk_cmp_{kind}")

@@ -168,17 +168,17 @@ def test_compare_matches_reference():
 # ------------------------------------------------------------------------------ pictures
 def test_mosaic_places_every_tile():
     imgs = np.arange(7 * 3 * 4, dtype=np.float32).reshape(7, 3, 4) + 1
-    m = an.mosaic(imgs, ncols=3, pad=1, fill=np.nan)
+    m = an.mosaic(imgs, cols=3, pad=1, fill=np.nan)
     assert m.shape == (3 * 4 + 1, 3 * 5 + 1)
     for k in range(7):
         r, c = divmod(k, 3)
         y0, x0 = 1 + r * 4, 1 + c * 5
-        assert an.tile_origin(k, 3, size=3, pad=1)[0] == y0  # rows: square tiles of side 3
         np.testing.assert_array_equal(m[y0:y0 + 3, x0:x0 + 4], imgs[k])
     assert np.isnan(m[0]).all() and np.isnan(m[9:, 11:]).all()  # border and empty slots
-    u8 = an.mosaic(np.full((2, 28, 28), 200, np.uint8), ncols=10)
-    assert u8.dtype == np.uint8 and u8.shape == (30 + 2, 2 * 30 + 2)  # ncols shrinks to n
-    assert an.tile_origin(11, 10) == (32, 32)
+    u8 = an.mosaic(np.full((2, 28, 28), 200, np.uint8), cols=10)
+    assert u8.dtype == np.uint8 and u8.shape == (30 + 2, 2 * 30 + 2)  # cols shrinks to n
+    nan_u8 = an.mosaic(np.full((2, 28, 28), 200, np.uint8), fill=np.nan)
+    assert nan_u8.dtype == np.float32 and np.isnan(nan_u8[0, 0])  # NaN gaps need floats
 
 
 def test_upscale_and_overlay():
