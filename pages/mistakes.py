@@ -128,7 +128,7 @@ with right:
         with d1:
             st.selectbox("Digit", options, key="mk_digit",
                          format_func=lambda i: f"test #{i}: true {int(y[i])}, "
-                                               f"predicted {int(probs[i].argmax())}")
+                                               f"predicted {int(ev['preds'][i])}")
             i = ss["mk_digit"]
             st.image(an.upscale(test.images[i], 5))
         with d2:
@@ -173,9 +173,7 @@ else:
                 st.caption("none")
                 continue
             idx = idx[:show]
-            wrong_probs = ev_shown["probs"][idx]
-            pred = wrong_probs.argmax(axis=1)
+            pred = ev_shown["preds"][idx]
             fig = ap.mistake_grid(an.mosaic(test.images[idx], cols=COLS, pad=2, fill=40),
-                                  y[idx], pred, wrong_probs[np.arange(len(idx)), pred], idx,
-                                  cols=COLS)
+                                  y[idx], pred, ev_shown["probs"][idx, pred], idx, cols=COLS)
             st.plotly_chart(fig, key=f"mk_cmp_{kind}")
