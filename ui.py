@@ -130,6 +130,26 @@ def fmt_duration(seconds) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
+def selected_points(key: str) -> list[dict]:
+    """The points of a Plotly chart's selection (`st.plotly_chart(key=, on_select=)`)."""
+    state = st.session_state.get(key) or {}
+    return (state.get("selection") or {}).get("points") or []
+
+
+def clicked_index(key: str) -> int | None:
+    """The first selected point's customdata as an index (our digit grids put each digit's
+    index there, -1 on empty slots): a number, or a one-element list/dict of one; or None."""
+    for point in selected_points(key):
+        v = point.get("customdata")
+        if isinstance(v, dict):
+            v = next(iter(v.values()), None)
+        if isinstance(v, (list, tuple)):
+            v = v[0] if v else None
+        if v is not None and int(v) >= 0:
+            return int(v)
+    return None
+
+
 # ---------------------------------------------------------------------------- data
 def active_data() -> tuple[Dataset, Dataset]:
     """`(train, test)` for this session: an uploaded dataset, else the bundled MNIST."""

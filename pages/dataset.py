@@ -94,15 +94,9 @@ indices = explore.pick_indices(ds, mode, 100, seed=st.session_state["ds_seed"], 
 
 
 def _on_grid_select():
-    sel = st.session_state.get("_grid_select")
-    points = (sel or {}).get("selection", {}).get("points", []) if sel else []
-    for p in points:
-        idx = p.get("customdata")
-        if isinstance(idx, list):
-            idx = idx[0] if idx else None
-        if idx is not None and int(idx) >= 0:
-            st.session_state["ds_index"] = int(idx)
-            return
+    i = ui.clicked_index("_grid_select")
+    if i is not None:
+        st.session_state["ds_index"] = i
 
 
 left, right = st.columns([1.15, 1])

@@ -24,24 +24,10 @@ ss.setdefault("mk_pred", ANY)
 ss.setdefault("mk_page", 1)
 
 
-def _points(key):
-    state = ss.get(key) or {}
-    return (state.get("selection") or {}).get("points") or []
-
-
-def _scalar(v):
-    """A clicked point's customdata: a number, or a one-element list/dict of one."""
-    if isinstance(v, dict):
-        v = next(iter(v.values()), None)
-    if isinstance(v, (list, tuple)):
-        v = v[0] if v else None
-    return None if v is None else int(v)
-
-
 def on_cell_click():
     """A click on the confusion matrix sets the true/predicted filters (before they draw).
     Every trace of that figure has x = predicted class, y = true class."""
-    for pt in _points("mk_cm"):
+    for pt in ui.selected_points("mk_cm"):
         if pt.get("x") is not None and pt.get("y") is not None:
             ss["mk_true"], ss["mk_pred"] = int(round(pt["y"])), int(round(pt["x"]))
             ss["mk_page"] = 1
@@ -49,11 +35,9 @@ def on_cell_click():
 
 
 def on_digit_click():
-    for pt in _points("mk_grid"):
-        i = _scalar(pt.get("customdata"))
-        if i is not None:
-            ss["mk_digit"] = i
-            return
+    i = ui.clicked_index("mk_grid")
+    if i is not None:
+        ss["mk_digit"] = i
 
 
 def clear_filter():

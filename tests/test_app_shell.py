@@ -332,3 +332,27 @@ def test_importing_mnist_and_ui_does_not_load_the_drawing_stack():
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def _click_script():
+    import streamlit as st
+
+    import ui
+
+    st.session_state["got"] = [ui.clicked_index(k) for k in ("a", "b", "c", "d", "e", "f")]
+
+
+def test_a_clicked_digit_index_from_a_chart_selection():
+    """The digit grids (Dataset, Mistakes) put each digit's index in customdata, -1 on empty
+    slots; Plotly hands it back as a number or a one-element list."""
+    at = script(_click_script)
+    sel = lambda *points: {"selection": {"points": list(points)}}  # noqa: E731
+    at.session_state["a"] = sel({"customdata": 17})
+    at.session_state["b"] = sel({"customdata": [42]})
+    at.session_state["c"] = sel({"customdata": -1}, {"customdata": [5]})  # empty slot first
+    at.session_state["d"] = sel()
+    at.session_state["e"] = {"selection": None}
+    at.session_state["f"] = sel({"x": 3, "y": 4})  # a heatmap cell: no customdata
+    at.run()
+    no_exception(at)
+    assert at.session_state["got"] == [17, 42, 5, None, None, None]
