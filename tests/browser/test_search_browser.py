@@ -27,6 +27,7 @@ def test_a_tiny_search_runs_through_the_page(page):
     assert page.locator('[data-testid="stProgress"]').count() == 4
     assert page.get_by_text("Best run:").count() == 1
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    page.get_by_text("Download results (CSV)").wait_for(timeout=20_000)  # drawn after the table
     assert page.get_by_text("Download results (CSV)").count() == 1
     screenshot(page, "search-results")
     page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for(timeout=20_000)
