@@ -23,12 +23,12 @@ from pathlib import Path
 import streamlit as st
 
 import mnist
-from mnist import explore
-from mnist.config import TrainConfig
+from mnist.analysis import explore
+from mnist.training.config import TrainConfig
 from mnist.data import Dataset, DatasetError, read_npz
-from mnist.jobs import (TrainingJob, clone_model, config_for_model, limit_blas_threads,
+from mnist.training.jobs import (TrainingJob, clone_model, config_for_model, limit_blas_threads,
                         running_jobs)
-from mnist.persist import ModelFileError
+from mnist.training.persist import ModelFileError
 from mnist.search import running_searches
 
 # One BLAS thread for the whole server process, set once at import (threadpoolctl): on a shared
@@ -484,7 +484,7 @@ QUICK_PRESET = "quick: 784-32-10 Adam, 5,000 digits, 3 epochs"
 
 
 def presets() -> dict[str, tuple[TrainConfig, str]]:
-    """Name -> (TrainConfig, note): a seconds-long starter, then mnist.presets (the tutorials'
+    """Name -> (TrainConfig, note): a seconds-long starter, then mnist.training.presets (the tutorials'
     networks and the bundled model's recipe)."""
     out = {QUICK_PRESET: (
         TrainConfig(hidden=(32,), activation="relu", init="he", optimizer="adam", lr=1e-3,
@@ -492,7 +492,7 @@ def presets() -> dict[str, tuple[TrainConfig, str]]:
         "A small net on 5,000 digits: trains in a few seconds to about 90% test accuracy. "
         "Good for a first look at the curves.")}
     try:
-        from mnist.presets import PRESETS
+        from mnist.training.presets import PRESETS
         out.update(PRESETS)
     except ImportError:  # the package's presets are optional
         pass

@@ -24,8 +24,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere
 import mnist  # noqa: E402
-from mnist import analysis as an  # noqa: E402
-from mnist.preprocess import preprocess_canvas  # noqa: E402
+import mnist.analysis as an  # noqa: E402
+from mnist.drawing import preprocess_canvas  # noqa: E402
 
 GOAL_MS = 20.0
 

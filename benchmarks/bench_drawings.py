@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the canvas-like renderer the tests use
 import mnist  # noqa: E402
-from mnist import preprocess as pp  # noqa: E402
+import mnist.drawing as pp  # noqa: E402
 from test_preprocess import draw, fabric_json  # noqa: E402
 
 _t = np.linspace(0, 2 * np.pi, 40)

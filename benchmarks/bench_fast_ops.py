@@ -1,6 +1,6 @@
 """Why the fast path (mnist/fast.py) counts NumPy calls: two small measurements.
 
-1. The cost of one bound BLAS call (`mnist.blas.Gemm`) against `np.matmul(out=)` on tiny
+1. The cost of one bound BLAS call (`mnist.nn.blas.Gemm`) against `np.matmul(out=)` on tiny
    matrices, where the call itself is all there is.
 2. A small NumPy operation (two ufunc calls on 512 integers, what the loss does per batch)
    warm, in a tight loop, and right after a 512x785 @ 785x128 matrix product, which is where
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
-from mnist import blas  # noqa: E402
+from mnist.nn import blas  # noqa: E402
 
 
 def call_overhead():

@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere
-from mnist.augment import augment_batch  # noqa: E402
-from mnist.preprocess import pipeline_steps, preprocess_canvas  # noqa: E402
+from mnist.data.augment import augment_batch  # noqa: E402
+from mnist.drawing import pipeline_steps, preprocess_canvas  # noqa: E402
 
 GOAL_PREPROCESS_MS = 5.0
 GOAL_EPOCH_S = 3.0

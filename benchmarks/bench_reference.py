@@ -1,4 +1,4 @@
-"""The pure-Python reference (mnist.reference) vs ours, on the same small job, and the speed-up.
+"""The pure-Python reference (mnist.nn.reference) vs ours, on the same small job, and the speed-up.
 
 Job: 784-32-10, sigmoid hidden layer, linear output + MSE, full-batch gradient descent (the
 pure-Python tutorial's net). The reference trains `--ref-samples` digits for `--ref-epochs`

@@ -12,18 +12,18 @@ from mnist.data import (
     read_dataset,
     read_idx_pair,
 )
-from mnist.config import ConfigError, TrainConfig
-from mnist.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
-from mnist.model import MLP
-from mnist.persist import ModelFileError, load_model, save_model
-from mnist.train import build_model, evaluate_loss, train
+from mnist.training.config import ConfigError, TrainConfig
+from mnist.training.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
+from mnist.nn.model import MLP
+from mnist.training.persist import ModelFileError, load_model, save_model
+from mnist.training.loop import build_model, evaluate_loss, train
 
 # Drawings and augmentation need scipy.ndimage and Pillow (0.4 s to import): loaded on first
 # use (`from mnist import preprocess_canvas` still works), not by every `import mnist`, which
 # the app does at start-up.
-_LAZY = {name: "mnist.preprocess" for name in (
+_LAZY = {name: "mnist.drawing" for name in (
     "PreprocessError", "naive_resize", "parse_strokes", "pipeline_steps", "preprocess_canvas")}
-_LAZY["augment_batch"] = "mnist.augment"
+_LAZY["augment_batch"] = "mnist.data.augment"
 
 
 def __getattr__(name: str):

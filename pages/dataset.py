@@ -3,7 +3,8 @@
 import streamlit as st
 
 import ui
-from mnist import explore, plots
+from mnist.analysis import explore
+import mnist.plots as plots
 
 st.title("Dataset")
 st.caption("What the network learns from: 28x28 greyscale images (0 = black, 255 = white) "

@@ -7,10 +7,10 @@ from streamlit_drawable_canvas import st_canvas
 
 import mnist
 import ui
-from mnist import analysis as an
-from mnist import analysis_plots as ap
-from mnist import explore
-from mnist.preprocess import naive_resize, pipeline_steps
+import mnist.analysis as an
+from mnist.plots import analysis as ap
+from mnist.analysis import explore
+from mnist.drawing import naive_resize, pipeline_steps
 
 CANVAS_SIDE = 280
 TEST_HOOK = "draw_test_drawing"  # tests put (rgba, json_data) here instead of drawing

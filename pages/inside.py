@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 import ui
-from mnist import analysis as an
-from mnist import analysis_plots as ap
+import mnist.analysis as an
+from mnist.plots import analysis as ap
 
 ss = st.session_state
 ss.setdefault("in_index", 0)

@@ -5,7 +5,7 @@ shows how many runs and about how long, and hands them to a `mnist.search.Search
 them in worker processes and fills in its results from a background thread. A fragment polls
 that object twice a second and redraws the live curves; Cancel stops every run within a batch.
 Afterwards: the results table, the U-curve, parallel coordinates, the best run as a model.
-The learning-rate range test (mnist.lr_finder) has its own section at the bottom.
+The learning-rate range test (mnist.training.lr_finder) has its own section at the bottom.
 """
 
 import math
@@ -15,22 +15,22 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from mnist import explore
-from mnist.activations import ACTIVATIONS
-from mnist.cli_search import parse_value
-from mnist.config import ConfigError, TrainConfig, parse_hidden
+from mnist.analysis import explore
+from mnist.nn.activations import ACTIVATIONS
+from mnist.cli.search import parse_value
+from mnist.training.config import ConfigError, TrainConfig, parse_hidden
 from mnist.data import DatasetError
-from mnist.jobs import report_every_for
-from mnist.layers import INITS
-from mnist.lr_finder import lr_range_test
-from mnist.optim import OPTIMIZERS
+from mnist.training.jobs import report_every_for
+from mnist.nn.layers import INITS
+from mnist.training.lr_finder import lr_range_test
+from mnist.nn.optim import OPTIMIZERS
 from mnist.search import (MAX_RUNS, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
                           Search, available_cores, estimate_seconds, format_value, grid,
                           measure_speed, results_csv, results_table, running_searches, sample,
                           speed_key)
-from mnist.search_plots import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
+from mnist.plots.search import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
                                 search_curves)
-from mnist.train import build_model
+from mnist.training.loop import build_model
 
 CUSTOM = "Custom search"
 PRESET_TITLES = {p.title: k for k, p in SEARCH_PRESETS.items()}

@@ -1,6 +1,6 @@
 """Train: configure a network, train it in the background with live curves, inspect the result.
 
-The form fills a TrainConfig; Start hands it to a TrainingJob (a thread running mnist.train)
+The form fills a TrainConfig; Start hands it to a TrainingJob (a thread running mnist.training.loop)
 kept in this session's state; a fragment polls the job twice a second and redraws the curves,
 so the page stays usable and Stop acts within a batch. When the job ends its model joins the
 session's models (sidebar) and the results below describe the current model.
@@ -14,16 +14,17 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from mnist import explore, plots
-from mnist.activations import ACTIVATIONS
-from mnist.config import ConfigError, TrainConfig, parse_hidden
+from mnist.analysis import explore
+import mnist.plots as plots
+from mnist.nn.activations import ACTIVATIONS
+from mnist.training.config import ConfigError, TrainConfig, parse_hidden
 from mnist.data import DatasetError
-from mnist.layers import INITS
-from mnist.losses import LOSSES
-from mnist.optim import OPTIMIZERS, SCHEDULES
+from mnist.nn.layers import INITS
+from mnist.nn.losses import LOSSES
+from mnist.nn.optim import OPTIMIZERS, SCHEDULES
 
 LR_STEPS = sorted({round(m * 10.0 ** e, 10) for e in range(-5, 1) for m in (1, 2, 5)} | {10.0})
-HAS_AUGMENT = importlib.util.find_spec("mnist.augment") is not None
+HAS_AUGMENT = importlib.util.find_spec("mnist.data.augment") is not None
 HELP = {
     "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
               "Empty: no hidden layer (a linear classifier).",
@@ -182,7 +183,7 @@ with st.container(border=True):
         c3.selectbox("Precision", ["float32", "float64"], key="tr_dtype", help=HELP["dtype"])
         c4.checkbox("Augment", key="tr_augment", disabled=not HAS_AUGMENT,
                     help=HELP["augment"] if HAS_AUGMENT else "Not available yet "
-                                                             "(mnist.augment is missing).")
+                                                             "(mnist.data.augment is missing).")
         c1, c2, c3, c4 = st.columns(4)
         if optimizer in ("momentum", "nesterov"):
             c1.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,

@@ -1,0 +1,652 @@
+"""The data layer: read MNIST-like files, check them, and serve minibatches.
+
+Images are kept as they come, uint8 of shape (N, 28, 28): the 60,000 training digits take
+47 MB that way and four times as much as float32. Batches are converted to float32 in [0, 1]
+(`/ 255`, as in every tutorial) on the fly, into a reused buffer.
+
+Readers accept what the classic tutorials have on disk: IDX files (raw or gzipped), the CSV
+layouts ("MNIST in CSV", Kaggle's digit-recognizer train.csv and test.csv) and NPZ archives in
+the Keras layout. Whatever goes wrong raises `DatasetError` with a message that names the file
+and the problem; a reader never returns a partial dataset.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
+
+import numpy as np
+from mnist.errors import DatasetError  # noqa: F401  (re-exported)
+
+SIDE = 28
+PIXELS = SIDE * SIDE
+N_CLASSES = 10
+SCALE = np.float32(1 / 255)  # pixels -> [0, 1]; one constant so every path agrees bit for bit
+MAX_BYTES = 200 * 1024 * 1024  # default size limit for a file, compressed or not
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "data" / "mnist"
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a` (no copy): shared arrays must not be changed by anyone."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Digits as uint8 images (N, 28, 28) with uint8 labels (N,), or no labels at all.
+
+    An unlabeled dataset (Kaggle's test.csv) can be predicted but not scored.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    name: str = "dataset"
+
+    def __post_init__(self):
+        images = np.asarray(self.images)
+        if images.dtype != np.uint8:
+            raise DatasetError(f"{self.name}: images must be uint8, got {images.dtype}")
+        if images.ndim == 2 and images.shape[1] == PIXELS:
+            images = images.reshape(-1, SIDE, SIDE)
+        if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+            raise DatasetError(
+                f"{self.name}: images must be 28x28, got shape {tuple(images.shape)}"
+            )
+        labels = self.labels
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.ndim != 1 or len(labels) != len(images):
+                raise DatasetError(
+                    f"{self.name}: {len(images)} images but labels of shape {labels.shape}"
+                )
+            if labels.dtype != np.uint8:
+                if len(labels) and (labels.min() < 0 or labels.max() > 9):
+                    raise DatasetError(f"{self.name}: labels outside 0-9")
+                labels = labels.astype(np.uint8)
+            elif len(labels) and labels.max() > 9:
+                raise DatasetError(f"{self.name}: labels outside 0-9 (found {labels.max()})")
+            labels = _readonly(labels)
+        object.__setattr__(self, "images", _readonly(images))
+        object.__setattr__(self, "labels", labels)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        kind = "labeled" if self.has_labels else "unlabeled"
+        return f"Dataset({self.name!r}, {len(self)} {kind} digits)"
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def flat(self) -> np.ndarray:
+        """The images as rows, (N, 784) uint8, without copying."""
+        return self.images.reshape(len(self), PIXELS)
+
+    def x(self, idx=None) -> np.ndarray:
+        """Images (all, or `idx`) as float32 rows in [0, 1]: (n, 784). Allocates."""
+        rows = self.flat if idx is None else self.flat[idx]
+        return np.multiply(rows, SCALE, dtype=np.float32)
+
+    def y(self, idx=None) -> np.ndarray:
+        """Labels (all, or `idx`) as int64."""
+        if self.labels is None:
+            raise DatasetError(f"{self.name} has no labels: it can be predicted, not scored")
+        lab = self.labels if idx is None else self.labels[idx]
+        return lab.astype(np.int64)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y(), minlength=N_CLASSES)
+
+    def take(self, indices, name: str | None = None) -> Dataset:
+        indices = np.asarray(indices, dtype=np.int64)
+        return Dataset(
+            self.images[indices],
+            None if self.labels is None else self.labels[indices],
+            name or self.name,
+        )
+
+    def _stratified_pick(self, n_pick: int, rng: np.random.Generator) -> np.ndarray:
+        """`n_pick` indices, each class represented in proportion (largest remainders)."""
+        if self.labels is None:
+            return np.sort(rng.permutation(len(self))[:n_pick])
+        labels = self.labels
+        classes, counts = np.unique(labels, return_counts=True)
+        exact = counts * (n_pick / len(self))
+        quota = np.floor(exact).astype(np.int64)
+        short = n_pick - quota.sum()
+        if short:
+            order = np.argsort(-(exact - quota), kind="stable")
+            quota[order[:short]] += 1
+        picked = []
+        for c, q in zip(classes, quota):
+            members = np.flatnonzero(labels == c)
+            picked.append(rng.permutation(members)[:q])
+        return np.sort(np.concatenate(picked))
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Stratified (train, validation) split: `fraction` of each class goes to validation."""
+        fraction = float(fraction)
+        if not 0.0 < fraction < 1.0:
+            raise DatasetError(f"validation fraction must be between 0 and 1, got {fraction}")
+        n_val = int(round(fraction * len(self)))
+        if n_val < 1 or n_val >= len(self):
+            raise DatasetError(
+                f"{self.name}: a validation fraction of {fraction} of {len(self)} digits "
+                "leaves one side empty"
+            )
+        rng = np.random.default_rng(seed)
+        val_idx = self._stratified_pick(n_val, rng)
+        mask = np.ones(len(self), dtype=bool)
+        mask[val_idx] = False
+        return (
+            self.take(np.flatnonzero(mask), f"{self.name} (train part)"),
+            self.take(val_idx, f"{self.name} (validation)"),
+        )
+
+    def subset(self, n_or_fraction: int | float, seed: int = 0) -> Dataset:
+        """A stratified subsample: `n` digits (int) or a fraction of them (float in (0, 1])."""
+        size = n_or_fraction
+        if isinstance(size, (bool, np.bool_)):
+            raise DatasetError(f"subset size must be a number, got {size!r}")
+        if isinstance(size, (float, np.floating)):
+            if not 0.0 < size <= 1.0:
+                raise DatasetError(f"subset fraction must be in (0, 1], got {size}")
+            n = max(1, int(round(size * len(self))))
+        else:
+            n = int(size)
+            if not 1 <= n <= len(self):
+                raise DatasetError(f"subset size must be between 1 and {len(self)}, got {n}")
+        if n == len(self):
+            return self
+        rng = np.random.default_rng(seed)
+        return self.take(self._stratified_pick(n, rng), f"{self.name} (subset of {n})")
+
+
+def batches(
+    dataset: Dataset, batch_size: int | None, rng: np.random.Generator | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Minibatches `(x float32 (B, 784) in [0, 1], y int64 (B,))`, shuffled by `rng`.
+
+    `rng=None` keeps the dataset's order (evaluation in chunks). `batch_size` None, 0 or
+    >= len(dataset) gives one full batch (full-batch gradient descent). The last batch may be
+    smaller. `x` is one reused buffer: it is valid until the next iteration, so copy it to
+    keep it. `y` is None for an unlabeled dataset.
+    """
+    n = len(dataset)
+    if not batch_size or batch_size >= n:
+        batch_size = n
+    if batch_size < 1:
+        raise DatasetError(f"batch size must be positive, got {batch_size}")
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    flat = dataset.flat
+    labels = dataset.labels
+    u8 = np.empty((batch_size, PIXELS), dtype=np.uint8)  # gathered rows
+    x = np.empty((batch_size, PIXELS), dtype=np.float32)  # the same rows, scaled
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        b = len(idx)
+        # take(..., out=, mode="clip") is the fast gather path (mode="raise" copies through a
+        # temporary); the indices come from arange/permutation so clipping never triggers.
+        np.take(flat, idx, axis=0, out=u8[:b], mode="clip")
+        np.multiply(u8[:b], SCALE, out=x[:b])
+        y = None if labels is None else labels[idx].astype(np.int64)
+        yield x[:b], y
+
+
+# --------------------------------------------------------------------------------------------
+# Reading bytes
+
+
+def _name_of(src: Source, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(src, (str, os.PathLike)):
+        return os.path.basename(os.fspath(src)) or os.fspath(src)
+    return getattr(src, "name", None) or "uploaded data"
+
+
+def _read_source(src: Source, name: str, max_bytes: int) -> bytes:
+    """The raw bytes of a path, a bytes object or a binary file-like, within the size limit."""
+    try:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            data = bytes(src)
+        elif isinstance(src, (str, os.PathLike)):
+            path = Path(src)
+            if not path.is_file():
+                raise DatasetError(f"{name}: no such file")
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DatasetError(f"{name}: file of {size / 1e6:.0f} MB is over the "
+                                   f"{max_bytes / 1e6:.0f} MB limit")
+            data = path.read_bytes()
+        elif hasattr(src, "read"):
+            if hasattr(src, "seek"):
+                src.seek(0)
+            data = src.read(max_bytes + 1)
+            if isinstance(data, str):
+                data = data.encode()
+        else:
+            raise DatasetError(f"{name}: cannot read a {type(src).__name__}")
+    except OSError as e:
+        raise DatasetError(f"{name}: cannot read the file ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise DatasetError(f"{name}: file is over the {max_bytes / 1e6:.0f} MB limit")
+    if not data:
+        raise DatasetError(f"{name}: the file is empty")
+    return data
+
+
+def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
+    """Decompress gzip data, refusing more than `max_bytes` of output (a gzip bomb)."""
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+                if out.tell() > max_bytes:
+                    raise DatasetError(
+                        f"{name}: decompresses to over the {max_bytes / 1e6:.0f} MB limit"
+                    )
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetError(f"{name}: corrupt or truncated gzip data ({e})") from None
+    result = out.getvalue()
+    if not result:
+        raise DatasetError(f"{name}: the file is empty once decompressed")
+    return result
+
+
+def _maybe_gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
+    return _gunzip(data, name, max_bytes) if data[:2] == b"\x1f\x8b" else data
+
+
+# --------------------------------------------------------------------------------------------
+# IDX
+
+
+def _parse_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
+    """An IDX array of unsigned bytes with `ndim` dimensions (1: labels, 3: images)."""
+    if len(data) < 4:
+        raise DatasetError(f"{name}: too short to be an IDX file ({len(data)} bytes)")
+    magic = int.from_bytes(data[:4], "big")
+    expected = 0x0800 | ndim
+    if magic != expected:
+        what = "labels" if ndim == 1 else "images"
+        raise DatasetError(
+            f"{name}: wrong magic number 0x{magic:08x} for an IDX {what} file "
+            f"(expected 0x{expected:08x})"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DatasetError(f"{name}: truncated IDX header")
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if ndim == 3 and dims[1:] != (SIDE, SIDE):
+        raise DatasetError(f"{name}: images are {dims[1]}x{dims[2]}, not 28x28")
+    need = int(np.prod(dims))
+    have = len(data) - header
+    if have < need:
+        raise DatasetError(
+            f"{name}: truncated data: the header announces {dims[0]} items "
+            f"({need} bytes) but only {have} bytes follow"
+        )
+    if have > need:
+        raise DatasetError(f"{name}: {have - need} unexpected bytes after the data")
+    return np.frombuffer(data, dtype=np.uint8, count=need, offset=header).reshape(dims)
+
+
+def _idx_images(data: bytes, name: str) -> np.ndarray:
+    return _parse_idx(data, name, 3)
+
+
+def _idx_labels(data: bytes, name: str) -> np.ndarray:
+    labels = _parse_idx(data, name, 1)
+    if len(labels) and labels.max() > 9:
+        bad = int(np.flatnonzero(labels > 9)[0])
+        raise DatasetError(f"{name}: label {labels[bad]} at position {bad} is outside 0-9")
+    return labels
+
+
+def read_idx_pair(
+    images: Source,
+    labels: Source,
+    name: str | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> Dataset:
+    """A labeled Dataset from an IDX images file and its IDX labels file (raw or gzipped)."""
+    img_name, lab_name = _name_of(images, None), _name_of(labels, None)
+    img = _idx_images(_maybe_gunzip(_read_source(images, img_name, max_bytes), img_name,
+                                    max_bytes), img_name)
+    lab = _idx_labels(_maybe_gunzip(_read_source(labels, lab_name, max_bytes), lab_name,
+                                    max_bytes), lab_name)
+    if len(img) != len(lab):
+        raise DatasetError(
+            f"{img_name} holds {len(img)} images but {lab_name} holds {len(lab)} labels"
+        )
+    return Dataset(img, lab, name or img_name)
+
+
+# --------------------------------------------------------------------------------------------
+# The bundled set
+
+
+def _sha256sums(root: Path) -> dict[str, str]:
+    path = root / "SHA256SUMS"
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing; cannot verify the MNIST files")
+    sums = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def _verified_bytes(root: Path, stem: str, sums: dict[str, str]) -> bytes:
+    """The uncompressed bytes of `stem` (stored raw or as .gz), checked against SHA256SUMS."""
+    gz, raw = root / (stem + ".gz"), root / stem
+    if gz.is_file():
+        data = _gunzip(gz.read_bytes(), gz.name, MAX_BYTES)
+    elif raw.is_file():
+        data = raw.read_bytes()
+    else:
+        raise DatasetError(f"{stem}: not found in {root}")
+    if stem not in sums:
+        raise DatasetError(f"{stem}: no checksum in {root / 'SHA256SUMS'}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sums[stem]:
+        raise DatasetError(
+            f"{stem}: SHA-256 mismatch (got {digest[:16]}..., expected {sums[stem][:16]}...): "
+            "the file is corrupt or not the original MNIST"
+        )
+    return data
+
+
+@lru_cache(maxsize=4)
+def _load_mnist_cached(root: str) -> tuple[Dataset, Dataset]:
+    path = Path(root)
+    sums = _sha256sums(path)
+    parts = []
+    for part, (img_stem, lab_stem) in MNIST_FILES.items():
+        img = _idx_images(_verified_bytes(path, img_stem, sums), img_stem)
+        lab = _idx_labels(_verified_bytes(path, lab_stem, sums), lab_stem)
+        if len(img) != len(lab):
+            raise DatasetError(f"{img_stem}: {len(img)} images but {len(lab)} labels")
+        parts.append(Dataset(img, lab, f"MNIST {part}"))
+    return parts[0], parts[1]
+
+
+def load_mnist(root: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
+    """The bundled MNIST as `(train, test)`: 60,000 and 10,000 read-only uint8 digits.
+
+    Every file is checked against `SHA256SUMS` (of the uncompressed bytes) before use. The
+    result is cached per folder: the arrays are read-only, so sharing them is safe.
+    """
+    return _load_mnist_cached(str(Path(root or DEFAULT_ROOT).resolve()))
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+
+
+def _csv_find_problem(pd, data: bytes, name: str, has_header: bool, ncols: int) -> np.ndarray:
+    """Parse a CSV the slow, general way and raise DatasetError at its first bad cell.
+
+    Returns the values (float64) when they are all whole numbers after all (e.g. "3.0").
+    """
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=0 if has_header else None, engine="c",
+                            low_memory=False)
+    except pd.errors.ParserError as e:
+        raise DatasetError(f"{name}: wrong column count ({e})") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DatasetError(f"{name}: not a readable CSV file ({e})") from None
+    if frame.shape[1] != ncols:
+        raise DatasetError(f"{name}: wrong column count: {frame.shape[1]}, expected {ncols}")
+    header_rows = 2 if has_header else 1
+    for col in range(ncols):
+        if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[col]):
+            series = frame.iloc[:, col]
+            coerced = pd.to_numeric(series, errors="coerce")
+            bad = np.flatnonzero(coerced.isna().to_numpy() & series.notna().to_numpy())
+            r = int(bad[0]) if len(bad) else 0
+            raise DatasetError(
+                f"{name}: non-numeric cell {series.iloc[r]!r} at line {r + header_rows}, "
+                f"column {col + 1}"
+            )
+    values = frame.to_numpy(dtype=np.float64)
+    if np.isnan(values).any():
+        r, c = np.argwhere(np.isnan(values))[0]
+        raise DatasetError(
+            f"{name}: missing value at line {r + header_rows}, column {c + 1} "
+            "(a short row or an empty cell)"
+        )
+    if not np.array_equal(values, np.round(values)):
+        r, c = np.argwhere(values != np.round(values))[0]
+        raise DatasetError(
+            f"{name}: value {values[r, c]} at line {r + header_rows}, column {c + 1} "
+            "is not a whole number"
+        )
+    return values
+
+
+def _parse_csv(data: bytes, name: str) -> Dataset:
+    import pandas as pd  # imported here: only CSV needs it
+
+    text_head = data[:65536].decode("utf-8", errors="replace")
+    lines = [ln for ln in text_head.splitlines() if ln.strip()]
+    if not lines:
+        raise DatasetError(f"{name}: the file is empty")
+    first = [c.strip().strip('"') for c in lines[0].split(",")]
+    ncols = len(first)
+    if ncols not in (PIXELS, PIXELS + 1):
+        raise DatasetError(
+            f"{name}: wrong column count: {ncols} columns in the first row; expected 785 "
+            "(label + 784 pixels) or 784 (pixels only)"
+        )
+
+    def numeric(cell: str) -> bool:
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+
+    has_header = not all(numeric(c) for c in first)
+    labeled = ncols == PIXELS + 1
+    # Fast path: whole numbers parse straight into int32 (4 bytes a cell, not 8). Anything
+    # else (a word, an empty cell, a fraction, a short row) falls back to a general parse
+    # whose only job is to find the bad cell and name it.
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=0 if has_header else None, engine="c",
+                            dtype=np.int32)
+        values = frame.to_numpy()
+        if frame.shape[1] != ncols:
+            raise ValueError("column count")
+    except (ValueError, OverflowError, pd.errors.ParserError, UnicodeDecodeError):
+        values = _csv_find_problem(pd, data, name, has_header, ncols)
+    if len(values) == 0:
+        raise DatasetError(f"{name}: no data rows")
+    header_rows = 2 if has_header else 1  # file line of the first data row
+    labels = None
+    if labeled:
+        lab = values[:, 0]
+        if lab.min() < 0 or lab.max() > 9:
+            r = int(np.flatnonzero((lab < 0) | (lab > 9))[0])
+            raise DatasetError(
+                f"{name}: label {lab[r]:g} at line {r + header_rows} is outside 0-9"
+            )
+        labels = lab.astype(np.uint8)
+        values = values[:, 1:]
+    if values.min() < 0 or values.max() > 255:
+        r, c = np.argwhere((values < 0) | (values > 255))[0]
+        raise DatasetError(
+            f"{name}: pixel value {values[r, c]:g} at line {r + header_rows} is outside 0-255"
+        )
+    images = values.astype(np.uint8).reshape(-1, SIDE, SIDE)
+    return Dataset(images, labels, name)
+
+
+# --------------------------------------------------------------------------------------------
+# NPZ
+
+
+def _as_images(arr: np.ndarray, name: str, key: str) -> np.ndarray:
+    if arr.ndim == 2 and arr.shape[1] == PIXELS:
+        arr = arr.reshape(-1, SIDE, SIDE)
+    if arr.ndim != 3 or arr.shape[1:] != (SIDE, SIDE):
+        raise DatasetError(f"{name}: {key} has shape {arr.shape}; images must be 28x28")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind not in "uif":
+        raise DatasetError(f"{name}: {key} has dtype {arr.dtype}, expected numbers")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise DatasetError(f"{name}: {key} holds NaN or infinite values")
+        if arr.size and arr.max() <= 1.0 and arr.min() >= 0.0:
+            return np.rint(arr * 255).astype(np.uint8)  # floats in [0, 1]
+        if not np.array_equal(arr, np.round(arr)):
+            raise DatasetError(f"{name}: {key} holds fractional pixel values outside [0, 1]")
+    if arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise DatasetError(f"{name}: {key} has pixel values outside 0-255")
+    return arr.astype(np.uint8)
+
+
+def _as_labels(arr: np.ndarray, name: str, key: str) -> np.ndarray:
+    if arr.ndim == 2 and arr.shape[1] == N_CLASSES and arr.dtype.kind in "uif":
+        arr = arr.argmax(axis=1)  # one-hot labels
+    if arr.ndim != 1 or arr.dtype.kind not in "uif":
+        raise DatasetError(f"{name}: {key} must be a vector of labels, got {arr.dtype} "
+                           f"{arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > 9 or not np.array_equal(arr, np.round(arr))):
+        raise DatasetError(f"{name}: {key} has labels outside 0-9")
+    return arr.astype(np.uint8)
+
+
+_NPZ_PAIRS = {
+    "train": [("x_train", "y_train"), ("train_images", "train_labels")],
+    "test": [("x_test", "y_test"), ("test_images", "test_labels")],
+    "any": [("x", "y"), ("images", "labels"), ("X", "y")],
+}
+
+
+def read_npz(src: Source, name: str | None = None,
+             max_bytes: int = MAX_BYTES) -> dict[str, Dataset]:
+    """The datasets in an NPZ archive, by part: {"train": ..., "test": ...} or {"data": ...}.
+
+    Keras layout: x_train, y_train, x_test, y_test. Also x/y and images/labels. Read with
+    `allow_pickle=False`; archives that would decompress past `max_bytes` are refused unread.
+    """
+    name = _name_of(src, name)
+    data = _read_source(src, name, max_bytes)
+    return _parse_npz(data, name, max_bytes)
+
+
+def _parse_npz(data: bytes, name: str, max_bytes: int) -> dict[str, Dataset]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+            if total > max_bytes:
+                raise DatasetError(
+                    f"{name}: the archive would decompress to {total / 1e6:.0f} MB, over the "
+                    f"{max_bytes / 1e6:.0f} MB limit"
+                )
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except DatasetError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise DatasetError(f"{name}: the NPZ holds Python objects, which are not loaded "
+                               "(only plain numeric arrays are accepted)") from None
+        raise DatasetError(f"{name}: not a valid NPZ archive ({e})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error) as e:
+        raise DatasetError(f"{name}: corrupt or truncated NPZ archive ({e})") from None
+    found: dict[str, Dataset] = {}
+    for part, pairs in _NPZ_PAIRS.items():
+        for xk, yk in pairs:
+            if xk in arrays:
+                images = _as_images(arrays[xk], name, xk)
+                labels = None
+                if yk in arrays:
+                    labels = _as_labels(arrays[yk], name, yk)
+                    if len(labels) != len(images):
+                        raise DatasetError(
+                            f"{name}: {xk} holds {len(images)} images but {yk} holds "
+                            f"{len(labels)} labels"
+                        )
+                label = "data" if part == "any" else part
+                found[label] = Dataset(images, labels, f"{name} ({label})")
+                break
+    if not found:
+        raise DatasetError(
+            f"{name}: no image arrays found (keys: {', '.join(arrays) or 'none'}); expected "
+            "x_train/y_train/x_test/y_test (the Keras layout) or x/y"
+        )
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Any file
+
+
+def read_dataset(
+    src: Source, name: str | None = None, *, part: str = "train", max_bytes: int = MAX_BYTES
+) -> Dataset:
+    """Read an IDX images file, a CSV or an NPZ, detecting the format from its bytes.
+
+    - IDX images (raw or .gz): an unlabeled Dataset (pair it with its labels file through
+      `read_idx_pair` to get labels).
+    - CSV: label + 784 pixel columns, or 784 pixel columns (unlabeled), header or not.
+    - NPZ: `part` picks "train" or "test" from a Keras-layout archive.
+    Anything else, or anything wrong, raises `DatasetError` naming the file and the problem.
+    """
+    name = _name_of(src, name)
+    data = _maybe_gunzip(_read_source(src, name, max_bytes), name, max_bytes)
+    if data[:2] == b"PK":
+        sets = _parse_npz(data, name, max_bytes)
+        if part in sets:
+            return sets[part]
+        if len(sets) == 1:
+            return next(iter(sets.values()))
+        raise DatasetError(f"{name}: no {part!r} part (has: {', '.join(sets)})")
+    if data[:2] == b"\x00\x00":
+        kind = data[3] if len(data) > 3 else None
+        if data[2:3] == b"\x08" and kind == 1:
+            raise DatasetError(
+                f"{name}: an IDX labels file on its own; read it together with its images "
+                "file (read_idx_pair / upload both)"
+            )
+        if data[2:3] == b"\x08" and kind == 3:
+            return Dataset(_idx_images(data, name), None, name)
+        raise DatasetError(f"{name}: wrong magic number 0x{data[:4].hex()} for an IDX file")
+    if data[:6] == b"\x93NUMPY":
+        raise DatasetError(f"{name}: a single .npy array; save images and labels together "
+                           "as an .npz (x_train, y_train, ...)")
+    sample = data[:4096]
+    if b"\x00" in sample:
+        raise DatasetError(f"{name}: not a recognised format (not IDX, CSV or NPZ)")
+    return _parse_csv(data, name)

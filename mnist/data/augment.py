@@ -1,0 +1,146 @@
+"""Training-time augmentation: random small shifts, rotations, scalings and stroke weights.
+
+MNIST digits are all cropped, scaled to 20 px and centred the same way, so a network trained
+on them alone learns that exact placement. Drawings preprocessed by `mnist.drawing` come
+close, but never exactly: the centre of mass lands within a pixel, a hand-drawn 7 leans, a
+pen is a little heavier. Showing the network slightly moved, turned, resized, thickened and
+thinned copies of each training digit makes it tolerant of exactly those differences.
+
+One affine map per sample, applied to the whole minibatch at once with a bilinear sampler
+written in NumPy (four gathers from a zero-padded copy), no Python loop over samples. It
+computes exactly what scipy.ndimage.affine_transform(order=1, mode="grid-constant") does per
+sample (the tests check it) and was 1.4x faster than that loop on the busy shared machine;
+benchmarks/bench_preprocess.py measured 5.8 ms CPU per batch of 128, i.e. about 2.7 s per
+60k-sample epoch, there. Stroke weight: a blend towards a 3x3-cross grey dilation (thicker)
+or erosion (thinner), by a random amount per sample.
+
+    x_aug = augment_batch(x, rng)   # x (B, 784) float32 in [0, 1]; rng a np.random.Generator
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["augment_batch", "random_affines", "apply_affines", "change_thickness"]
+
+SIDE = 28
+CENTRE = (SIDE - 1) / 2  # rotate and scale about the image centre (13.5, 13.5)
+_r, _c = np.mgrid[0:SIDE, 0:SIDE]
+_GRID = np.stack([_r.ravel(), _c.ravel(), np.ones(SIDE * SIDE)]).astype(np.float32)  # (3, 784)
+THICKNESS_AMOUNT = 0.6  # thickness=True: blend up to 60% towards dilation or erosion
+
+
+def random_affines(
+    n: int, rng: np.random.Generator, *, max_shift: float, max_rotate: float, scale
+) -> np.ndarray:
+    """(n, 2, 3) inverse maps, output pixel (row, col, 1) -> input pixel (row, col).
+
+    The forward map turns a digit by angle ~ U(-max_rotate, max_rotate) degrees and scales it
+    by s ~ U(scale) about the centre, then shifts it by (dy, dx) ~ U(-max_shift, max_shift).
+    Sampling needs the inverse: src = R(-angle) / s @ (dst - centre - shift) + centre.
+    """
+    lo, hi = scale
+    angle = np.deg2rad(rng.uniform(-max_rotate, max_rotate, n))
+    s = rng.uniform(lo, hi, n)
+    shift = rng.uniform(-max_shift, max_shift, (n, 2))  # (n, 2) as (dy, dx)
+    cos, sin = np.cos(angle) / s, np.sin(angle) / s
+    M = np.empty((n, 2, 3))
+    # rows are (row, col); a rotation by +angle (counter-clockwise on screen) has inverse
+    # [[cos, sin], [-sin, cos]] in (row, col) coordinates with rows pointing down
+    M[:, 0, 0], M[:, 0, 1] = cos, sin
+    M[:, 1, 0], M[:, 1, 1] = -sin, cos
+    d = -shift - CENTRE  # (n, 2): dst - centre - shift, without dst
+    M[:, :, 2] = np.einsum("nij,nj->ni", M[:, :, :2], d) + CENTRE
+    return M
+
+
+def apply_affines(imgs: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Bilinear resampling of each (28, 28) image by its own inverse map; outside is 0.
+
+    imgs (B, 28, 28) float32, M (B, 2, 3) -> (B, 28, 28) float32. Exact (no interpolation at
+    all) when the map sends pixel centres to pixel centres, e.g. the identity.
+    """
+    B = imgs.shape[0]
+    src = M.astype(np.float32) @ _GRID  # (B, 2, 784) source (row, col) of every output pixel
+    P = SIDE + 3  # a zero ring: 1 px before, 2 px after (the +1 neighbour of the last ring)
+    padded = np.zeros((B, P, P), np.float32)
+    padded[:, 1 : SIDE + 1, 1 : SIDE + 1] = imgs
+    flat = padded.reshape(-1)
+    # clamp into [-1, 28]: anything farther out reads only the zero ring
+    sr = np.clip(src[:, 0], -1.0, SIDE)
+    sc = np.clip(src[:, 1], -1.0, SIDE)
+    r0 = np.floor(sr)
+    c0 = np.floor(sc)
+    fr = sr - r0  # (B, 784) weights
+    fc = sc - c0
+    itype = np.int32 if B * P * P < 2**31 else np.int64
+    row = r0.astype(itype) + 1  # index in the padded image
+    col = c0.astype(itype) + 1
+    base = (np.arange(B, dtype=itype) * (P * P))[:, None] + row * P + col  # (B, 784) of v00
+    v00, v01 = flat[base], flat[base + 1]
+    v10, v11 = flat[base + P], flat[base + P + 1]
+    top = v00 + fc * (v01 - v00)
+    bottom = v10 + fc * (v11 - v10)
+    return (top + fr * (bottom - top)).reshape(B, SIDE, SIDE)
+
+
+def change_thickness(imgs: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per-sample stroke weight: t in [-1, 1]; t > 0 blends towards a grey dilation by a 3x3
+    cross (strokes ~2 px wider at t = 1), t < 0 towards the erosion (thinner). (B, 28, 28)."""
+    p = np.pad(imgs, ((0, 0), (1, 1), (1, 1)))
+    centre = p[:, 1:-1, 1:-1]
+    neighbours = (p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:])
+    t = t.astype(np.float32)[:, None, None]
+    dil, ero = centre.copy(), centre.copy()
+    for n in neighbours:
+        np.maximum(dil, n, out=dil)
+        np.minimum(ero, n, out=ero)
+    target = np.where(t > 0, dil, ero)
+    return centre + np.abs(t) * (target - centre)
+
+
+def augment_batch(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    max_shift: float = 2.5,
+    max_rotate: float = 12,
+    scale: tuple[float, float] = (0.85, 1.15),
+    thickness: bool | float = True,
+) -> np.ndarray:
+    """Randomly shift (px), rotate (degrees), scale and re-weight every sample of a batch.
+
+    x: (B, 784) (or (B, 28, 28)) float images in [0, 1]. Returns a new float32 array of the
+    same shape in [0, 1]; x is not modified. Deterministic given the Generator's state. With
+    max_shift=0, max_rotate=0, scale=(1, 1), thickness=False it returns x unchanged (as float32).
+    thickness: True (= THICKNESS_AMOUNT), False/0, or the largest blend amount in [0, 1].
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a np.random.Generator (np.random.default_rng(seed)), got {type(rng)}"
+        )
+    x = np.asarray(x)
+    if x.ndim == 2 and x.shape[1] == SIDE * SIDE:
+        shape = x.shape
+    elif x.ndim == 3 and x.shape[1:] == (SIDE, SIDE):
+        shape = x.shape
+    else:
+        raise ValueError(f"augment_batch expects (B, 784) or (B, 28, 28) images, got {x.shape}")
+    lo, hi = (float(v) for v in scale)
+    if not (0 < lo <= hi) or not math.isfinite(hi):
+        raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale}")
+    if max_shift < 0 or max_rotate < 0:
+        raise ValueError("max_shift and max_rotate must be >= 0")
+    amount = THICKNESS_AMOUNT if thickness is True else float(thickness or 0.0)
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"thickness must be a bool or an amount in [0, 1], got {thickness}")
+    B = shape[0]
+    imgs = x.reshape(B, SIDE, SIDE).astype(np.float32, copy=False)  # (B, 28, 28)
+    M = random_affines(B, rng, max_shift=max_shift, max_rotate=max_rotate, scale=(lo, hi))
+    if amount > 0:
+        imgs = change_thickness(imgs, rng.uniform(-amount, amount, B))
+    out = apply_affines(imgs, M)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out.reshape(shape)

@@ -1,0 +1,176 @@
+"""Layers: Dense (weights), Activation, Dropout; weight initialisations by name.
+
+A layer is a small object with `forward(x, training)` and `backward(delta)`. A layer with
+parameters owns them and their gradients (`W, b, dW, db`) and `params()` yields the
+`(param, grad)` pairs that an optimizer updates in place. Rows are samples: `x` is (B, n_in),
+`W` is (n_in, n_out), `z = x @ W + b` is (B, n_out).
+
+Backward is the chain rule one layer at a time: given delta = dL/d(output) it fills the
+layer's gradients and returns dL/d(input) for the layer below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist.nn.activations import ACTIVATIONS
+
+
+# --------------------------------------------------------------------------------------------
+# Initialisations: (n_in, n_out, rng) -> (W, b) in float64 (cast by the layer)
+
+
+def init_uniform(n_in, n_out, rng):
+    """U(-0.5, 0.5) for weights and biases: the legacy global `rand(...) - 0.5` of two tutorials."""
+    return rng.random((n_in, n_out)) - 0.5, rng.random(n_out) - 0.5
+
+
+def init_normal001(n_in, n_out, rng):
+    """N(0, 0.01^2) weights, zero biases: small enough that a deep ReLU net starts almost
+    silent (the reason lr 0.001 'barely moves' in the tutorial)."""
+    return rng.normal(0.0, 0.01, (n_in, n_out)), np.zeros(n_out)
+
+
+def init_xavier(n_in, n_out, rng):
+    """Glorot uniform: U(-l, l), l = sqrt(6 / (n_in + n_out)), keeps variance for tanh/sigmoid."""
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, (n_in, n_out)), np.zeros(n_out)
+
+
+def init_he(n_in, n_out, rng):
+    """He normal: N(0, 2 / n_in), keeps variance through ReLUs (half the units are off)."""
+    return rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out)), np.zeros(n_out)
+
+
+INITS = {
+    "uniform": init_uniform,
+    "normal001": init_normal001,
+    "xavier": init_xavier,
+    "he": init_he,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+def _view(name: str) -> property:
+    """A layer attribute that is a fixed view of its storage: reading gives the view,
+    assigning copies the value into it (`layer.W = W2` never swaps the array)."""
+
+    def get(self):
+        return getattr(self, name)
+
+    def set(self, value):
+        getattr(self, name)[...] = value
+
+    return property(get, set)
+
+
+class Dense:
+    """z = x @ W + b.
+
+    W and b live in one array, `Wb = [W; b]` of shape (n_in + 1, n_out) (and dW, db in
+    `dWb`): `W`, `b`, `dW`, `db` are views of them. To the maths nothing changes; but the
+    bias is then one more row of weights, so the fast path (mnist/fast.py) computes
+    `[x, 1] @ Wb` and updates W and b together in a single matrix product. Assigning to
+    `layer.W` (or b, dW, db) copies into the array; the views themselves never change.
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype=np.float32):
+        rng = np.random.default_rng(rng)
+        W, b = INITS[init](n_in, n_out, rng)
+        self.Wb = np.empty((n_in + 1, n_out), dtype=dtype)  # [W; b]
+        self.Wb[:-1] = W
+        self.Wb[-1] = b
+        self.dWb = np.zeros_like(self.Wb)  # [dW; db]
+        self._views()
+        self.x = None  # input kept for backward (a reference, not a copy)
+        self.need_dx = True  # the first layer skips dL/dx: nobody needs the input's gradient
+
+    def _views(self):
+        self._W, self._b = self.Wb[:-1], self.Wb[-1]  # (n_in, n_out), (n_out,)
+        self._dW, self._db = self.dWb[:-1], self.dWb[-1]
+
+    # the views, fixed for the layer's life (optimizers hold on to them); assignment copies in
+    W = _view("_W")
+    b = _view("_b")
+    dW = _view("_dW")
+    db = _view("_db")
+
+    def __getstate__(self):  # copy/deepcopy/pickle keep Wb; the views are rebuilt on it
+        state = self.__dict__.copy()
+        for k in ("_W", "_b", "_dW", "_db"):
+            del state[k]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._views()
+
+    def params(self):
+        yield self.W, self.dW
+        yield self.b, self.db
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = x
+        z = x @ self.W  # (B, n_out)
+        z += self.b
+        return z
+
+    def backward(self, delta: np.ndarray) -> np.ndarray | None:
+        # dW = x^T delta, db = sum over the batch of delta, dx = delta W^T
+        np.matmul(self.x.T, delta, out=self.dW)
+        np.sum(delta, axis=0, out=self.db)
+        self.x = None
+        return delta @ self.W.T if self.need_dx else None
+
+
+class Activation:
+    """a = f(z), elementwise; keeps `a` (its derivative is a function of `a`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.f = ACTIVATIONS[name]
+        self.a = None
+
+    def params(self):
+        return iter(())
+
+    def forward(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        self.a = self.f.forward(z)  # in place on z
+        return self.a
+
+    def backward(self, delta: np.ndarray) -> np.ndarray:
+        out = self.f.backward(delta, self.a)  # in place on delta
+        self.a = None
+        return out
+
+
+class Dropout:
+    """Inverted dropout: in training keep each unit with probability q = 1 - p and scale the
+    survivors by 1/q, so the expected activation is unchanged and evaluation needs nothing."""
+
+    def __init__(self, p: float, rng=None):
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+        self.mask = None
+
+    def params(self):
+        return iter(())
+
+    def forward(self, a: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.p <= 0.0:
+            self.mask = None
+            return a
+        q = 1.0 - self.p
+        mask = self.rng.random(a.shape, dtype=np.float64 if a.dtype == np.float64 else np.float32)
+        self.mask = (mask < q) * a.dtype.type(1.0 / q)  # (B, n) of 0 or 1/q
+        # a new array: the Activation below keeps `a` for its own backward
+        return a * self.mask
+
+    def backward(self, delta: np.ndarray) -> np.ndarray:
+        if self.mask is not None:
+            delta *= self.mask
+            self.mask = None
+        return delta

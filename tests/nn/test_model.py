@@ -1,0 +1,106 @@
+"""The MLP: whole-network gradients vs central differences, shapes, state_dict, predictions."""
+
+import numpy as np
+import pytest
+
+from mnist.nn.activations import ACTIVATIONS
+from mnist.nn.layers import INITS
+from mnist.nn.model import MLP
+from tests.gradcheck import numeric_grad, rel_error
+
+
+def tiny_batch(n=5, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, 4, n)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_whole_network_gradient(activation, loss):
+    x, y = tiny_batch()
+    net = MLP((6, 5, 4, 4), activation=activation, init="xavier", seed=3, loss=loss,
+              dtype="float64")
+    for layer in net.dense:  # nonzero biases so their gradients are exercised
+        layer.b[:] = np.random.default_rng(4).normal(0, 0.3, layer.b.shape)
+    wd = 0.01
+    _, grads = net.loss_and_grads(x, y, weight_decay=wd)
+    grads = {k: v.copy() for k, v in grads.items()}
+    state = {f"{i}.W": l.W for i, l in enumerate(net.dense)}
+    state.update({f"{i}.b": l.b for i, l in enumerate(net.dense)})
+
+    def loss_fn():
+        out = net.forward(x)
+        value, _ = net.loss_fn.loss_and_delta(out, y)
+        return value + 0.5 * wd * sum(np.sum(l.W ** 2) for l in net.dense)
+
+    for name, param in state.items():
+        assert rel_error(grads[name], numeric_grad(loss_fn, param)) < 1e-6, name
+
+
+def test_gradient_with_dropout_masks_fixed():
+    x, y = tiny_batch(8)
+    net = MLP((6, 7, 4), activation="tanh", init="xavier", seed=1, dropout=0.3,
+              dtype="float64")
+    net.set_rng(np.random.default_rng(9))
+    net.forward_backward(x, y)
+    dW = net.dense[0].dW.copy()
+    # the same masks again: redraw from a generator in the same state
+    def loss_fn():
+        net.set_rng(np.random.default_rng(9))
+        out = net.forward(x, training=True)
+        return net.loss_fn.loss_and_delta(out, y)[0]
+    assert rel_error(dW, numeric_grad(loss_fn, net.dense[0].W)) < 1e-6
+
+
+def test_shapes_and_names():
+    net = MLP((784, 128, 64, 10))
+    sd = net.state_dict()
+    assert list(sd) == ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]
+    assert sd["0.W"].shape == (784, 128) and sd["2.b"].shape == (10,)
+    assert all(a.dtype == np.float32 for a in sd.values())
+    assert net.n_params == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    x = np.random.default_rng(0).random((2500, 784), dtype=np.float32)
+    p = net.predict_proba(x)
+    assert p.shape == (2500, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert np.array_equal(net.predict(x), p.argmax(1))
+
+
+def test_any_number_of_hidden_layers_and_float64():
+    for sizes in [(784, 10), (784, 20, 10), (784, 32, 16, 8, 10)]:
+        net = MLP(sizes, dtype="float64")
+        assert net.predict_proba(np.zeros((3, 784), np.float32)).dtype == np.float64
+
+
+def test_same_seed_same_weights_other_seed_different():
+    a, b, c = MLP((784, 32, 10), seed=5), MLP((784, 32, 10), seed=5), MLP((784, 32, 10), seed=6)
+    assert np.array_equal(a.dense[0].W, b.dense[0].W)
+    assert not np.array_equal(a.dense[0].W, c.dense[0].W)
+
+
+def test_load_state_dict_validates_and_copies_in_place():
+    net = MLP((784, 16, 10), seed=0)
+    other = MLP((784, 16, 10), seed=1)
+    W_before = net.dense[0].W
+    net.load_state_dict(other.state_dict())
+    assert net.dense[0].W is W_before and np.array_equal(W_before, other.dense[0].W)
+    sd = other.state_dict()
+    with pytest.raises(ValueError, match="0.W has shape"):
+        net.load_state_dict({**sd, "0.W": np.zeros((784, 17))})
+    with pytest.raises(ValueError, match="missing"):
+        net.load_state_dict({k: v for k, v in sd.items() if k != "1.b"})
+    with pytest.raises(ValueError, match="NaN"):
+        net.load_state_dict({**sd, "1.b": np.full(10, np.nan)})
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        MLP((784, 10), activation="swish")
+    with pytest.raises(ValueError, match="unknown init"):
+        MLP((784, 10), init="zeros")
+    with pytest.raises(ValueError, match="expected input of shape"):
+        MLP((784, 10)).predict(np.zeros((2, 28, 28)))
+
+
+def test_all_inits_build():
+    for init in INITS:
+        assert np.isfinite(MLP((784, 8, 10), init=init).dense[0].W).all()

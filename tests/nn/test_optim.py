@@ -1,0 +1,93 @@
+"""One (or two) steps of each optimizer against numbers worked by hand; schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mnist.nn.optim import Adam, Momentum, RMSProp, SGD, make_optimizer, schedule_lr
+
+
+def pair(g=(0.5, -1.0)):
+    p = np.array([1.0, -2.0])
+    return p, np.array(g, dtype=float)
+
+
+def test_sgd_one_step():
+    p, g = pair()
+    SGD([(p, g)], lr=0.1).step()
+    # p - 0.1 g = [1 - 0.05, -2 + 0.1]
+    assert np.allclose(p, [0.95, -1.9], rtol=0, atol=1e-15)
+
+
+def test_momentum_two_steps():
+    p, g = pair()
+    opt = Momentum([(p, g)], lr=0.1, momentum=0.9)
+    opt.step()  # v = g = [0.5, -1];         p = [0.95, -1.9]
+    assert np.allclose(p, [0.95, -1.9], rtol=0, atol=1e-15)
+    opt.step()  # v = 0.9 v + g = [0.95, -1.9]; p -= 0.1 v -> [0.855, -1.71]
+    assert np.allclose(p, [0.855, -1.71], rtol=0, atol=1e-15)
+
+
+def test_nesterov_one_step():
+    p, g = pair()
+    Momentum([(p, g)], lr=0.1, momentum=0.9, nesterov=True).step()
+    # v = g; update = g + 0.9 v = [0.95, -1.9]; p = [1 - 0.095, -2 + 0.19]
+    assert np.allclose(p, [0.905, -1.81], rtol=0, atol=1e-15)
+
+
+def test_rmsprop_one_step():
+    p, g = pair()
+    RMSProp([(p, g)], lr=0.01, rho=0.9, eps=1e-8).step()
+    # s = 0.1 g^2 = [0.025, 0.1]; step = 0.01 g / sqrt(s) = [0.0316227766, -0.0316227766]
+    # (eps = 1e-8 next to sqrt(s) ~ 0.16 moves the result by ~2e-9)
+    assert np.allclose(p, [1 - 0.0316227766017, -2 + 0.0316227766017], rtol=0, atol=1e-8)
+    assert not np.allclose(p, [1 - 0.0316, -2 + 0.0316], rtol=0, atol=1e-6)
+
+
+def test_adam_two_steps_with_bias_correction():
+    p, g = pair()
+    opt = Adam([(p, g)], lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8)
+    opt.step()
+    # m = 0.1 g = [0.05, -0.1], v = 0.001 g^2 = [0.00025, 0.001]
+    # m_hat = m / 0.1 = g, v_hat = v / 0.001 = g^2: step = lr * g / (|g| + eps) = lr * sign(g)
+    assert np.allclose(p, [0.99900000002, -1.99900000001], rtol=0, atol=1e-12)
+    g[:] = [0.1, 0.2]
+    opt.step()
+    # m = 0.9 [0.05, -0.1] + 0.1 [0.1, 0.2] = [0.055, -0.07]
+    # v = 0.999 [0.00025, 0.001] + 0.001 [0.01, 0.04] = [0.00025975, 0.001039]
+    # m_hat = m / 0.19 = [0.2894736842, -0.3684210526]
+    # v_hat = v / 0.001999 = [0.1299399700, 0.5197598799]; sqrt = [0.3604718713, 0.7209437426]
+    # step = 0.001 m_hat / sqrt(v_hat) = [0.00080304096, -0.00051102607]
+    assert np.allclose(p, [0.99819695906, -1.99848897394], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_every_optimizer_descends_a_quadratic_in_float32(name):
+    p = np.array([3.0, -2.0], dtype=np.float32)
+    g = np.zeros_like(p)
+    opt = make_optimizer(name, [(p, g)], lr=0.05)
+    for _ in range(300):
+        g[:] = p  # gradient of |p|^2 / 2
+        opt.step()
+    assert p.dtype == np.float32 and np.abs(p).max() < 0.2
+
+
+def test_unknown_optimizer_is_refused():
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        make_optimizer("lbfgs", [], 0.1)
+
+
+def test_schedules():
+    assert schedule_lr(3.7, 0.1, "constant", 10) == 0.1
+    assert schedule_lr(4.9, 0.1, "step", 10, step_size=5, gamma=0.5) == 0.1
+    assert schedule_lr(5.0, 0.1, "step", 10, step_size=5, gamma=0.5) == pytest.approx(0.05)
+    assert schedule_lr(0.0, 0.1, "cosine", 10) == pytest.approx(0.1)
+    assert schedule_lr(5.0, 0.1, "cosine", 10) == pytest.approx(0.05)
+    assert schedule_lr(10.0, 0.1, "cosine", 10, min_lr=0.01) == pytest.approx(0.01)
+    # warm-up: linear up to lr over 2 epochs, then the cosine runs over the remaining 8
+    assert schedule_lr(1.0, 0.1, "cosine", 10, warmup_epochs=2) == pytest.approx(0.05)
+    assert schedule_lr(2.0, 0.1, "cosine", 10, warmup_epochs=2) == pytest.approx(0.1)
+    assert schedule_lr(6.0, 0.1, "cosine", 10, warmup_epochs=2) == pytest.approx(0.05)
+    assert 0 < schedule_lr(0.0, 0.1, "constant", 10, warmup_epochs=1) <= 1e-3 * 0.1 + 1e-15
+    assert math.isclose(schedule_lr(7, 0.2, "step", 10, step_size=3, gamma=0.1), 0.002)

@@ -1,0 +1,442 @@
+"""Hyperparameter search (mnist.search) and the learning-rate range test (mnist.training.lr_finder).
+
+Small networks on a few hundred digits: the point is the engine's behaviour (configs, pairing,
+parallel streaming, divergence, cancel, halving), not accuracy.
+"""
+
+import csv
+import importlib
+import io
+import json
+import math
+import os
+import time
+
+import numpy as np
+import psutil
+import pytest
+from scipy import stats
+
+from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
+from mnist.nn.fast import FastPath
+from mnist.training.lr_finder import lr_range_test
+from mnist.search import (MAX_RUNS, SEARCH_PRESETS, Choice, IntRange, Range, Search,
+                          estimate_seconds, grid, halving_rungs, results_csv, results_json,
+                          results_table, running_searches, sample, varied_fields,
+                          write_results)
+
+train_mod = importlib.import_module("mnist.training.loop")  # (mnist.training.loop is also the function)
+
+TINY = TrainConfig(hidden=(16,), init="he", optimizer="sgd", lr=0.05, batch_size=32, epochs=2,
+                   subset=400, val_fraction=0.25, seed=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    train_ds, _ = load_mnist()
+    return train_ds.subset(1200, seed=0)
+
+
+# ------------------------------------------------------------------------------ spaces
+def test_grid_makes_every_combination_in_order_with_the_base_seed():
+    cfgs = grid({"lr": [0.1, 0.01], "hidden": [(32,), (64, 32)], "batch_size": [16, 64, 128]},
+                base=TINY)
+    assert len(cfgs) == 12
+    combos = [(c.lr, c.hidden, c.batch_size) for c in cfgs]
+    assert len(set(combos)) == 12
+    assert combos[0] == (0.1, (32,), 16) and combos[-1] == (0.01, (64, 32), 128)
+    assert all(c.seed == TINY.seed and c.epochs == TINY.epochs for c in cfgs)  # paired
+    assert varied_fields(cfgs) == ["hidden", "lr", "batch_size"]
+
+
+def test_unpaired_grid_gives_each_run_its_own_seed():
+    cfgs = grid({"lr": [0.1, 0.01, 0.001]}, base=TINY, paired=False)
+    assert [c.seed for c in cfgs] == [3, 4, 5]
+
+
+def test_random_sample_counts_ranges_and_types():
+    space = {"lr": Range(1e-4, 1.0), "dropout": Range(0.0, 0.5),
+             "batch_size": IntRange(16, 256), "hidden": [(32,), (64,)],
+             "activation": Choice(("relu", "tanh"))}
+    cfgs = sample(space, 16, seed=7, base=TINY)
+    assert len(cfgs) == 16
+    for c in cfgs:
+        assert 1e-4 <= c.lr <= 1.0 and 0.0 <= c.dropout <= 0.5
+        assert isinstance(c.batch_size, int) and 16 <= c.batch_size <= 256
+        assert c.hidden in ((32,), (64,)) and c.activation in ("relu", "tanh")
+        assert c.seed == TINY.seed
+        TrainConfig.from_json(c.to_json())  # plain, JSON-able values
+    assert len({c.lr for c in cfgs}) == 16
+    # the same seed draws the same configs, another seed other ones
+    assert sample(space, 16, seed=7, base=TINY) == cfgs
+    assert sample(space, 16, seed=8, base=TINY) != cfgs
+
+
+def test_learning_rate_ranges_are_log_uniform_others_uniform():
+    rng = np.random.default_rng(0)
+    lr = Range(1e-4, 1.0).draw(rng, "lr", 4000)
+    # log-uniform: log10(lr) is uniform on [-4, 0]; a uniform draw would put ~all above 1e-2
+    assert stats.kstest((np.log10(lr) + 4) / 4, "uniform").pvalue > 0.01
+    assert 0.4 < np.mean(lr < 1e-2) < 0.6
+    wd = Range(1e-6, 1e-2).draw(rng, "weight_decay", 4000)
+    assert 0.4 < np.mean(wd < 1e-4) < 0.6
+    d = Range(0.0, 0.5).draw(rng, "dropout", 4000)
+    assert stats.kstest(d / 0.5, "uniform").pvalue > 0.01
+    forced = Range(1e-4, 1.0, log=False).draw(rng, "lr", 4000)
+    assert np.mean(forced < 1e-2) < 0.05
+    ints = IntRange(1, 4).draw(rng, "epochs", 4000)
+    assert set(ints.tolist()) == {1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("space, words", [
+    ({"momentum": [0.5, 1.5]}, ["run 2", "momentum=1.5", "momentum must be"]),
+    ({"learning_rate": [0.1]}, ["'learning_rate'", "not a TrainConfig field"]),
+    ({"lr": []}, ["lr", "empty"]),
+    ({"lr": Range(1e-3, 1.0)}, ["ranges are for a random search"]),
+    ({}, ["empty"]),
+    ({"lr": list(np.geomspace(1e-4, 1, 5)), "batch_size": [16, 32, 64, 128]}, ["20 runs",
+                                                                              "at most 16"]),
+])
+def test_bad_spaces_say_what_is_wrong(space, words):
+    with pytest.raises(ConfigError) as e:
+        grid(space, base=TINY)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_bad_random_trials_and_ranges():
+    with pytest.raises(ConfigError, match="at most 16"):
+        sample({"lr": Range(1e-3, 1)}, MAX_RUNS + 1)
+    with pytest.raises(ConfigError, match="lo <= hi"):
+        Range(1.0, 0.1)
+    with pytest.raises(ConfigError, match="momentum must be"):
+        sample({"momentum": Range(0.5, 1.5)}, 16, seed=1)  # some draws are >= 1
+    with pytest.raises(ConfigError, match="same number of epochs"):
+        Search(grid({"epochs": [1, 2]}, base=TINY), load_mnist()[0], halving=True)
+
+
+# ------------------------------------------------------------------------------ pairing
+def spy_batches(monkeypatch, seen: dict, run: list):
+    """Record each training minibatch of train() under `seen[run[0]]`, as (labels or None,
+    per-row pixel sums), whichever way it is served: batches() (plain path, augmentation)
+    or FastPath.load (the fast path gathers its own rows)."""
+    real_batches, real_load = train_mod.batches, FastPath.load
+
+    def batches(ds, batch_size, rng=None):
+        for x, y in real_batches(ds, batch_size, rng):
+            if rng is not None:  # training batches (evaluation passes no generator)
+                seen.setdefault(run[0], []).append(
+                    (y.copy(), np.rint(x.astype(np.float64) * 255).sum(axis=1)))
+            yield x, y
+
+    def load(self, images, idx):
+        seen.setdefault(run[0], []).append(
+            (None, images[idx].astype(np.float64).sum(axis=1)))
+        return real_load(self, images, idx)
+
+    monkeypatch.setattr(train_mod, "batches", batches)
+    monkeypatch.setattr(FastPath, "load", load)
+
+
+def same_batches(a, b) -> bool:
+    return len(a) == len(b) and all(
+        np.array_equal(sa, sb) and (ya is None or yb is None or np.array_equal(ya, yb))
+        for (ya, sa), (yb, sb) in zip(a, b))
+
+
+def test_paired_runs_start_from_identical_weights_and_see_identical_batches(digits, monkeypatch):
+    """What makes a learning-rate comparison fair: change only lr (and the optimizer), and the
+    initial weights and the minibatch order of train() stay exactly the same."""
+    seen, run_id = {}, [0]
+    spy_batches(monkeypatch, seen, run_id)
+    cfgs = grid({"lr": [1e-3, 0.05, 0.5]}, base=TINY) + \
+        grid({"optimizer": ["momentum", "adam"]}, base=TINY)
+    initial = []
+    for current, cfg in enumerate(cfgs):
+        run_id[0] = current
+        run = train(cfg, digits)
+        initial.append(run.model.state_dict())  # before the first step
+        assert initial[-1].keys() == build_model(cfg).state_dict().keys()
+        list(run)
+    for state in initial[1:]:
+        for k in state:
+            np.testing.assert_array_equal(state[k], initial[0][k])
+    n_batches = math.ceil(300 / 32) * TINY.epochs  # 400 digits, a quarter held out
+    assert len(seen[0]) == n_batches
+    for i in range(1, len(cfgs)):
+        assert same_batches(seen[0], seen[i]), f"run {i} saw other batches"
+    # and the runs really differ (the learning rate did something)
+    assert initial[0]["0.W"].shape == (784, 16)
+
+
+def test_presets_pair_or_unpair_their_runs_like_grid():
+    """A preset's runs share the base seed, or with paired=False get base.seed + i (for the
+    CLI's --unpaired and the page's checkbox alike), whether it is a grid or variants."""
+    for preset in SEARCH_PRESETS.values():
+        paired = preset.configs(epochs=1)
+        unpaired = preset.configs(False, epochs=1)
+        assert len({c.seed for c in paired}) == 1
+        assert [c.seed for c in unpaired] == [paired[0].seed + i for i in range(len(paired))]
+        assert [c.replace(seed=0) for c in unpaired] == [c.replace(seed=0) for c in paired]
+
+
+def test_unpaired_runs_start_from_different_weights():
+    a, b = grid({"lr": [0.1, 0.01]}, base=TINY, paired=False)
+    assert not np.array_equal(build_model(a).state_dict()["0.W"],
+                              build_model(b).state_dict()["0.W"])
+
+
+# ------------------------------------------------------------------------------ running
+def _children():
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def test_parallel_search_streams_records_marks_divergence_and_matches_serial(digits):
+    cfgs = grid({"lr": [0.05, 0.5, 50.0]}, base=TINY)
+    before = _children()
+    search = Search(cfgs, digits, jobs=2, report_every=3, keep="all")
+    kinds, live = [], 0
+    for ev in search:
+        kinds.append(ev.kind)
+        if ev.kind == "record" and ev.record["status"] == "running":
+            live += 1
+            assert not ev.result.finished  # the record arrived while the run was training
+    assert kinds[-1] == "done" and kinds.count("finished") == 3 and live > 0
+    assert {r.worker for r in search.results} <= set(search.worker_pids())
+    assert len(set(search.worker_pids())) == 2 and os.getpid() not in search.worker_pids()
+    status = [r.status for r in search.results]
+    assert status == ["done", "done", "diverged"]
+    assert "diverged" in search.results[2].message
+    assert search.best.run_id in (0, 1) and search.best.score > 0.2  # chance is 0.1
+    # intra-epoch points (no validation) and end-of-epoch points (with validation)
+    h = search.results[0].history
+    assert any(not float(r["epoch"]).is_integer() for r in h)
+    assert [r["epoch"] for r in h if r["val_acc"] is not None] == [1.0, 2.0]
+    # no worker left behind
+    assert not (set(search.worker_pids()) & _children()) and _children() <= before | set()
+    # the same runs one after another in this process give the same numbers
+    serial = Search(cfgs, digits, jobs=0, report_every=3).run()
+    for a, b in zip(search.results, serial):
+        assert a.status == b.status
+        assert a.last["val_acc"] == pytest.approx(b.last["val_acc"], abs=1e-9)
+        assert a.last["train_loss"] == pytest.approx(b.last["train_loss"], rel=1e-5)
+
+
+def test_best_weights_are_kept_and_reproduce_the_validation_accuracy(digits):
+    cfgs = grid({"lr": [0.003, 0.3]}, base=TINY)
+    search = Search(cfgs, digits, jobs=0, keep="best")
+    search.run()
+    best = search.best
+    assert best.state is not None and sum(r.state is not None for r in search.results) == 1
+    model = build_model(best.config)
+    model.load_state_dict(best.state)
+    run = train(best.config, digits)  # the same validation split, recomputed
+    val = run.validation
+    acc = float(np.mean(model.predict(val.x()) == val.y()))
+    assert acc == pytest.approx(best.last["val_acc"], abs=1e-9)
+
+
+def test_cancel_stops_every_run_promptly_and_leaves_no_process(digits):
+    train_ds, _ = load_mnist()
+    slow = TINY.replace(hidden=(256, 256), epochs=50, subset=20000, report_every=20)
+    search = Search(grid({"lr": [0.01, 0.02, 0.03]}, base=slow), train_ds, jobs=2)
+    search.start()
+    deadline = time.time() + 20
+    while sum(len(r.history) > 0 for r in search.results) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    pids = search.worker_pids()
+    assert len(pids) == 2 and set(pids) <= _children()
+    assert running_searches() == 1 and search.running
+    t0 = time.perf_counter()
+    search.cancel()
+    assert search.wait(10)
+    assert time.perf_counter() - t0 < 5
+    statuses = sorted(r.status for r in search.results)
+    assert statuses == ["cancelled", "stopped", "stopped"]
+    assert all(r.history[-1]["epoch"] < 2 for r in search.results if r.history)
+    assert not set(pids) & _children() and running_searches() == 0
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                   for p in pids)
+
+
+def test_breaking_out_of_a_search_also_shuts_the_workers(digits):
+    search = Search(grid({"lr": [0.01, 0.02]}, base=TINY.replace(epochs=20)), digits, jobs=2)
+    for ev in search:
+        if ev.kind == "record":
+            break
+    pids = search.worker_pids()
+    search_iter_closed = search.done  # the generator was closed by the break
+    assert search_iter_closed and not set(pids) & _children()
+    assert search.cancelled and {r.status for r in search.results} == {"cancelled"}
+
+
+def test_successive_halving_keeps_the_better_half_and_continues_them(digits):
+    assert halving_rungs(4, 8) == [1, 2, 4]
+    assert halving_rungs(3, 4) == [2, 3]
+    assert halving_rungs(1, 8) == [1]
+    cfgs = grid({"lr": [0.002, 0.02, 0.2, 0.6]}, base=TINY.replace(epochs=2))
+    for jobs in (0, 2):
+        search = Search(cfgs, digits, jobs=jobs, halving=True)
+        events = list(search)
+        rung = [e for e in events if e.kind == "rung"]
+        assert len(rung) == 1 and "2 of 4" in rung[0].message
+        halved = [r for r in search.results if r.status == "halved"]
+        done = [r for r in search.results if r.status == "done"]
+        assert len(halved) == 2 and len(done) == 2
+        # the halved ones were the worst at epoch 1
+        acc1 = {r.run_id: next(h["val_acc"] for h in r.history if h["epoch"] == 1.0)
+                for r in search.results}
+        assert max(acc1[r.run_id] for r in halved) <= min(acc1[r.run_id] for r in done)
+        for r in halved:
+            assert r.epochs_done == 1.0 and "successive halving" in r.message
+        for r in done:  # continued, not restarted: one record per epoch, epochs 1 then 2
+            assert [h["epoch"] for h in r.history] == [1.0, 2.0]
+        # continuing gives the same numbers as an uninterrupted run
+        straight = list(train(done[0].config, digits))
+        assert done[0].history[-1]["val_loss"] == pytest.approx(straight[-1]["val_loss"],
+                                                                rel=1e-6)
+
+
+def test_a_failing_run_does_not_fail_the_search(digits):
+    # valid config, but train() rejects it on these 1200 digits: a subset bigger than the data
+    search = Search([TINY, TINY.replace(subset=100_000)], digits, jobs=2, keep="none")
+    search.run()
+    assert search.results[0].status == "done"
+    assert search.results[1].status == "failed" and "subset" in search.results[1].message
+
+
+# ------------------------------------------------------------------------------ tables
+def test_results_table_csv_and_json(digits, tmp_path):
+    cfgs = grid({"lr": [0.05, 50.0], "hidden": [(16,)]}, base=TINY.replace(epochs=1))
+    search = Search(cfgs, digits, jobs=0)
+    search.run()
+    rows = list(csv.DictReader(io.StringIO(results_csv(search.results))))
+    assert [r["status"] for r in rows] == ["done", "diverged"]
+    assert float(rows[0]["lr"]) == 0.05 and float(rows[0]["val_acc"]) > 0.1
+    data = json.loads(results_json(search.results))
+    assert data[1]["config"]["lr"] == 50.0 and data[0]["history"]
+    write_results(search.results, tmp_path / "r.json")
+    write_results(search.results, tmp_path / "r.csv")
+    assert json.loads((tmp_path / "r.json").read_text())[0]["run"] == 0
+    assert (tmp_path / "r.csv").read_text().startswith("run,lr,status")
+
+
+def test_estimate_places_runs_longest_first():
+    a = TrainConfig(epochs=4, subset=1000, val_fraction=0.0)
+    b = a.replace(epochs=2)
+    # 1000 samples/s: 4 s, 4 s, 2 s, 2 s on 2 workers -> 6 s (+ a little start-up)
+    est = estimate_seconds([a, b, a, b], 60000, 1000.0, jobs=2)
+    assert 6.0 <= est < 6.5  # (+ a fixed start-up)
+    assert estimate_seconds([a, b, a, b], 60000, 1000.0, jobs=1) >= 12.0
+
+
+# ------------------------------------------------------------------------------ LR range test
+def test_lr_range_test_raises_lr_exponentially_and_suggests_a_range(digits):
+    cfg = TrainConfig(hidden=(32,), init="he", optimizer="sgd", batch_size=32, seed=0)
+    t0 = time.perf_counter()
+    res = lr_range_test(cfg, digits, lr_min=1e-5, lr_max=10.0, steps=200)
+    assert time.perf_counter() - t0 < 10
+    lrs = np.array(res.lrs)
+    ratios = lrs[1:] / lrs[:-1]
+    np.testing.assert_allclose(ratios, (1e6) ** (1 / 199), rtol=1e-9)
+    assert lrs[0] == pytest.approx(1e-5)
+    # SGD at lr ~10 blows up: the test stops before the end
+    assert res.stopped_early and len(lrs) < 200
+    lo, hi = res.suggested
+    assert 1e-5 <= lo < hi <= 10 and res.min_lr == pytest.approx(
+        lrs[int(np.argmin(res.smoothed))])
+    # the suggested range is where the loss went down: the smoothed loss at hi is below start
+    assert np.interp(np.log(hi), np.log(lrs), res.smoothed) < res.smoothed[0]
+    again = lr_range_test(cfg, digits, lr_min=1e-5, lr_max=10.0, steps=200)
+    assert again.losses == res.losses  # deterministic (seeded)
+
+
+def test_lr_range_test_rejects_bad_arguments(digits):
+    with pytest.raises(ConfigError, match="lr_min < lr_max"):
+        lr_range_test(TINY, digits, lr_min=1.0, lr_max=0.1)
+    with pytest.raises(ConfigError, match="steps"):
+        lr_range_test(TINY, digits, steps=3)
+
+
+def test_batch_order_does_not_depend_on_dropout_or_augmentation(digits, monkeypatch):
+    """Dropout and augmentation runs take the plain path (batches()), the others the fast
+    path (FastPath.load): the same minibatches, in the same order, either way."""
+    seen, run_id = {}, [0]
+    spy_batches(monkeypatch, seen, run_id)
+    cfgs = grid({"dropout": [0.0, 0.3]}, base=TINY) + [TINY.replace(augment=True)]
+    for current, cfg in enumerate(cfgs):
+        run_id[0] = current
+        list(train(cfg, digits))
+    assert seen[0][0][0] is None and seen[1][0][0] is not None  # both paths were taken
+    assert len(seen[0]) == math.ceil(300 / 32) * TINY.epochs
+    assert same_batches(seen[0], seen[1])
+    assert len(seen[2]) == len(seen[0])  # augmentation changes the pixels, not the order:
+    assert all(np.array_equal(ya, yb) for (_, _), (ya, _), (yb, _) in
+               zip(seen[0], seen[1], seen[2]))
+
+
+# ------------------------------------------------------------------------------ command line
+def test_cli_search_writes_a_results_table(tmp_path, capsys):
+    from mnist.cli import main
+
+    out = tmp_path / "results.csv"
+    code = main(["search", "--vary", "lr=0.001,0.1,50", "--set", "optimizer=sgd",
+                 "--set", "hidden=16", "--epochs", "1", "--subset", "600", "--jobs", "2",
+                 "--out", str(out), "--json", "--quiet"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    final = json.loads(lines[-1])
+    assert final["final"] and final["varied"] == ["lr"] and len(final["results"]) == 3
+    assert any(json.loads(l).get("event") == "record" for l in lines[:-1])
+    rows = list(csv.DictReader(out.open()))
+    assert [float(r["lr"]) for r in rows] == [0.001, 0.1, 50.0]
+    assert rows[2]["status"] == "diverged" and rows[1]["status"] == "done"
+
+
+def test_cli_search_random_ranges_and_errors(capsys):
+    from mnist.cli import main
+
+    assert main(["search", "--random", "3", "--vary", "lr=1e-4:1", "--vary",
+                 "hidden=16,32x16", "--epochs", "1", "--subset", "300", "--jobs", "0",
+                 "--json", "--quiet"]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(final["results"]) == 3
+    # (a field is a table column when its value differs between the runs)
+    assert all(1e-4 <= r["lr"] <= 1 and r.get("hidden", "16") in ("16", "32-16")
+               for r in final["results"])
+    assert main(["search", "--vary", "momentum=0.5,1.5"]) == 1
+    assert "momentum=1.5" in capsys.readouterr().err
+    assert main(["search", "--vary", "lr=banana"]) == 1
+    assert "not a valid value" in capsys.readouterr().err
+    assert main(["search"]) == 1
+    assert "nothing to compare" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ figures
+def test_search_figures_mark_divergence_colour_by_lr_and_use_log_axes(digits):
+    from mnist.plots.search import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
+                                    run_colors, search_curves)
+
+    cfgs = grid({"lr": [0.001, 0.1, 50.0], "batch_size": [32, 64]}, base=TINY.replace(epochs=1))
+    search = Search(cfgs, digits, jobs=0, report_every=2)
+    search.run()
+    runs = [r.to_dict() for r in search.results]
+    colors, lohi = run_colors(runs)
+    assert lohi == pytest.approx((-3.0, math.log10(50.0)))
+    assert colors[0] == colors[1] and colors[0] != colors[2]  # same lr, same colour
+    fig = search_curves(runs, epochs=1)
+    legend = [t.name for t in fig.data if t.showlegend]
+    n_div = sum(r.status == "diverged" for r in search.results)
+    assert n_div >= 1 and sum("(diverged)" in n for n in legend) == n_div
+    assert "diverged" in legend and any(t.marker.symbol == "x" for t in fig.data)
+    assert fig.layout.yaxis2.type == "log"
+    u = accuracy_vs_lr(runs, best=search.best.run_id)
+    assert u.layout.xaxis.type == "log"
+    assert {t.name for t in u.data} >= {"finished", "diverged", "best"}
+    pc = parallel_coordinates(results_table(search.results), search.varied)
+    dims = pc.data[0].dimensions
+    assert [d.label for d in dims] == ["lr (log)", "batch_size", "val_acc"]
+    np.testing.assert_allclose(dims[0].values, np.log10([r.config.lr for r in search.results]))
+    res = lr_range_test(TINY, digits, steps=60)
+    f = lr_finder_plot(res.to_dict())
+    assert f.layout.xaxis.type == "log" and len(f.layout.shapes) == (1 if res.suggested else 0)
