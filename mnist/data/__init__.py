@@ -24,12 +24,9 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
 import numpy as np
+from mnist.constants import N_CLASSES, PIXELS, SCALE, SIDE  # noqa: F401  (SCALE re-exported)
 from mnist.errors import DatasetError  # noqa: F401  (re-exported)
 
-SIDE = 28
-PIXELS = SIDE * SIDE
-N_CLASSES = 10
-SCALE = np.float32(1 / 255)  # pixels -> [0, 1]; one constant so every path agrees bit for bit
 MAX_BYTES = 200 * 1024 * 1024  # default size limit for a file, compressed or not
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "data" / "mnist"
 MNIST_FILES = {

@@ -23,9 +23,10 @@ import math
 
 import numpy as np
 
+from mnist.constants import SIDE
+
 __all__ = ["augment_batch", "random_affines", "apply_affines", "change_thickness"]
 
-SIDE = 28
 CENTRE = (SIDE - 1) / 2  # rotate and scale about the image centre (13.5, 13.5)
 _r, _c = np.mgrid[0:SIDE, 0:SIDE]
 _GRID = np.stack([_r.ravel(), _c.ravel(), np.ones(SIDE * SIDE)]).astype(np.float32)  # (3, 784)

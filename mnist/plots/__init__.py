@@ -15,9 +15,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mnist.analysis.explore import mosaic
+from mnist.constants import N_CLASSES, SIDE
 
-SIDE = 28
-CLASSES = list(range(10))
+CLASSES = list(range(N_CLASSES))
 TRAIN_COLOR = "#4C9BE8"
 VAL_COLOR = "#F2A541"
 TEST_COLOR = "#7BC67E"
