@@ -25,13 +25,12 @@ import io
 import numpy as np
 
 from mnist.nn.activations import ACTIVATIONS
-from mnist.data import SCALE, Dataset, DatasetError, read_npz
+from mnist.constants import N_CLASSES, SCALE, SIDE
+from mnist.data import Dataset, DatasetError, read_npz
 from mnist.analysis.explore import mosaic  # noqa: F401 (pictures of digits: one implementation)
 from mnist.nn.losses import softmax
 from mnist.training.metrics import accuracy
 
-SIDE = 28
-N_CLASSES = 10
 
 # ============================================================================================
 # Mistakes
