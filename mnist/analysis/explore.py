@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist.data import PIXELS, SIDE, Dataset
+from mnist.constants import N_CLASSES, PIXELS, SIDE
+from mnist.data import Dataset
 from mnist.training.metrics import evaluate
 
-N_CLASSES = 10
 GRID_MODES = ("random", "by class", "by index")
 
 
