@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-N_CLASSES = 10
+from mnist.constants import N_CLASSES
 
 
 def accuracy(y_true, y_pred) -> float:
