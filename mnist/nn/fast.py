@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from mnist.nn.blas import Gemm
-from mnist.data import SCALE
+from mnist.constants import SCALE
 from mnist.nn.model import MLP
 
 
