@@ -367,7 +367,7 @@ def _load_image(path: str, raw: bool) -> np.ndarray:
                 if im.size != (28, 28):
                     raise CLIError(f"--raw needs a 28x28 image; {path} is "
                                    f"{im.size[0]}x{im.size[1]}")
-                from mnist.data import SCALE
+                from mnist.constants import SCALE
 
                 return np.multiply(np.asarray(im.convert("L")), SCALE, dtype=np.float32)
             # Shrink a big photo in its own mode before widening it to RGBA (4 bytes a pixel):
