@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from mnist.data import SCALE
+from mnist.constants import SCALE
 from mnist.nn.fast import FastPath, forward_backward_for
 from mnist.nn.model import MLP
 from mnist.nn.optim import make_optimizer
