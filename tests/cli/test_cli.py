@@ -105,8 +105,6 @@ def test_predict_raw_and_through_preprocessing(tmp_path, capsys):
     photo = tmp_path / "seven.jpg"
     big.save(photo)
     res = cli("predict", photo, "--json")
-    if "preprocessing is not available" in res.stderr:
-        pytest.skip("mnist.drawing not there yet")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["digit"] == 7
 
