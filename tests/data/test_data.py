@@ -13,7 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mnist
-from mnist.data import DEFAULT_ROOT, Dataset, DatasetError, batches, read_npz
+from mnist.data.bundled import DEFAULT_ROOT
+from mnist.data.dataset import Dataset, batches
+from mnist.data.readers import read_npz
+from mnist.errors import DatasetError
 
 # -------------------------------------------------------------------------------- helpers
 
@@ -334,6 +337,21 @@ def test_import_mnist_does_not_import_streamlit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_package_re_exports_the_public_names():
+    import mnist.constants
+    import mnist.data
+    from mnist.data import bundled, dataset, readers
+
+    for module in (dataset, readers, bundled, mnist.constants):
+        for name in dir(module):
+            if not name.startswith("_") and name in mnist.data.__all__:
+                assert getattr(mnist.data, name) is getattr(module, name), name
+    assert set(mnist.data.__all__) >= {"Dataset", "DatasetError", "batches", "load_mnist",
+                                       "read_dataset", "read_idx_pair", "read_npz", "SCALE"}
+    assert mnist.data.DatasetError is mnist.errors.DatasetError
+    assert mnist.load_mnist is bundled.load_mnist and mnist.Dataset is dataset.Dataset
 
 
 def test_zip_that_is_not_npz():
