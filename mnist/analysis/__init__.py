@@ -4,18 +4,9 @@ The functions behind the Mistakes, Draw and Inside pages, as plain NumPy:
 
 - mistakes: which test digits a model gets wrong, sorted (most confident first, by class, by
   index) and filtered to one confusion-matrix cell; model A vs model B (fixed / introduced).
-- inside: a pure forward pass that keeps every layer's pre-activation `z` and activation `a`;
-  saliency = d(winning logit)/d(input) by backprop through the same layers; the first layer's
-  weights as 28x28 tiles.
-- pictures: a mosaic of many small images in ONE array (a page of 40 digits is one image, not
-  40 widgets), nearest-neighbour upscaling, a red/blue saliency overlay.
+- inside (`mnist.analysis.inside`): every layer's values, saliency, weight tiles, pictures.
 - "my digits": the user's own labelled drawings, mixed with a stratified MNIST sample so that
   fine-tuning on a handful of drawings does not make the network forget MNIST.
-
-Why a separate forward pass instead of `model.forward`: the layers keep references for their
-backward pass (`Dense.x`, `Activation.a`), so calling them from several sessions at once (the
-bundled model is shared) would race. Here everything lives in local variables; the weights are
-only read.
 """
 
 from __future__ import annotations
@@ -24,11 +15,12 @@ import io
 
 import numpy as np
 
-from mnist.nn.activations import ACTIVATIONS
 from mnist.constants import N_CLASSES, SCALE, SIDE
 from mnist.data import Dataset, DatasetError, read_npz
 from mnist.analysis.explore import mosaic  # noqa: F401 (pictures of digits: one implementation)
-from mnist.nn.losses import softmax
+from mnist.analysis.inside import (  # noqa: F401 (re-exported for the pages)
+    forward_trace, normalise_tiles, output_contributions, predict_proba, saliency,
+    saliency_overlay, upscale, weight_tiles)
 from mnist.training.metrics import accuracy
 
 
@@ -98,147 +90,6 @@ def compare(y_true, pred_a, pred_b) -> dict:
                both_wrong=np.flatnonzero(~a_ok & ~b_ok))
     out["counts"] = {k: int(len(v)) for k, v in out.items()}
     return out
-
-
-# ============================================================================================
-# Inside the network
-
-
-def _layers(model):
-    """[(W (n_in, n_out), b (n_out,), activation or None)] read from the model's Dense layers
-    (the output layer has no activation)."""
-    dense = model.dense
-    f = ACTIVATIONS[model.activation]
-    return [(d.W, d.b, f if i < len(dense) - 1 else None) for i, d in enumerate(dense)]
-
-
-def _as_rows(model, x) -> np.ndarray:
-    """x as float rows (N, 784) in the model's dtype; a (784,), (28, 28) or (N, 28, 28)
-    input is reshaped."""
-    x = np.asarray(x)
-    if x.ndim == 1 or x.shape == (SIDE, SIDE):
-        x = x.reshape(1, -1)
-    elif x.ndim == 3:
-        x = x.reshape(len(x), -1)
-    if x.ndim != 2 or x.shape[1] != model.sizes[0]:
-        raise ValueError(f"expected input of shape (N, {model.sizes[0]}) or 28x28 images, "
-                         f"got {x.shape}")
-    if x.dtype == np.uint8:
-        raise ValueError("expected floats in [0, 1], got uint8 pixels (divide by 255)")
-    return x.astype(model.dtype, copy=False)
-
-
-def forward_trace(model, x) -> list[dict]:
-    """Every layer's values for inputs x (N, 784) (or (28, 28) / (N, 28, 28)):
-
-        [{"name": "hidden 1", "z": (N, h1), "a": (N, h1)}, ..., {"name": "output",
-          "z": logits (N, 10), "a": probs (N, 10)}]
-
-    z is the pre-activation x @ W + b, a = f(z) (softmax for the output). Dropout is off.
-    """
-    a = _as_rows(model, x)  # (N, 784)
-    trace = []
-    layers = _layers(model)
-    for i, (W, b, f) in enumerate(layers):
-        z = a @ W + b  # (N, n_out)
-        if f is not None:
-            a = f.forward(z.copy())  # forward works in place; keep z
-            trace.append(dict(name=f"hidden {i + 1}", z=z, a=a))
-        else:
-            trace.append(dict(name="output", z=z, a=softmax(z)))
-    return trace
-
-
-def predict_proba(model, x) -> np.ndarray:
-    """Class probabilities (N, 10) through the same pure forward pass (no shared state)."""
-    return forward_trace(model, x)[-1]["a"]
-
-
-def saliency(model, x, target=None) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient of a logit with respect to the input pixels, by backprop.
-
-    x (N, 784) floats (or 28x28 images); target (N,) class per row, default the winning class
-    (argmax). Returns (grad (N, 784) in the model's dtype, probs (N, 10)).
-
-    Positive gradient: more ink at that pixel would raise the logit (the pixel argues for the
-    class); negative: ink there argues against. Backward from delta = e_target:
-        delta <- delta @ W^T            through a Dense layer
-        delta <- delta * f'(z)          through an activation (f' from its output a)
-    """
-    a = _as_rows(model, x)
-    layers = _layers(model)
-    acts = []  # output a of each hidden activation, for f'
-    for W, b, f in layers:
-        z = a @ W + b
-        a = f.forward(z) if f is not None else z
-        acts.append(a)
-    logits = a  # (N, 10)
-    probs = softmax(logits)
-    if target is None:
-        target = logits.argmax(axis=1)
-    target = np.broadcast_to(np.asarray(target, dtype=np.int64), (len(logits),))
-    delta = np.zeros_like(logits)  # (N, 10)
-    delta[np.arange(len(logits)), target] = 1
-    for i in range(len(layers) - 1, -1, -1):
-        W, _, f = layers[i]
-        if f is not None:
-            delta = f.backward(delta, acts[i])  # (N, n_out) * f'(z)
-        delta = delta @ W.T  # (N, n_in)
-    return delta, probs
-
-
-def weight_tiles(model) -> np.ndarray:
-    """The first layer's weights as images: (h1, 28, 28), tile k = the pixel pattern that
-    excites hidden unit k (its incoming weights W[:, k])."""
-    W = model.dense[0].W  # (784, h1)
-    if W.shape[0] != SIDE * SIDE:
-        raise ValueError(f"first layer takes {W.shape[0]} inputs, not 28x28 pixels")
-    return np.ascontiguousarray(W.T).reshape(-1, SIDE, SIDE)
-
-
-def normalise_tiles(tiles) -> np.ndarray:
-    """Each tile divided by its own largest |value| (so every unit's pattern is visible,
-    whatever the scale of its weights); all-zero tiles stay zero."""
-    tiles = np.asarray(tiles, dtype=np.float64)
-    m = np.abs(tiles).reshape(len(tiles), -1).max(axis=1)
-    return tiles / np.where(m > 0, m, 1.0)[:, None, None]
-
-
-# ============================================================================================
-# Pictures
-
-
-def upscale(img: np.ndarray, k: int) -> np.ndarray:
-    """Nearest-neighbour upscaling by an integer factor (crisp pixels, unlike a browser)."""
-    img = np.asarray(img)
-    return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
-
-
-def saliency_overlay(image, grad, scale: int = 8, gamma: float = 0.8,
-                     percentile: float = 99.0) -> np.ndarray:
-    """An RGB picture (28*scale, 28*scale, 3) uint8: the digit in dim grey, pixels whose ink
-    pushed the winning logit up in red, down in blue.
-
-    Intensity ~ |grad| / (the `percentile` of the non-zero |grad|), clipped at 1: an MLP's
-    input gradient is dense, and scaling by the single largest value would leave all but one
-    pixel invisible.
-    """
-    image = np.asarray(image, dtype=np.float64).reshape(SIDE, SIDE)
-    if image.max() > 1.0:
-        image = image / 255.0
-    g = np.asarray(grad, dtype=np.float64).reshape(SIDE, SIDE)
-    mag = np.abs(g)[np.abs(g) > 0]
-    m = float(np.percentile(mag, percentile)) if mag.size else 0.0
-    g = np.clip(g / m, -1, 1) if m > 0 else g
-    pos = np.clip(g, 0, 1) ** gamma
-    neg = np.clip(-g, 0, 1) ** gamma
-    base = 0.35 * image
-    rgb = np.stack([base, base, base], axis=-1)  # (28, 28, 3)
-    rgb[..., 0] += pos * (1 - rgb[..., 0])
-    rgb[..., 1] *= 1 - 0.7 * np.maximum(pos, neg)
-    rgb[..., 2] += neg * (1 - rgb[..., 2])
-    rgb = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-    return upscale(rgb, scale)
 
 
 def uncertainty(probs, threshold: float = 0.6, margin: float = 0.2) -> tuple | None:
@@ -357,17 +208,6 @@ def fine_tune(model, images, labels, train: Dataset, steps: int = 400, batch_siz
     with blas_threads(1):
         history = list(run)
     return new, cfg, history
-
-
-def output_contributions(model, trace: list[dict], row: int = 0, target: int | None = None):
-    """How each unit of the last hidden layer moves the `target` logit (default: the winner):
-    a_j * W[j, target], so logit = sum_j of these + b[target]. (units,) array, and target."""
-    if len(trace) < 2:
-        raise ValueError("a network without hidden layers has no hidden units to show")
-    logits = trace[-1]["z"][row]
-    target = int(np.argmax(logits)) if target is None else int(target)
-    a = trace[-2]["a"][row]  # (h_last,)
-    return a * model.dense[-1].W[:, target], target
 
 
 # ============================================================================================
