@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 import mnist  # noqa: E402
-from mnist.data import _load_mnist_cached  # noqa: E402
+from mnist.data.bundled import _load_mnist_cached  # noqa: E402
 
 
 def timed(fn, repeat):
