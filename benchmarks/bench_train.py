@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import mnist  # noqa: E402
 from mnist import TrainConfig, build_model, train  # noqa: E402
-from mnist.data import batches  # noqa: E402
+from mnist.data.dataset import batches  # noqa: E402
 from mnist.nn.optim import make_optimizer  # noqa: E402
 
 LR = 0.05
