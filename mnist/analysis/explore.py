@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist.constants import N_CLASSES, PIXELS, SIDE
-from mnist.data import Dataset
+from mnist.data.dataset import Dataset
 from mnist.training.metrics import evaluate
 
 GRID_MODES = ("random", "by class", "by index")
