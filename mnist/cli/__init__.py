@@ -93,7 +93,7 @@ def _subset(text: str):
 
 
 def _read_set(path: str, part: str):
-    from mnist.data import read_dataset
+    from mnist.data.readers import read_dataset
 
     return read_dataset(path, part=part)
 
@@ -189,7 +189,7 @@ def _config_from_args(args):
 
 def cmd_train(args) -> int:
     from mnist.training import presets
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
     from mnist.training.metrics import evaluate
     from mnist.training.persist import load_model, save_model
     from mnist.training.loop import train
@@ -207,7 +207,8 @@ def cmd_train(args) -> int:
 
     train_set = test_set = None
     if args.data and args.data.lower().endswith(".npz"):  # read once, both parts
-        from mnist.data import DatasetError, read_npz
+        from mnist.data.readers import read_npz
+        from mnist.errors import DatasetError
 
         parts = read_npz(args.data)
         if "train" not in parts and len(parts) != 1:
@@ -303,7 +304,7 @@ def _add_evaluate(sub):
 
 
 def cmd_evaluate(args) -> int:
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
     from mnist.training.metrics import evaluate
     from mnist.training.persist import load_model
 
@@ -481,7 +482,7 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     from mnist.training.config import ConfigError
-    from mnist.data import DatasetError
+    from mnist.errors import DatasetError
     from mnist.training.persist import ModelFileError
 
     if "OPENBLAS_NUM_THREADS" not in os.environ:
