@@ -186,7 +186,7 @@ def _base_config(args):
 
 def cmd_search(args) -> int:
     from mnist.cli import CLIError
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
     from mnist.search import Search, grid, results_table, sample, write_results
 
     base, preset, changes = _base_config(args)
