@@ -20,7 +20,7 @@ import time
 import weakref
 
 from mnist.training.config import TrainConfig
-from mnist.data import Dataset
+from mnist.data.dataset import Dataset
 from mnist.analysis.explore import score
 from mnist.nn.model import MLP
 from mnist.training.loop import train
