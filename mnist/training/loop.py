@@ -28,7 +28,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from mnist.training.config import ConfigError, TrainConfig
-from mnist.data import Dataset, DatasetError, batches
+from mnist.data.dataset import Dataset, batches
+from mnist.errors import DatasetError
 from mnist.nn.fast import FastPath, forward_backward_for
 from mnist.nn.model import MLP
 from mnist.nn.optim import SGD, make_optimizer, schedule_lr
