@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnist.training.config import ConfigError, TrainConfig
-from mnist.data import Dataset, DatasetError, batches
+from mnist.data.dataset import Dataset, batches
+from mnist.errors import DatasetError
 from mnist.search import blas_threads
 
 DEFAULT_STEPS = 200
