@@ -41,7 +41,7 @@ def evaluate(model, ds, batch_size: int = 1000, probs: bool = False) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix of `model` on a labelled
     Dataset, plus the predictions (N,). Plain values (lists) except `predictions` and, with
     `probs=True`, `probs` (N, 10) float32: the class probabilities, from the same pass."""
-    from mnist.data import batches
+    from mnist.data.dataset import batches
 
     preds = np.empty(len(ds), dtype=np.int64)
     all_probs = np.empty((len(ds), model.sizes[-1]), dtype=np.float32) if probs else None
