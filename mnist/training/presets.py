@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnist.training.config import ConfigError, TrainConfig
-from mnist.data import Dataset, load_mnist
+from mnist.data.bundled import load_mnist
+from mnist.data.dataset import Dataset
 from mnist.training.loop import evaluate_loss
 
 
