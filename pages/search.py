@@ -19,7 +19,7 @@ from mnist.analysis import explore
 from mnist.nn.activations import ACTIVATIONS
 from mnist.cli.search import parse_value
 from mnist.training.config import ConfigError, TrainConfig, parse_hidden
-from mnist.data import DatasetError
+from mnist.errors import DatasetError
 from mnist.training.jobs import report_every_for
 from mnist.nn.layers import INITS
 from mnist.training.lr_finder import lr_range_test
