@@ -18,7 +18,7 @@ from mnist.analysis import explore
 import mnist.plots as plots
 from mnist.nn.activations import ACTIVATIONS
 from mnist.training.config import ConfigError, TrainConfig, parse_hidden
-from mnist.data import DatasetError
+from mnist.errors import DatasetError
 from mnist.nn.layers import INITS
 from mnist.nn.losses import LOSSES
 from mnist.nn.optim import OPTIMIZERS, SCHEDULES
