@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mnist import load_model
-from mnist.data import load_mnist
+from mnist.data.bundled import load_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
 
