@@ -490,7 +490,7 @@ def test_mnist_digits_pasted_into_a_canvas_keep_their_label():
     if not MODEL.exists():
         pytest.skip("bundled model models/default.npz not there yet")
     from mnist import load_model
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
 
     model = load_model(MODEL)
     _, test = load_mnist()
