@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist.nn import reference
-from mnist.data import load_mnist
+from mnist.data.bundled import load_mnist
 from mnist.nn.model import MLP
 
 
