@@ -54,7 +54,7 @@ def test_bad_values_name_the_field_and_the_value(field, value):
 
 def test_patience_needs_validation():
     from mnist import train
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
 
     small = load_mnist()[0].take(range(100))
     cfg = TrainConfig(patience=2, val_fraction=0)  # fine on its own: validation= may come
