@@ -42,7 +42,7 @@ def test_unknown_preset():
 def test_kaggle_stand_in_split():
     cfg, tr, te = presets.prepare("tutorial-20-kaggle")
     assert len(tr) == 30_000 and len(te) == 12_000
-    from mnist.data import load_mnist
+    from mnist.data.bundled import load_mnist
     full = load_mnist()[0]
     assert np.array_equal(tr.images[0], full.images[0])
     assert np.array_equal(te.images[0], full.images[30_000])
