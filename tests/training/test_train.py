@@ -11,7 +11,8 @@ import importlib
 
 train_mod = importlib.import_module("mnist.training.loop")  # (mnist.training.loop the attribute is the function)
 from mnist import ConfigError, DatasetError, TrainConfig, build_model, evaluate_loss, train
-from mnist.data import Dataset, load_mnist
+from mnist.data.bundled import load_mnist
+from mnist.data.dataset import Dataset
 
 
 @pytest.fixture(scope="module")
