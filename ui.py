@@ -25,7 +25,9 @@ import streamlit as st
 import mnist
 from mnist.analysis import explore
 from mnist.training.config import TrainConfig
-from mnist.data import Dataset, DatasetError, read_npz
+from mnist.data.dataset import Dataset
+from mnist.data.readers import read_npz
+from mnist.errors import DatasetError
 from mnist.training.jobs import (TrainingJob, clone_model, config_for_model, limit_blas_threads,
                         running_jobs)
 from mnist.training.persist import ModelFileError
