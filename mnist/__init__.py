@@ -4,14 +4,10 @@ Everything that computes an array lives here; the Streamlit pages only call it. 
 never imports streamlit and never prints (the CLI in `mnist.cli` is the one exception).
 """
 
-from mnist.data import (
-    Dataset,
-    DatasetError,
-    batches,
-    load_mnist,
-    read_dataset,
-    read_idx_pair,
-)
+from mnist.data.bundled import load_mnist
+from mnist.data.dataset import Dataset, batches
+from mnist.data.readers import read_dataset, read_idx_pair
+from mnist.errors import DatasetError
 from mnist.training.config import ConfigError, TrainConfig
 from mnist.training.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
 from mnist.nn.model import MLP
