@@ -16,7 +16,9 @@ import io
 import numpy as np
 
 from mnist.constants import N_CLASSES, SCALE, SIDE
-from mnist.data import Dataset, DatasetError, read_npz
+from mnist.data.dataset import Dataset
+from mnist.data.readers import read_npz
+from mnist.errors import DatasetError
 from mnist.analysis.explore import mosaic  # noqa: F401 (pictures of digits: one implementation)
 from mnist.analysis.inside import (  # noqa: F401 (re-exported for the pages)
     forward_trace, normalise_tiles, output_contributions, predict_proba, saliency,
