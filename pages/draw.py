@@ -36,7 +36,7 @@ def show_gray(img, caption=None, scale=8):
     """A float [0, 1] or uint8 image, upscaled with crisp pixels."""
     img = np.asarray(img)
     if img.dtype != np.uint8:
-        img = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+        img = an.to_uint8(img)
     st.image(an.upscale(img, scale), caption=caption)
 
 

@@ -110,8 +110,11 @@ def uncertainty(probs, threshold: float = 0.6, margin: float = 0.2) -> tuple | N
 
 
 def to_uint8(img) -> np.ndarray:
-    """A (28, 28) float image in [0, 1] as uint8 pixels (how MNIST is stored)."""
-    img = np.asarray(img, dtype=np.float64).reshape(SIDE, SIDE)
+    """A float image in [0, 1] as uint8 pixels (how MNIST is stored). A digit as a row of
+    784 pixels comes back (28, 28); any other image keeps its shape."""
+    img = np.asarray(img, dtype=np.float64)
+    if img.size == SIDE * SIDE and img.shape[-1] == SIDE * SIDE:
+        img = img.reshape(SIDE, SIDE)
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 

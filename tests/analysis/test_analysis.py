@@ -123,6 +123,9 @@ def test_my_digits_roundtrip_and_errors():
     with pytest.raises(DatasetError, match="labels"):
         an.my_digits_npz(imgs, [1, 2])
     assert an.to_uint8(np.full((28, 28), 0.5)).max() == 128
+    assert an.to_uint8(np.full((1, 784), 1.0)).shape == (28, 28)  # a row is one digit
+    wide = an.to_uint8(np.array([[0.0, 0.2, 1.0, 1.5]] * 3, np.float32))  # any picture
+    assert wide.dtype == np.uint8 and wide.tolist() == [[0, 51, 255, 255]] * 3
 
 
 def _toy_train(n=600, seed=0):
