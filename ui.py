@@ -24,13 +24,12 @@ import streamlit as st
 
 import mnist
 from mnist.analysis import explore
-from mnist.training.config import TrainConfig
+from mnist.training.config import TrainConfig, config_for_model
 from mnist.data.dataset import Dataset
 from mnist.data.readers import read_npz
 from mnist.errors import DatasetError
-from mnist.training.jobs import (TrainingJob, clone_model, config_for_model, limit_blas_threads,
-                        running_jobs)
-from mnist.training.persist import ModelFileError
+from mnist.training.jobs import TrainingJob, limit_blas_threads, running_jobs
+from mnist.training.persist import ModelFileError, clone_model
 from mnist.search import running_searches
 
 # One BLAS thread for the whole server process, set once at import (threadpoolctl): on a shared

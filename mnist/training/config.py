@@ -184,6 +184,14 @@ class TrainConfig:
         return cls.from_dict(d)
 
 
+def config_for_model(cfg: TrainConfig, model) -> TrainConfig:
+    """`cfg` with the architecture fields replaced by `model`'s own (an MLP; for resumed
+    training, where train() keeps the model's architecture whatever the config says)."""
+    return cfg.replace(hidden=tuple(model.sizes[1:-1]), activation=model.activation,
+                       init=model.init, loss=model.loss, dropout=model.dropout,
+                       dtype=model.dtype.name)
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) or (
         hasattr(v, "dtype") and getattr(v, "dtype").kind in "iu")

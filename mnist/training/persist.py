@@ -1,4 +1,4 @@
-"""Saving and loading a trained network: one .npz, never a pickle.
+"""Saving, loading and copying a trained network: one .npz, never a pickle.
 
 The file is a NumPy .npz (a zip of .npy arrays): the weights as "0.W", "0.b", "1.W", ... plus
 "meta.json", the JSON metadata (format version, architecture, config, history, metrics) stored
@@ -206,3 +206,14 @@ def load_model(src) -> MLP:
         metrics=meta.get("metrics") or {},
     )
     return model
+
+
+def clone_model(model: MLP) -> MLP:
+    """An independent copy of `model` (same architecture, copied weights, no shared arrays):
+    what saving and loading it would give, without the file."""
+    arch = model.architecture()
+    copy = MLP(arch["sizes"], activation=arch["activation"], init=arch["init"],
+               dropout=arch["dropout"], loss=arch["loss"], dtype=arch["dtype"], seed=0)
+    copy.load_state_dict(model.state_dict())
+    copy.meta = dict(model.meta)
+    return copy

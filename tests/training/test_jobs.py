@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import mnist
-from mnist.training.jobs import TrainingJob, clone_model, config_for_model, report_every_for
+from mnist.training.config import config_for_model
+from mnist.training.jobs import TrainingJob, report_every_for
+from mnist.training.persist import clone_model
 
 
 @pytest.fixture(scope="module")
