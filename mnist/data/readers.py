@@ -329,6 +329,8 @@ def _parse_npz(data: bytes, name: str, max_bytes: int) -> dict[str, Dataset]:
         raise DatasetError(f"{name}: not a valid NPZ archive ({e})") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error) as e:
         raise DatasetError(f"{name}: corrupt or truncated NPZ archive ({e})") from None
+    except NotImplementedError as e:  # zipfile: a compression method or version it lacks
+        raise DatasetError(f"{name}: an NPZ archive this reader cannot open ({e})") from None
     found: dict[str, Dataset] = {}
     for part, pairs in _NPZ_PAIRS.items():
         for xk, yk in pairs:

@@ -354,6 +354,14 @@ def test_the_package_re_exports_the_public_names():
     assert mnist.load_mnist is bundled.load_mnist and mnist.Dataset is dataset.Dataset
 
 
+def test_npz_needing_a_newer_zip_version_is_a_dataset_error():
+    # a mutation the fuzz test found: zipfile raises NotImplementedError for "version 6.4"
+    data = bytearray(npz_bytes(x_train=np.zeros((3, 28, 28), np.uint8)))
+    data[data.find(b"PK\x01\x02") + 6] = 64  # central directory: version needed to extract
+    with pytest.raises(DatasetError, match="v64.npz: an NPZ archive this reader cannot open"):
+        mnist.read_dataset(bytes(data), name="v64.npz")
+
+
 def test_zip_that_is_not_npz():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
