@@ -22,5 +22,10 @@ class PreprocessError(ValueError):
     """The input is not an image we can preprocess (wrong dtype, shape, or absurdly large)."""
 
 
+class EngineError(ValueError):
+    """A run storage or study that cannot be used (unreachable database, bad URL, unknown study
+    id), said in one line."""
+
+
 class CLIError(Exception):
     """A problem the command line reports in one line."""

@@ -22,7 +22,7 @@ RANKS = {
     "data": 1, "nn": 1, "drawing": 1,
     "training": 2,
     "search": 3, "analysis": 3,
-    "plots": 4,
+    "plots": 4, "engine": 4,
     "cli": 5, "__init__": 6, "__main__": 6,
 }
 MAX_LINES = 400
