@@ -50,7 +50,7 @@ def run(configs, train, jobs):
 
 def _bare(cfg, train):
     from mnist import train as fit
-    from mnist.search import blas_threads
+    from mnist.training.threads import blas_threads
 
     with blas_threads(1):
         list(fit(cfg, train))

@@ -197,7 +197,7 @@ def fine_tune(model, images, labels, train: Dataset, steps: int = 400, batch_siz
     """
     from mnist.training.config import TrainConfig
     from mnist.training.jobs import clone_model, config_for_model
-    from mnist.search import blas_threads
+    from mnist.training.threads import blas_threads
     from mnist.training.loop import train as run_training
 
     ds = finetune_dataset(images, labels, train, n_mnist=n_mnist, repeat=repeat, seed=seed)

@@ -488,9 +488,9 @@ def main(argv=None) -> int:
     if "OPENBLAS_NUM_THREADS" not in os.environ:
         # One BLAS thread unless asked otherwise: for matrices this small a second OpenBLAS
         # thread spins between products and made training 4-20x slower here (bench_train.py).
-        from mnist.training.jobs import limit_blas_threads
+        from mnist.training.threads import blas_threads
 
-        limit_blas_threads(1)
+        blas_threads(1)
     try:
         return args.func(args)
     except (CLIError, ConfigError, DatasetError, ModelFileError) as e:

@@ -16,7 +16,7 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from mnist.plots import BAD_COLOR, _finite, _layout
-from mnist.search import LOG_FIELDS, format_value
+from mnist.search.space import LOG_FIELDS, format_value
 
 COLORSCALE = "Plasma"
 C0, C1 = 0.2, 1.0  # the part of COLORSCALE used (visible on the dark theme)

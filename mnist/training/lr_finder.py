@@ -25,7 +25,7 @@ import numpy as np
 from mnist.training.config import ConfigError, TrainConfig
 from mnist.data.dataset import Dataset, batches
 from mnist.errors import DatasetError
-from mnist.search import blas_threads
+from mnist.training.threads import blas_threads
 
 DEFAULT_STEPS = 200
 MAX_STEPS = 5000

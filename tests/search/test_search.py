@@ -20,10 +20,11 @@ from scipy import stats
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.nn.fast import FastPath
 from mnist.training.lr_finder import lr_range_test
-from mnist.search import (MAX_RUNS, SEARCH_PRESETS, Choice, IntRange, Range, Search,
-                          estimate_seconds, grid, halving_rungs, results_csv, results_json,
-                          results_table, running_searches, sample, varied_fields,
-                          write_results)
+from mnist.search.estimate import estimate_seconds
+from mnist.search.pool import Search, halving_rungs, running_searches
+from mnist.search.presets import SEARCH_PRESETS
+from mnist.search.results import results_csv, results_json, results_table, write_results
+from mnist.search.space import MAX_RUNS, Choice, IntRange, Range, grid, sample, varied_fields
 
 train_mod = importlib.import_module("mnist.training.loop")  # (mnist.training.loop is also the function)
 
