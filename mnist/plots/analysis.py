@@ -1,9 +1,8 @@
 """Plotly figures for the Mistakes, Draw and Inside pages, from plain arrays (no Streamlit).
 
-Kept next to `mnist/plots.py` (same theme helpers and colours) so the two files can be edited
-independently. Clickable figures carry an invisible marker per item whose `customdata` says
-what was clicked (a test index, a (true, predicted) cell), so `st.plotly_chart(...,
-on_select="rerun")` tells the page what the user picked.
+The theme and colours are `mnist.plots.style`'s. Clickable figures carry an invisible marker
+per item whose `customdata` says what was clicked (a test index, a (true, predicted) cell), so
+`st.plotly_chart(..., on_select="rerun")` tells the page what the user picked.
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mnist.plots import (BAD_COLOR, CLASSES, GREYS, SIDE, TEST_COLOR, TRAIN_COLOR, VAL_COLOR,
-                         _layout)
+from mnist.constants import SIDE
+from mnist.plots.style import (BAD_COLOR, CLASSES, GREYS, TEST_COLOR, TRAIN_COLOR, VAL_COLOR,
+                               _layout)
 
 
 def probs_bar(probs, true: int | None = None, title: str | None = None,
