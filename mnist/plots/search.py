@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from mnist.plots import BAD_COLOR, _finite, _layout
+from mnist.plots.style import BAD_COLOR, _finite, _layout
 from mnist.search.space import LOG_FIELDS, format_value
 
 COLORSCALE = "Plasma"
