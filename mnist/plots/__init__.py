@@ -17,10 +17,9 @@ The figure functions of digits.py and training.py are re-exported here for users
 from mnist.plots.digits import (class_distribution, digit_grid, digit_heatmap, mean_images,
                                 pixel_histogram)
 from mnist.plots.style import (BAD_COLOR, CLASSES, GREYS, TEMPLATE, TEST_COLOR, TRAIN_COLOR,
-                               VAL_COLOR, _finite, _layout)
+                               VAL_COLOR)
 from mnist.plots.training import (confusion_heatmap, per_class_accuracy, softmax_heatmap,
                                   training_curves)
-from mnist.constants import SIDE
 
 __all__ = [
     "class_distribution", "digit_grid", "digit_heatmap", "mean_images", "pixel_histogram",
