@@ -6,14 +6,16 @@ that form is exactly a plain SGD step fused with its gradient: the weight update
     W -= lr * (x.T @ delta)          # matmul into dW, then two passes over W
 
 is one call, `gemm(-lr, x.T, delta, 1.0, W)`, that never writes the gradient anywhere. For
-784-128-64-10 that saves writing and re-reading 100k floats per step (mnist/fast.py).
+784-128-64-10 that saves writing and re-reading 100k floats per step (mnist/nn/fast.py).
 
 We call the BLAS library NumPy itself is linked against (found by threadpoolctl among the
 loaded libraries, inside NumPy's directory), through ctypes: one library, so one thread pool
-(a second OpenBLAS, such as scipy's, spins its own threads against NumPy's). Where that
-library cannot be found or is not a CBLAS we know (NumPy built against Accelerate or MKL),
-`available()` is False and every function falls back to NumPy with the same result:
-callers need not care, only the speed differs.
+(a second OpenBLAS, such as scipy's, spins its own threads against NumPy's). The width of its
+integers (32 or 64 bits: NumPy's wheels use 64) is not guessed: it is measured once, when the
+library is first loaded, by a call that is harmless under either width (`_int_width`), and then
+one small product per dtype is checked against NumPy. Where the library cannot be found, is not
+a CBLAS we can call, or answers wrongly, `available()` is False and every function falls back
+to NumPy with the same result: callers need not care, only the speed differs.
 
 Only float32/float64 arrays whose rows are contiguous (`strides[-1] == itemsize`) are passed
 to BLAS; anything else is refused with a ValueError, never handed over (a wrong stride there
@@ -24,20 +26,27 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+# Symbol spellings, tried in order: NumPy's wheels (scipy-openblas), then a plain OpenBLAS.
+_SYMBOLS = (("scipy_", "64_"), ("", "64_"), ("scipy_", ""), ("", ""))
+# The integer widths a CBLAS may be built with; _int_width tells which one a library reads.
+_WIDTHS = (ctypes.c_int64, ctypes.c_int32)
 
 
 class _Lib:
-    """The CBLAS entry points of NumPy's own BLAS, or None for each one missing."""
+    """The CBLAS entry points of NumPy's own BLAS, checked, or None for each one unusable."""
 
     def __init__(self):
         self.sgemm = self.dgemm = None
-        self.path = None
+        self.path = self.blasint = None
+        if ctypes.sizeof(ctypes.c_void_p) != 8:
+            return  # the width probe needs 64-bit argument slots
         try:
-            path, names = _numpy_blas()
+            path = _numpy_blas()
         except Exception:  # no threadpoolctl, an unknown layout: fall back to NumPy
             return
         if path is None:
@@ -46,45 +55,100 @@ class _Lib:
             lib = ctypes.CDLL(path)
         except OSError:
             return
-        for prefix, suffix, blasint in names:
+        for prefix, suffix in _SYMBOLS:
             try:
-                funcs = {k: getattr(lib, f"{prefix}cblas_{k}{suffix}")
-                         for k in ("sgemm", "dgemm")}
+                sdot, sgemm, dgemm = (getattr(lib, f"{prefix}cblas_{k}{suffix}")
+                                      for k in ("sdot", "sgemm", "dgemm"))
             except AttributeError:
                 continue
-            for k, f in funcs.items():
-                f.restype = None  # no argtypes: callers pass ready-made ctypes values
-                setattr(self, k, f)
-            self.blasint = blasint
-            self.path = path
+            blasint = _int_width(sdot)
+            if blasint is None:
+                return
+            _declare(sgemm, ctypes.c_float, blasint)
+            _declare(dgemm, ctypes.c_double, blasint)
+            if _agrees(sgemm, np.float32, blasint) and _agrees(dgemm, np.float64, blasint):
+                self.sgemm, self.dgemm, self.blasint, self.path = sgemm, dgemm, blasint, path
             return
 
 
+def _int_width(sdot):
+    """The integer type (one of _WIDTHS) the library's `cblas_sdot` reads, or None."""
+    sdot.restype = ctypes.c_float
+    sdot.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                     ctypes.c_int64]
+    x = np.array([1, 2, 3], np.float32)
+    y = np.array([4, 5, 6], np.float32)
+    p, q = x.ctypes.data, y.ctypes.data
+    answers = {ctypes.c_int32: 32.0, ctypes.c_int64: 0.0}  # to the poisoned n, by reader
+    try:
+        if sdot(3, p, 1, q, 1) != 32.0:  # upper word 0: either reader sees n = 3
+            return None
+        # n = 3 with the upper word all ones: a 32-bit reader sees 3 (x.y = 32), a 64-bit one
+        # n < 0 and returns 0 untouched (BLAS's quick return), so no width reads out of bounds.
+        poisoned = sdot(3 - 2**32, p, 1, q, 1)
+    except Exception:
+        return None
+    for width in _WIDTHS:
+        if poisoned == answers.get(width):
+            return width
+    return None
+
+
+def _declare(f, real, blasint) -> None:
+    """argtypes and restype of cblas_?gemm, so a wrong argument is a ctypes error, not a
+    reinterpreted one: (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)."""
+    I, P, E = blasint, ctypes.c_void_p, ctypes.c_int  # E: the CBLAS enums are C ints
+    f.argtypes = [E, E, E, I, I, I, real, P, I, P, I, real, P, I]
+    f.restype = None
+
+
+def _agrees(f, dtype, blasint) -> bool:
+    """One 2x3 @ 3x2 product with alpha and beta, through `f`, equal to NumPy's (small
+    integers: exact in either precision)."""
+    A = np.arange(1, 7, dtype=dtype).reshape(2, 3)
+    B = np.array([[1, 0], [0, 1], [1, 1]], dtype)
+    C = np.array([[1, 2], [3, 4]], dtype)
+    want = 2 * (A @ B) - C
+    try:
+        f(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, 2, 2, 3, 2.0, A.ctypes.data, 3, B.ctypes.data, 2,
+          -1.0, C.ctypes.data, 2)
+    except Exception:
+        return False
+    return bool(np.array_equal(C, want))
+
+
 def _numpy_blas():
-    """(path of the BLAS library NumPy loaded, [(symbol prefix, suffix, int type)]), or
-    (None, []) when it is not an OpenBLAS inside NumPy's own directory."""
+    """The path of the OpenBLAS library NumPy loaded, or None when there is none inside
+    NumPy's own directory."""
     from threadpoolctl import threadpool_info
 
     pkg = os.path.dirname(os.path.abspath(np.__file__))  # .../site-packages/numpy
-    own = (pkg + os.sep, pkg + ".libs" + os.sep)  # numpy/.dylibs (macOS), numpy.libs (wheels)
     for info in threadpool_info():
         path = info.get("filepath") or ""
-        if info.get("internal_api") != "openblas" or not path.startswith(own):
-            continue
-        name = os.path.basename(path)
-        if "openblas64" in name:  # NumPy's wheels: scipy_cblas_sgemm64_ with 64-bit ints
-            return path, [("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64)]
-        return path, [("scipy_", "", ctypes.c_int), ("", "", ctypes.c_int)]
-    return None, []
+        if info.get("internal_api") == "openblas" and _inside_numpy(path, pkg):
+            return path
+    return None
+
+
+def _inside_numpy(path: str, pkg: str, pathmod=os.path) -> bool:
+    """Is `path` in NumPy's directory `pkg` or beside it in `pkg.libs` (numpy/.dylibs on
+    macOS, numpy.libs in the Linux and Windows wheels)? Compared by the platform's rule, so
+    on Windows the loader's spelling of the case and slashes need not match NumPy's."""
+    norm = pathmod.normcase
+    path = norm(path)
+    return any(path.startswith(norm(d) + pathmod.sep) for d in (pkg, pkg + ".libs"))
 
 
 _lib: _Lib | None = None
+_lib_lock = threading.Lock()
 
 
 def _get() -> _Lib:
     global _lib
     if _lib is None:
-        _lib = _Lib()
+        with _lib_lock:  # one probe, even when two threads ask first
+            if _lib is None:
+                _lib = _Lib()
     return _lib
 
 
@@ -133,7 +197,7 @@ def gemm(alpha: float, A: np.ndarray, B: np.ndarray, beta: float, C: np.ndarray)
 class Gemm:
     """`C = alpha * A @ B + beta * C` for arrays bound once, called many times.
 
-    The hot loop of mnist/fast.py makes a few such calls per minibatch, so the checks and the
+    The hot loop of mnist/nn/fast.py makes a few such calls per minibatch, so the checks and the
     ctypes argument conversions (several microseconds) are done here, once; a call then costs
     about a microsecond more than the product itself. Per call, the batch may be smaller
     than the bound arrays (`m=` rows of A and C, or `k=` columns of A and rows of B: the

@@ -1,5 +1,15 @@
 """mnist.nn.blas: C = alpha * A @ B + beta * C against NumPy in float64, every layout, and the
-NumPy fallback giving the same numbers."""
+NumPy fallback giving the same numbers; the integer-width probe, the declared argument types and
+the path rule that find and check NumPy's BLAS."""
+
+import ctypes
+import glob
+import ntpath
+import os
+import posixpath
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -94,3 +104,127 @@ def test_bad_operands_are_refused_before_reaching_blas():
     bound = blas.Gemm(A, A.T, C)
     with pytest.raises(ValueError, match="exceed"):
         bound(1.0, 0.0, m=5)
+
+
+# ---------------------------------------------------------------------- finding and checking BLAS
+def blas_config() -> str:
+    """How NumPy's OpenBLAS was built ("... USE64BITINT ..."), or "" for another BLAS."""
+    linked = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    return linked.get("openblas configuration", "")
+
+
+def test_probe_reads_the_width_numpy_was_built_with():
+    """The width comes from the probe, and agrees with what NumPy's build says it linked."""
+    config = blas_config()
+    if not config:
+        pytest.skip("NumPy is not built against OpenBLAS")
+    want = ctypes.c_int64 if "USE64BITINT" in config else ctypes.c_int32
+    assert blas._get().blasint is want
+
+
+def test_a_wrong_width_is_rejected_and_numpy_takes_over(monkeypatch):
+    """Offer the probe only the width this library does not read: it must answer None (the
+    probe call is harmless under either reading), leave BLAS unused, and gemm still be right."""
+    right = blas._get().blasint
+    if right is None:
+        pytest.skip("no BLAS found to probe")
+    wrong = ctypes.c_int32 if right is ctypes.c_int64 else ctypes.c_int64
+    monkeypatch.setattr(blas, "_WIDTHS", (wrong,))
+    lib = blas._Lib()
+    assert lib.sgemm is None and lib.dgemm is None and lib.blasint is None
+    monkeypatch.setattr(blas, "_lib", lib)
+    assert not blas.available()
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+    C = np.ones((5, 3))
+    bound = blas.Gemm(A, B, C)
+    assert bound.f is None
+    bound(2.0, -1.0)
+    np.testing.assert_allclose(C, 2.0 * A @ B - 1.0, rtol=1e-12)
+
+
+def test_a_32_bit_openblas_is_read_as_32_bit():
+    """scipy ships an OpenBLAS with 32-bit integers: the same probe reads it as such, refuses
+    64 bits, and its gemm then passes the check. In a child process, so its second thread pool
+    stays out of this one."""
+    import scipy
+
+    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "*openblas*"))
+    libs = [p for p in libs if "openblas64" not in os.path.basename(p)]
+    if not libs:
+        pytest.skip("scipy ships no 32-bit OpenBLAS on this platform")
+    code = textwrap.dedent(f"""
+        import ctypes
+        import numpy as np
+        from mnist.nn import blas
+        lib = ctypes.CDLL({libs[0]!r})
+        sdot, sgemm = lib.scipy_cblas_sdot, lib.scipy_cblas_sgemm
+        width = blas._int_width(sdot)
+        blas._WIDTHS = (ctypes.c_int64,)
+        refused = blas._int_width(sdot)
+        blas._declare(sgemm, ctypes.c_float, width)
+        print(width.__name__, refused, blas._agrees(sgemm, np.float32, width))
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [ctypes.c_int32.__name__, "None", "True"]
+
+
+def test_probe_refuses_a_library_that_answers_neither_way():
+    class Sdot:  # a "dot product" that returns a constant: no width explains it
+        argtypes = restype = None
+
+        def __call__(self, *args):
+            return 7.0
+
+    assert blas._int_width(Sdot()) is None
+
+
+def test_the_product_check_refuses_a_gemm_that_computes_nothing():
+    lib = blas._get()
+    if lib.sgemm is None:
+        pytest.skip("no BLAS found")
+    assert blas._agrees(lib.sgemm, np.float32, lib.blasint)
+    assert blas._agrees(lib.dgemm, np.float64, lib.blasint)
+    assert not blas._agrees(lambda *args: None, np.float32, lib.blasint)
+
+
+def test_gemm_functions_declare_their_argument_types():
+    lib = blas._get()
+    if lib.sgemm is None:
+        pytest.skip("no BLAS found")
+    enum, I, P = ctypes.c_int, lib.blasint, ctypes.c_void_p
+    for f, real in [(lib.sgemm, ctypes.c_float), (lib.dgemm, ctypes.c_double)]:
+        assert f.argtypes == [enum, enum, enum, I, I, I, real, P, I, P, I, real, P, I]
+        assert f.restype is None
+    A = np.ones((2, 2), np.float32)
+    with pytest.raises(ctypes.ArgumentError):  # a float where M goes: refused before the call
+        lib.sgemm(101, 111, 111, 2.5, 2, 2, 1.0, A.ctypes.data, 2, A.ctypes.data, 2, 0.0,
+                  A.ctypes.data, 2)
+
+
+@pytest.mark.parametrize("path, inside", [
+    (r"C:\Python311\Lib\site-packages\numpy.libs\libscipy_openblas64_-abc.dll", True),
+    (r"c:\python311\lib\SITE-PACKAGES\NumPy.libs\libscipy_openblas64_-abc.dll", True),
+    ("C:/Python311/Lib/site-packages/numpy/.libs/openblas.dll", True),
+    (r"C:\Python311\Lib\site-packages\scipy.libs\libscipy_openblas-abc.dll", False),
+    (r"C:\Python311\Lib\site-packages\numpyish\openblas.dll", False),
+])
+def test_windows_paths_match_whatever_their_case(path, inside):
+    numpy_dir = r"C:\Python311\Lib\site-packages\numpy"
+    assert blas._inside_numpy(path, numpy_dir, ntpath) is inside
+
+
+def test_posix_paths_match_exactly():
+    numpy_dir = "/venv/lib/site-packages/numpy"
+    assert blas._inside_numpy("/venv/lib/site-packages/numpy.libs/libopenblas.so", numpy_dir,
+                              posixpath)
+    assert blas._inside_numpy("/venv/lib/site-packages/numpy/.dylibs/libopenblas.dylib",
+                              numpy_dir, posixpath)
+    assert not blas._inside_numpy("/venv/lib/site-packages/NumPy.libs/libopenblas.so",
+                                  numpy_dir, posixpath)
+    assert not blas._inside_numpy("/venv/lib/site-packages/scipy.libs/libopenblas.so",
+                                  numpy_dir, posixpath)
