@@ -1,16 +1,20 @@
-"""MNIST Lab: the router. Lists the pages that exist, draws the shared sidebar, runs the page.
+"""MNIST Lab: the router. Limits BLAS to one thread, lists the pages, draws the shared
+sidebar, runs the page.
 
 No numerics here and nothing slow at import: the data and the bundled model are loaded lazily
-by `ui` (cached once per server), so a cold start shows the home page quickly.
+by `ui.cache` (once per server), so a cold start shows the home page quickly.
 """
 
-from pathlib import Path
+import os
 
-import streamlit as st
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS libraries loaded later (scipy's)
 
-import ui
+import streamlit as st  # noqa: E402
 
-PAGES = [  # (file, title, icon); a page whose file does not exist yet is simply not listed
+from mnist.training.jobs import limit_blas_threads  # noqa: E402
+from ui import sidebar, widgets  # noqa: E402
+
+PAGES = [  # (file, title, icon)
     ("pages/home.py", "Home", ":material/home:"),
     ("pages/dataset.py", "Dataset", ":material/grid_view:"),
     ("pages/train.py", "Train", ":material/model_training:"),
@@ -19,12 +23,15 @@ PAGES = [  # (file, title, icon); a page whose file does not exist yet is simply
     ("pages/draw.py", "Draw", ":material/draw:"),
     ("pages/inside.py", "Inside the network", ":material/hub:"),
 ]
-HERE = Path(__file__).resolve().parent
+
+# One BLAS thread for the whole server process: on a shared 2-core box OpenBLAS's own threads
+# spinning against the server's and the other users' made training 10-30x slower.
+# Parallelism comes from the users' runs (and the search's processes).
+limit_blas_threads(1)
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/neurology:", layout="wide")
-pages = [st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
-         for f, t, i in PAGES if (HERE / f).is_file()]
-page = st.navigation(pages)
-ui.keep_widget_state()
-ui.sidebar()
+page = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
+                      for f, t, i in PAGES])
+widgets.keep_widget_state()
+sidebar.draw()
 page.run()

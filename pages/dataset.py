@@ -2,25 +2,25 @@
 
 import streamlit as st
 
-import ui
 from mnist.analysis import explore
 import mnist.plots as plots
+from ui import data, widgets
 
 st.title("Dataset")
 st.caption("What the network learns from: 28x28 greyscale images (0 = black, 255 = white) "
            "with the digit each one shows.")
 
-train, test = ui.active_data()
-ui.keep_widget_state()
+train, test = data.active_data()
+widgets.keep_widget_state()
 
 # ---------------------------------------------------------------------------- data source
 with st.container(border=True):
     c1, c2 = st.columns([3, 1])
-    c1.markdown(f"**Data in use:** {ui.data_description()}")
+    c1.markdown(f"**Data in use:** {data.data_description()}")
     if st.session_state.get("data_override"):
         if c2.button("Back to MNIST", icon=":material/restart_alt:",
                      help="Forget the uploaded data and use the bundled MNIST again."):
-            ui.reset_data()
+            data.reset_data()
             st.rerun()
     with st.expander("Upload your own data", icon=":material/upload:"):
         st.caption("One CSV (label + 784 pixels per row, header or not; Kaggle and "
@@ -31,13 +31,13 @@ with st.container(border=True):
                                  key="_data_upload",
                                  help="Pixels must be 0-255 and labels 0-9. Up to 50 MB: gzip a "
                                       "bigger file (a 110 MB MNIST CSV is 13 MB as .csv.gz).")
-        use = st.radio("Use it to", list(ui.USE_OPTIONS), format_func=ui.USE_OPTIONS.get,
+        use = st.radio("Use it to", list(data.USE_OPTIONS), format_func=data.USE_OPTIONS.get,
                        key="ds_upload_use", horizontal=True,
                        help="An NPZ with both a train and a test part is always used as both.")
         if st.button("Use this data", type="primary", disabled=not files,
                      help="Check the file(s); if anything is wrong nothing changes."):
             with st.spinner("Reading ..."):
-                problem = ui.use_uploaded_data([(f.name, f.getvalue()) for f in files], use)
+                problem = data.use_uploaded_data([(f.name, f.getvalue()) for f in files], use)
             if problem:
                 st.error(problem, icon=":material/error:")
             else:
@@ -48,30 +48,30 @@ with st.container(border=True):
     st.markdown("**Split for training**")
     standard = st.toggle(
         "Standard split: train on all training digits, no validation set",
-        value=ui.val_fraction() == 0, key="_split_standard",
+        value=data.val_fraction() == 0, key="_split_standard",
         help="MNIST's own split is 60,000 training and 10,000 test digits. A validation set "
              "(part of the training digits held out) shows overfitting while training, "
              "without touching the test set.")
     if standard:
-        ui.set_val_fraction(0.0)
+        data.set_val_fraction(0.0)
         st.caption(f"Training on {len(train):,} digits, testing on {len(test):,}.")
     else:
-        frac = st.slider("Validation fraction", 0.05, 0.5, max(0.05, ui.val_fraction() or 0.1),
+        frac = st.slider("Validation fraction", 0.05, 0.5, max(0.05, data.val_fraction() or 0.1),
                          0.05, key="_split_fraction",
                          help="Share of the training digits held out (stratified by class) "
                               "to validate on. The Train page starts with this value.")
-        ui.set_val_fraction(frac)
+        data.set_val_fraction(frac)
         n_val = int(round(frac * len(train)))
         st.caption(f"Training on {len(train) - n_val:,} digits, validating on {n_val:,}, "
                    f"testing on {len(test):,}.")
 
 # ---------------------------------------------------------------------------- the grid
 st.subheader("The digits")
-ui.default("ds_part", "train")
-ui.default("ds_mode", "random")
-ui.default("ds_seed", 0)
-ui.default("ds_start", 0)
-ui.default("ds_index", 0)
+widgets.default("ds_part", "train")
+widgets.default("ds_mode", "random")
+widgets.default("ds_seed", 0)
+widgets.default("ds_start", 0)
+widgets.default("ds_index", 0)
 c1, c2, c3 = st.columns([1, 1.4, 1.2])
 part = c1.radio("Set", ["train", "test"], key="ds_part", horizontal=True,
                 help="The training digits or the test digits.")
@@ -95,7 +95,7 @@ indices = explore.pick_indices(ds, mode, 100, seed=st.session_state["ds_seed"], 
 
 
 def _on_grid_select():
-    i = ui.clicked_index("_grid_select")
+    i = widgets.clicked_index("_grid_select")
     if i is not None:
         st.session_state["ds_index"] = i
 
@@ -123,7 +123,7 @@ with right:
 # ---------------------------------------------------------------------------- statistics
 st.subheader("Statistics")
 with st.spinner("Computing statistics ..."):
-    st_train, st_test = ui.dataset_stats("train"), ui.dataset_stats("test")
+    st_train, st_test = data.dataset_stats("train"), data.dataset_stats("test")
 st.plotly_chart(plots.class_distribution({"train": st_train["counts"],
                                           "test": st_test["counts"]}),
                 config={"displayModeBar": False}, key="_class_dist")

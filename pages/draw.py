@@ -6,11 +6,10 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import mnist
-import ui
 import mnist.analysis as an
-from mnist.plots import analysis as ap
-from mnist.analysis import explore
 from mnist.drawing import naive_resize, pipeline_steps
+from mnist.plots import analysis as ap
+from ui import data, limits, session
 
 CANVAS_SIDE = 280
 TEST_HOOK = "draw_test_drawing"  # tests put (rgba, json_data) here instead of drawing
@@ -40,7 +39,7 @@ def show_gray(img, caption=None, scale=8):
     st.image(an.upscale(img, scale), caption=caption)
 
 
-entry = ui.require_model()
+entry = session.require_model()
 model = entry.model
 
 st.title("Draw a digit")
@@ -148,11 +147,10 @@ if reading is not None:
                                  + (" × input" if times_input else ""))
 
 # ------------------------------------------------------------------------- my handwriting
-MAX_MY_DIGITS = 2000  # per session: bounded memory on a server shared by everyone
 st.divider()
 st.subheader("Teach it your handwriting")
 mine = ss[MY]
-train, test = ui.active_data()
+train = data.active_data()[0]  # fine-tuning mixes some of it in, so nothing is forgotten
 
 t1, t2 = st.columns([1, 1.4], gap="large")
 with t1:
@@ -162,9 +160,9 @@ with t1:
         label = st.selectbox("The right answer is", list(range(10)), index=reading["pred"],
                              key="draw_label")
         if st.button("Add to my digits", icon=":material/add:", key="draw_add",
-                     disabled=len(mine["y"]) >= MAX_MY_DIGITS,
+                     disabled=len(mine["y"]) >= limits.MAX_MY_DIGITS,
                      help=f"Keeps this 28x28 drawing with the right label (at most "
-                          f"{MAX_MY_DIGITS} digits)."):
+                          f"{limits.MAX_MY_DIGITS} digits)."):
             mine["x"].append(an.to_uint8(reading["image"]))
             mine["y"].append(int(label))
             st.toast(f"Added a {label} to your digits ({len(mine['y'])} so far)")
@@ -172,11 +170,11 @@ with t1:
     if up is not None and ss.get("draw_upload_seen") != up.file_id:
         try:
             x, y = an.read_my_digits(up.getvalue(), up.name)
-            room = MAX_MY_DIGITS - len(mine["y"])
+            room = limits.MAX_MY_DIGITS - len(mine["y"])
             if len(y) > room:
                 raise mnist.DatasetError(
-                    f"{up.name}: {len(y)} digits, but your set holds at most {MAX_MY_DIGITS} "
-                    f"({room} more now); nothing was added")
+                    f"{up.name}: {len(y)} digits, but your set holds at most "
+                    f"{limits.MAX_MY_DIGITS} ({room} more now); nothing was added")
             mine["x"].extend(list(x))
             mine["y"].extend(int(v) for v in y)
             ss["draw_upload_seen"] = up.file_id
@@ -219,17 +217,13 @@ with t2:
         if tune:
             with st.spinner("Fine-tuning ..."):
                 new, cfg, history = an.fine_tune(model, xs, ys, train)
-                res = explore.score(new, test)
+                tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned",
+                                          config=cfg, history=history,
+                                          note=f"on {n} of your digits")
             after = an.score(new, xs, ys)["accuracy"]
-            name = ui.unique_name(f"fine-tuned: {entry.name}")
-            ui.add_model(ui.ModelEntry(name, new, cfg, history,
-                                       dict(test_acc=res["test_acc"],
-                                            test_loss=res["test_loss"]),
-                                       "fine-tuned", f"on {n} of your digits"),
-                         evaluation=res)
             ss["draw_tuned_msg"] = (
-                f"**{name}** is now the current model: {after:.0%} on your digits (was "
-                f"{sc['accuracy']:.0%}); test accuracy {res['test_acc']:.2%} (was "
+                f"**{tuned.name}** is now the current model: {after:.0%} on your digits (was "
+                f"{sc['accuracy']:.0%}); test accuracy {tuned.metrics['test_acc']:.2%} (was "
                 f"{entry.metrics.get('test_acc', float('nan')):.2%}).")
             st.rerun()
 if ss.get("draw_tuned_msg"):

@@ -1,12 +1,8 @@
 """Home: what MNIST Lab is for, where to start, a link to every page."""
 
-from pathlib import Path
-
 import streamlit as st
 
-import ui
-
-ROOT = Path(__file__).resolve().parent.parent
+from ui import cache, data, session, widgets
 
 st.title("MNIST Lab")
 st.markdown(
@@ -16,8 +12,8 @@ st.markdown(
     "from MNIST: 60,000 training and 10,000 test images of 28x28 pixels."
 )
 
-n_train, n_test = ui.data_sizes()
-entry = ui.current()
+n_train, n_test = data.data_sizes()
+entry = session.current()
 c1, c2, c3 = st.columns(3)
 c1.metric("Training digits", f"{n_train:,}", help="Digits the network learns from.")
 c2.metric("Test digits", f"{n_test:,}",
@@ -26,7 +22,7 @@ if entry is not None and entry.metrics.get("test_acc") is not None:
     c3.metric("Current model", f"{entry.metrics['test_acc']:.2%}",
               help=f"Test accuracy of {entry.name} ({entry.architecture}).")
 else:
-    c3.metric("Current model", "none yet", help=ui.default_model_problem())
+    c3.metric("Current model", "none yet", help=cache.default_model_problem())
 
 st.subheader("Start here")
 STEPS = [
@@ -48,10 +44,7 @@ STEPS = [
 ]
 for path, title, text in STEPS:
     with st.container(border=True):
-        if (ROOT / path).is_file():
-            ui.page_link(path, title, ":material/arrow_forward:")
-        else:
-            st.markdown(f"**{title}** *(page coming soon)*")
+        widgets.page_link(path, title, ":material/arrow_forward:")
         st.caption(text)
 
 st.subheader("How the pieces fit")
@@ -65,4 +58,4 @@ st.markdown(
     "- Everything you train lives in your browser session only: download what you want to keep."
 )
 
-ui.warm_up()  # load MNIST in the background: the Dataset and Train pages then open at once
+cache.warm_up()  # load MNIST in the background: the Dataset and Train pages then open at once

@@ -4,24 +4,24 @@ every layer to the output."""
 import numpy as np
 import streamlit as st
 
-import ui
 import mnist.analysis as an
 from mnist.plots import analysis as ap
+from ui import data, session
 
 ss = st.session_state
 ss.setdefault("in_index", 0)
 
 
 def random_digit():
-    n = len(ui.active_data()[1])
+    n = len(data.active_data()[1])
     rng = np.random.default_rng(ss.get("in_draws", 0))
     ss["in_draws"] = ss.get("in_draws", 0) + 1
     ss["in_index"] = int(rng.integers(n))
 
 
-entry = ui.require_model()
+entry = session.require_model()
 model = entry.model
-train, test = ui.active_data()
+train, test = data.active_data()
 
 st.title("Inside the network")
 arch = " → ".join(str(s) for s in model.sizes)

@@ -4,9 +4,9 @@ and what a second model fixed or broke."""
 import numpy as np
 import streamlit as st
 
-import ui
 import mnist.analysis as an
 from mnist.plots import analysis as ap
+from ui import data, session, widgets
 
 PER_PAGE = 40
 COLS = 10
@@ -27,7 +27,7 @@ ss.setdefault("mk_page", 1)
 def on_cell_click():
     """A click on the confusion matrix sets the true/predicted filters (before they draw).
     Every trace of that figure has x = predicted class, y = true class."""
-    for pt in ui.selected_points("mk_cm"):
+    for pt in widgets.selected_points("mk_cm"):
         if pt.get("x") is not None and pt.get("y") is not None:
             ss["mk_true"], ss["mk_pred"] = int(round(pt["y"])), int(round(pt["x"]))
             ss["mk_page"] = 1
@@ -35,7 +35,7 @@ def on_cell_click():
 
 
 def on_digit_click():
-    i = ui.clicked_index("mk_grid")
+    i = widgets.clicked_index("mk_grid")
     if i is not None:
         ss["mk_digit"] = i
 
@@ -48,9 +48,9 @@ def reset_page():
     ss["mk_page"] = 1
 
 
-entry = ui.require_model()
-ev = ui.evaluation(entry)
-train, test = ui.active_data()
+entry = session.require_model()
+ev = session.evaluation(entry)
+train, test = data.active_data()
 y = test.y()
 probs = ev["probs"]
 cm = np.asarray(ev["confusion"])
@@ -123,7 +123,7 @@ with right:
 # ------------------------------------------------------------------------- compare models
 st.divider()
 st.subheader("Compare two models")
-ms = ui.models()
+ms = session.models()
 names = list(ms)
 if len(names) < 2:
     st.info("Train, fine-tune or upload a second model to compare it with this one: which "
@@ -139,7 +139,7 @@ else:
     if a_name == b_name:
         st.caption("Pick two different models.")
     else:
-        ev_a, ev_b = ui.evaluation(ms[a_name]), ui.evaluation(ms[b_name])
+        ev_a, ev_b = session.evaluation(ms[a_name]), session.evaluation(ms[b_name])
         cmp = an.compare(y, ev_a["preds"], ev_b["preds"])
         counts = cmp["counts"]
         m1, m2, m3, m4 = st.columns(4)

@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from mnist.analysis import explore
 from mnist.nn.activations import ACTIVATIONS
 from mnist.cli.search import parse_value
 from mnist.training.config import ConfigError, TrainConfig, parse_hidden
@@ -55,8 +54,8 @@ st.caption("Train several networks side by side and compare them honestly: runs 
            "minibatches in the same order**, so any difference between the curves is that "
            "setting's doing. Runs train in parallel on the server's cores.")
 
-train_ds, test_ds = ui.active_data()
-ui.keep_widget_state()  # choices survive a visit to another page (the app does it too)
+train_ds, test_ds = ui.data.active_data()
+ui.widgets.keep_widget_state()  # choices survive a visit to another page (the app does it too)
 
 
 def search_state():
@@ -108,16 +107,16 @@ def space_from_widgets(fields: list, mode: str) -> dict:
 
 
 st.subheader("What to compare")
-ui.default("sr_preset", SEARCH_PRESETS["four-learning-rates"].title)
+ui.widgets.default("sr_preset", SEARCH_PRESETS["four-learning-rates"].title)
 choice = st.selectbox("Start from", [*PRESET_TITLES, CUSTOM], key="sr_preset",
                       help="A ready-made comparison, or your own search.")
 budget_cols = st.columns(4)
 n_train_all = len(train_ds)
-ui.default("sr_epochs", 3)
-ui.default("sr_subset", min(10_000, n_train_all))
+ui.widgets.default("sr_epochs", 3)
+ui.widgets.default("sr_subset", min(10_000, n_train_all))
 if not min(1000, n_train_all) <= st.session_state["sr_subset"] <= n_train_all:  # data changed
     st.session_state["sr_subset"] = min(10_000, n_train_all)
-ui.default("sr_jobs", min(CORES, 4))
+ui.widgets.default("sr_jobs", min(CORES, 4))
 epochs = budget_cols[0].number_input(
     "Epochs per run", 1, MAX_SEARCH_EPOCHS, key="sr_epochs",
     help="The budget of each run. A few epochs show the differences already.")
@@ -132,12 +131,12 @@ halving = budget_cols[3].checkbox(
     "Successive halving", key="sr_halving",
     help="After each rung (e.g. epoch 1, 2, 4) only the better half of the runs continue: the "
          "budget goes to the promising ones.")
-ui.default("sr_paired", True)
+ui.widgets.default("sr_paired", True)
 paired = st.checkbox("Paired: identical starting weights and batch order for every run",
                      key="sr_paired",
                      help="Off: each run gets its own seed (shows run-to-run luck as well).")
 
-val_fraction = ui.val_fraction() or 0.1
+val_fraction = ui.data.val_fraction() or 0.1
 budget = dict(epochs=int(epochs), subset=None if subset >= n_train_all else int(subset),
               val_fraction=val_fraction)
 configs, problem = [], None
@@ -150,20 +149,20 @@ try:
         with st.container(border=True):
             st.markdown("**The network every run starts from**")
             c = st.columns(6)
-            ui.default("sr_hidden", "128, 64")
-            ui.default("sr_activation", "relu")
-            ui.default("sr_init", "he")
-            ui.default("sr_optimizer", "sgd")
-            ui.default("sr_lr", 0.05)
-            ui.default("sr_batch", 32)
+            ui.widgets.default("sr_hidden", "128, 64")
+            ui.widgets.default("sr_activation", "relu")
+            ui.widgets.default("sr_init", "he")
+            ui.widgets.default("sr_optimizer", "sgd")
+            ui.widgets.default("sr_lr", 0.05)
+            ui.widgets.default("sr_batch", 32)
             c[0].text_input("Hidden layers", key="sr_hidden")
             c[1].selectbox("Activation", list(ACTIVATIONS), key="sr_activation")
             c[2].selectbox("Initialisation", list(INITS), key="sr_init")
             c[3].selectbox("Optimizer", list(OPTIMIZERS), key="sr_optimizer")
             c[4].number_input("Learning rate", 1e-6, 10.0, format="%g", key="sr_lr")
             c[5].number_input("Batch size", 1, 4096, key="sr_batch")
-            ui.default("sr_mode", "Grid")
-            ui.default("sr_vary", ["lr"])
+            ui.widgets.default("sr_mode", "Grid")
+            ui.widgets.default("sr_vary", ["lr"])
             m1, m2 = st.columns([1, 3])
             mode = m1.radio("How", ["Grid", "Random"], key="sr_mode", horizontal=True,
                             help="Grid: every combination of the listed values. Random: N "
@@ -174,18 +173,19 @@ try:
             for f in fields:
                 label, kind, text, rng = VARIABLE[f]
                 if mode == "Grid" or rng is None:
-                    ui.default(f"sr_grid_{f}", text)
+                    ui.widgets.default(f"sr_grid_{f}", text)
                     st.text_input(f"{label}: values, comma separated", key=f"sr_grid_{f}",
                                   help="Layer sizes as 128x64.")
                 else:
-                    ui.default(f"sr_lo_{f}", float(rng[0]) if kind == "float" else int(rng[0]))
-                    ui.default(f"sr_hi_{f}", float(rng[1]) if kind == "float" else int(rng[1]))
+                    num = float if kind == "float" else int
+                    ui.widgets.default(f"sr_lo_{f}", num(rng[0]))
+                    ui.widgets.default(f"sr_hi_{f}", num(rng[1]))
                     r1, r2 = st.columns(2)
                     fmt = "%g" if kind == "float" else "%d"
                     r1.number_input(f"{label}: from", key=f"sr_lo_{f}", format=fmt)
                     r2.number_input(f"{label}: to", key=f"sr_hi_{f}", format=fmt)
             if mode == "Random":
-                ui.default("sr_trials", 8)
+                ui.widgets.default("sr_trials", 8)
                 st.number_input("Random trials", 1, MAX_RUNS, key="sr_trials")
             base = base_from_widgets().replace(**budget)
             if not fields:
@@ -196,10 +196,9 @@ try:
             else:
                 configs = sample(space, int(st.session_state["sr_trials"]), seed=0, base=base,
                                  paired=paired)
-    n_params = max(c.n_params for c in configs)
-    if n_params > ui.MAX_TRAIN_PARAMS:  # the same cap as the Train page (shared memory)
-        raise ConfigError(f"the largest network has {n_params:,} weights; the app trains at "
-                          f"most {ui.MAX_TRAIN_PARAMS:,} per run")
+    biggest = max(configs, key=lambda c: c.n_params)
+    n_params = biggest.n_params
+    ui.limits.check_weights("-".join(map(str, biggest.sizes)), n_params)  # as the Train page
     if halving and configs and configs[0].epochs < 2:
         st.caption("Successive halving compares the runs after whole epochs: with 1 epoch "
                    "there is nothing to halve.")
@@ -218,7 +217,7 @@ def estimate(configs) -> float:
     for c in configs:
         k = speed_key(c)
         if k not in speeds:
-            speeds[k] = _speed(repr(k), c, ui.data_token())
+            speeds[k] = _speed(repr(k), c, ui.data.data_token())
     return estimate_seconds(configs, n_train_all, speeds, int(jobs))
 
 
@@ -232,7 +231,7 @@ elif configs:
     st.markdown(f"**{len(configs)} run{'s' if len(configs) > 1 else ''}** of "
                 f"{configs[0].epochs} epoch{'s' if configs[0].epochs > 1 else ''} on "
                 f"{budget['subset'] or n_train_all:,} digits ({val_fraction:.0%} held out to "
-                f"validate), {workers} in parallel: about **{ui.fmt_duration(est)}**"
+                f"validate), {workers} in parallel: about **{ui.widgets.fmt_duration(est)}**"
                 + (" (less with successive halving)" if halving else "") + ".")
     with st.expander("The runs", expanded=False):
         show = pd.DataFrame([{"run": i, **{k: format_value(v) for k, v in c.to_dict().items()
@@ -251,7 +250,7 @@ if st.button("Start the search", type="primary", icon=":material/play_arrow:",
     try:
         if not configs:  # (the button is disabled then)
             raise ConfigError(problem or "nothing to run")
-        if (busy := ui.server_busy()) is not None:
+        if (busy := ui.limits.server_busy()) is not None:
             raise ConfigError(busy)
         keep = "all" if 8 * n_params * len(configs) <= KEEP_ALL_BYTES else "best"  # float64
         n = budget["subset"] or n_train_all
@@ -279,7 +278,7 @@ def progress_panel():
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         finished = sum(r.finished for r in s.results)
         c1.markdown(f"**{getattr(s, 'title', 'Search')}**: {finished} of {len(runs)} runs "
-                    f"finished · {ui.fmt_duration(s.elapsed)}"
+                    f"finished · {ui.widgets.fmt_duration(s.elapsed)}"
                     + (" · cancelling ..." if s.cancelled else ""))
         if c2.button("Cancel", icon=":material/cancel:", key="_sr_cancel",
                      use_container_width=True,
@@ -288,7 +287,8 @@ def progress_panel():
             st.toast("Cancelling ...")
     else:
         word = "cancelled" if s.cancelled else ("failed" if s.error else "finished")
-        st.markdown(f"**{getattr(s, 'title', 'Search')}**: {word} in {ui.fmt_duration(s.elapsed)}.")
+        st.markdown(f"**{getattr(s, 'title', 'Search')}**: {word} in "
+                    f"{ui.widgets.fmt_duration(s.elapsed)}.")
         if s.error:
             st.error(f"The search failed: {s.error}", icon=":material/error:")
     cols = st.columns(2)
@@ -320,13 +320,9 @@ def use_run(s, run_id: int):
     r = s.results[run_id]
     model = build_model(r.config)
     model.load_state_dict(r.state)
-    sc = explore.score(model, test_ds)
-    name = ui.unique_name(f"search: {r.label}")
-    entry = ui.ModelEntry(name, model, r.config, list(r.history),
-                          dict(test_acc=sc["test_acc"], test_loss=sc["test_loss"]), "search",
-                          f"run {r.run_id} of a search ({r.status})")
-    ui.add_model(entry, evaluation=sc)
-    st.session_state["_sr_used"] = (name, sc["test_acc"])
+    entry = ui.session.add_model(f"search: {r.label}", model, "search", config=r.config,
+                                 history=r.history, note=f"run {r.run_id} of a search ({r.status})")
+    st.session_state["_sr_used"] = (entry.name, entry.metrics["test_acc"])
 
 
 s = search_state()

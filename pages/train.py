@@ -6,14 +6,11 @@ so the page stays usable and Stop acts within a batch. When the job ends its mod
 session's models (sidebar) and the results below describe the current model.
 """
 
-import importlib.util
 import json
-import math
 
 import pandas as pd
 import streamlit as st
 
-import ui
 from mnist.analysis import explore
 import mnist.plots as plots
 from mnist.nn.activations import ACTIVATIONS
@@ -22,9 +19,9 @@ from mnist.errors import DatasetError
 from mnist.nn.layers import INITS
 from mnist.nn.losses import LOSSES
 from mnist.nn.optim import OPTIMIZERS, SCHEDULES
+from ui import cache, data, runs, session, widgets
 
-LR_STEPS = sorted({round(m * 10.0 ** e, 10) for e in range(-5, 1) for m in (1, 2, 5)} | {10.0})
-HAS_AUGMENT = importlib.util.find_spec("mnist.data.augment") is not None
+LR_STEPS = widgets.log_steps(-5, 1)  # the learning-rate slider's stops, 1e-5 to 10
 HELP = {
     "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
               "Empty: no hidden layer (a linear classifier).",
@@ -63,8 +60,8 @@ st.title("Train")
 st.caption("Build a network, train it on the digits and watch it learn. Training runs in the "
            "background: you can stop it any time, or look at other pages meanwhile.")
 
-train_ds, test_ds = ui.active_data()
-ui.collect_finished_job()  # a run that has just ended joins the session's models
+train_ds, test_ds = data.active_data()
+runs.collect_finished_job()  # a run that has just ended joins the session's models
 
 
 # ============================================================================ the form
@@ -77,7 +74,7 @@ def form_values(cfg: TrainConfig) -> dict:
     return dict(
         tr_hidden=", ".join(str(h) for h in cfg.hidden), tr_activation=cfg.activation,
         tr_init=cfg.init, tr_loss=cfg.loss, tr_optimizer=cfg.optimizer, tr_lr=float(cfg.lr),
-        tr_lr_slider=min(LR_STEPS, key=lambda s: abs(math.log10(s) - math.log10(cfg.lr))),
+        tr_lr_slider=widgets.nearest_log_step(cfg.lr, LR_STEPS),
         tr_momentum=float(cfg.momentum), tr_beta1=float(cfg.beta1),
         tr_beta2=float(cfg.beta2), tr_rho=float(cfg.rho), tr_full_batch=full,
         tr_batch_size=int(cfg.batch_size) if cfg.batch_size else 128,
@@ -86,7 +83,7 @@ def form_values(cfg: TrainConfig) -> dict:
         tr_gamma=float(cfg.gamma), tr_min_lr=float(cfg.min_lr),
         tr_weight_decay=float(cfg.weight_decay), tr_dropout=float(cfg.dropout),
         tr_subset=int(sub or 0), tr_seed=int(cfg.seed), tr_patience=int(cfg.patience or 0),
-        tr_augment=bool(cfg.augment) and HAS_AUGMENT, tr_dtype=cfg.dtype,
+        tr_augment=bool(cfg.augment), tr_dtype=cfg.dtype,
     )
 
 
@@ -103,16 +100,16 @@ def config_from_form() -> TrainConfig:
         min_lr=min(float(s.tr_min_lr), float(s.tr_lr)),
         weight_decay=float(s.tr_weight_decay), dropout=float(s.tr_dropout),
         subset=int(s.tr_subset) if 0 < int(s.tr_subset) < len(train_ds) else None,
-        val_fraction=ui.val_fraction(), seed=int(s.tr_seed),
+        val_fraction=data.val_fraction(), seed=int(s.tr_seed),
         patience=int(s.tr_patience) or None, augment=bool(s.tr_augment), dtype=s.tr_dtype)
 
 
 def apply_preset():
     name = st.session_state.tr_preset
-    cfg = ui.presets()[name][0]
+    cfg = runs.presets()[name][0]
     for k, v in form_values(cfg).items():
         st.session_state[k] = v
-    ui.set_val_fraction(cfg.val_fraction)
+    data.set_val_fraction(cfg.val_fraction)
     st.session_state["tr_val_fraction"] = cfg.val_fraction
 
 
@@ -123,23 +120,22 @@ def lr_from_slider():
 def lr_from_number():
     lr = st.session_state.tr_lr
     if lr and lr > 0:
-        st.session_state.tr_lr_slider = min(
-            LR_STEPS, key=lambda s: abs(math.log10(s) - math.log10(lr)))
+        st.session_state.tr_lr_slider = widgets.nearest_log_step(lr, LR_STEPS)
 
 
 def val_changed():
-    ui.set_val_fraction(st.session_state.tr_val_fraction)
+    data.set_val_fraction(st.session_state.tr_val_fraction)
 
 
 # first visit: the preset "quick" (or the default) fills the form
-presets = ui.presets()
-ui.default("tr_preset", next(iter(presets)))
-ui.keep_widget_state()  # values of widgets hidden in this run (e.g. Adam's betas) survive
+presets = runs.presets()
+widgets.default("tr_preset", next(iter(presets)))
+widgets.keep_widget_state()  # values of widgets hidden in this run (e.g. Adam's betas) survive
 for k, v in form_values(presets[st.session_state.tr_preset][0]).items():
-    ui.default(k, v)
-st.session_state["tr_val_fraction"] = ui.val_fraction()  # the Dataset page's split wins
+    widgets.default(k, v)
+st.session_state["tr_val_fraction"] = data.val_fraction()  # the Dataset page's split wins
 
-job = ui.training_job()
+job = runs.training_job()
 running = job is not None and not job.done
 
 with st.container(border=True):
@@ -181,9 +177,7 @@ with st.container(border=True):
         c1.selectbox("Initialisation", list(INITS), key="tr_init", help=HELP["init"])
         c2.selectbox("Loss", list(LOSSES), key="tr_loss", help=HELP["loss"])
         c3.selectbox("Precision", ["float32", "float64"], key="tr_dtype", help=HELP["dtype"])
-        c4.checkbox("Augment", key="tr_augment", disabled=not HAS_AUGMENT,
-                    help=HELP["augment"] if HAS_AUGMENT else "Not available yet "
-                                                             "(mnist.data.augment is missing).")
+        c4.checkbox("Augment", key="tr_augment", help=HELP["augment"])
         c1, c2, c3, c4 = st.columns(4)
         if optimizer in ("momentum", "nesterov"):
             c1.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,
@@ -223,7 +217,7 @@ with st.container(border=True):
         st.caption(f"Architecture: {'-'.join(map(str, (784, *hidden, 10)))}")
     except ConfigError as e:
         st.error(str(e), icon=":material/error:")
-    entry = ui.current()
+    entry = session.current()
     c1, c2, c3 = st.columns([1, 1.6, 2])
     start = c1.button("Start training", type="primary", icon=":material/play_arrow:",
                       key="_tr_start", help="Train a new network with these settings.")
@@ -238,7 +232,7 @@ with st.container(border=True):
             if cfg.val_fraction == 0 and cfg.patience:
                 raise ConfigError("early stopping needs a validation set: set a validation "
                                   "fraction above 0, or patience to 0")
-            ui.start_training(cfg, resume=entry if resume else None)
+            runs.start_training(cfg, resume=entry if resume else None)
             running = True
         except (ConfigError, DatasetError) as e:
             st.error(f"Cannot start: {e}", icon=":material/error:")
@@ -254,7 +248,7 @@ def stopped_text(job, epoch: float) -> str:
 
 
 def live_panel():
-    job = ui.training_job()
+    job = runs.training_job()
     if job is not None:
         job.touch()  # someone is watching: keep it going
     if job is None:
@@ -276,8 +270,8 @@ def live_panel():
     elif not job.done:
         word = "Stopping" if job.stopping else "Training"
         text = (f"{word}: epoch {epoch:.2f} of {job.epochs} · "
-                f"{(sps or 0):,.0f} samples/s · elapsed {ui.fmt_duration(job.elapsed)} · "
-                f"about {ui.fmt_duration(job.time_left)} left")
+                f"{(sps or 0):,.0f} samples/s · elapsed {widgets.fmt_duration(job.elapsed)} · "
+                f"about {widgets.fmt_duration(job.time_left)} left")
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.progress(job.progress, text=text)
         if c2.button("Stop", icon=":material/stop:", key="_tr_stop",
@@ -289,7 +283,7 @@ def live_panel():
     else:
         st.progress(job.progress, text=f"Finished ({job.status.replace('_', ' ')}) at epoch "
                                        f"{epoch:.2f} of {job.epochs} in "
-                                       f"{ui.fmt_duration(job.elapsed)}")
+                                       f"{widgets.fmt_duration(job.elapsed)}")
     if recs:
         st.plotly_chart(plots.training_curves(recs, epochs=job.epochs),
                         config={"displayModeBar": False}, key="_tr_live_curves")
@@ -323,7 +317,7 @@ def live_panel():
             st.caption(f"Added to your models as **{job.entry_name}** (now the current model; "
                        "switch in the sidebar).")
     if job.done and not job.collected:
-        ui.collect_finished_job()
+        runs.collect_finished_job()
         st.rerun(scope="app")  # redraw the sidebar and the results with the new model
 
 
@@ -331,12 +325,12 @@ st.subheader("Progress")
 st.fragment(live_panel, run_every=0.5 if running else None)()
 
 # ============================================================================ results
-entry = ui.current()
+entry = session.current()
 st.subheader("Current model")
 if entry is None:
-    st.info(ui.default_model_problem() or "No model yet.", icon=":material/info:")
+    st.info(cache.default_model_problem() or "No model yet.", icon=":material/info:")
 else:
-    ev = ui.evaluation(entry)
+    ev = session.evaluation(entry)
     st.markdown(f"**{entry.name}** · `{entry.architecture}` · {entry.describe()} · "
                 f"{entry.source}")
     c1, c2, c3 = st.columns(3)
@@ -378,7 +372,7 @@ else:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in entry.name)[:60]
     # the files are made when clicked (a big model takes a second to compress), not on every
     # rerun of the page
-    c1.download_button("Model (.npz)", lambda: ui.model_file_bytes(entry), f"{safe}.npz",
+    c1.download_button("Model (.npz)", lambda: session.model_file_bytes(entry), f"{safe}.npz",
                        mime="application/octet-stream", icon=":material/download:",
                        help="The weights and metadata; load it again with Upload below or "
                             "mnist.load_model.", key="_tr_dl_model")
@@ -398,7 +392,7 @@ with st.expander("Upload a model file", icon=":material/upload:"):
                                "Never a pickle.")
     if st.button("Use this model", disabled=up is None, key="_tr_use_model",
                  help="Load it, check it, and make it the current model."):
-        problem = ui.use_uploaded_model(up.name, up.getvalue())
+        problem = session.use_uploaded_model(up.name, up.getvalue())
         if problem:
             st.error(problem, icon=":material/error:")
         else:

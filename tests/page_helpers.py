@@ -23,13 +23,13 @@ def small_model(seed: int = 0, hidden: tuple = (32,), epochs: int = 1, n: int = 
 
 def install_model(at, name: str = "test model", seed: int = 0, current: bool = True,
                   **kw):
-    """Put a small trained model into the AppTest session (ui.ModelEntry, as the app does)."""
-    import ui
+    """Put a small trained model into the AppTest session (a ModelEntry, as the app does)."""
+    from ui.session import ModelEntry
 
     model, cfg, history = small_model(seed, **kw)
     models = dict(at.session_state["models"]) if "models" in at.session_state else {}
-    models[name] = ui.ModelEntry(name, model, cfg, history,
-                                 dict(test_acc=0.0, test_loss=0.0), "trained")
+    models[name] = ModelEntry(name, model, cfg, history,
+                             dict(test_acc=0.0, test_loss=0.0), "trained")
     at.session_state["models"] = models
     if current:
         at.session_state["current_model"] = name

@@ -108,8 +108,8 @@ def test_teach_my_digits_and_fine_tune():
 def test_low_confidence_says_not_sure():
     """A network whose output barely depends on the input (tiny weights, one strong bias for
     4 and a slightly weaker one for 9) is unsure between 4 and 9 whatever is drawn."""
-    import ui
     from mnist import MLP
+    from ui.session import ModelEntry
 
     model = MLP((784, 8, 10), seed=0)
     state = {k: v * 1e-4 for k, v in model.state_dict().items()}
@@ -117,7 +117,7 @@ def test_low_confidence_says_not_sure():
     state["1.b"][4], state["1.b"][9] = 2.0, 1.8
     model.load_state_dict(state)
     at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["models"] = {"unsure": ui.ModelEntry("unsure", model, source="trained")}
+    at.session_state["models"] = {"unsure": ModelEntry("unsure", model, source="trained")}
     at.session_state["current_model"] = "unsure"
     at.session_state["_bundled_removed"] = True
     at.session_state["draw_test_drawing"] = an.synthetic_drawing("7")

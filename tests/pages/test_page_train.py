@@ -163,19 +163,19 @@ def test_the_server_wide_cap_refuses_a_run_while_others_fill_it(monkeypatch):
     """Runs of all sessions share the cores: at MAX_SERVER_RUNS running, Start says so."""
     import threading
 
-    import ui
     from mnist.training import jobs
+    from ui import limits
 
     release = threading.Event()
     fillers = []
-    for _ in range(ui.MAX_SERVER_RUNS):  # other users' runs, held running until released
+    for _ in range(limits.MAX_SERVER_RUNS):  # other users' runs, held running until released
         cfg = mnist.TrainConfig(hidden=(8,), epochs=1, batch_size=32, val_fraction=0)
         job = jobs.TrainingJob(cfg, mnist.load_mnist()[0].take(range(64)), name="other")
         job._should_stop = lambda: release.wait(30) and True  # blocks in the first batch
         job.run = mnist.train(cfg, job.run.train_set, model=job.model, stop=job._should_stop)
         fillers.append(job.start())
     try:
-        assert jobs.running_jobs() >= ui.MAX_SERVER_RUNS
+        assert jobs.running_jobs() >= limits.MAX_SERVER_RUNS
         at = page("train").run()
         _fill(at, tr_hidden="16", tr_subset=500, tr_epochs=1)
         _button(at, "_tr_start").click().run()

@@ -1,0 +1,19 @@
+"""MNIST Lab's Streamlit layer: the only code outside pages/ that imports streamlit.
+
+Two kinds of state, kept apart on purpose: what every user of the server shares, loaded once
+and read-only, and what belongs to one user's session. Pages read widgets, call these modules
+or `mnist`, and draw; everything that computes arrays is in `mnist/`.
+
+    ui.cache     shared and read-only (st.cache_resource): MNIST, the bundled model, its scores
+    ui.data      this session's data: MNIST or an upload, the validation split
+    ui.session   this session's models; `session.add_model(name, model, source, ...)` is the
+                 one way a new model joins (built, scored, added, made current)
+    ui.runs      this session's background training run: start, find, collect its model
+    ui.limits    the app's caps (weights per model, models per session, runs per server)
+    ui.widgets   shared widget helpers and formats
+    ui.sidebar   the sidebar app.py draws on every page (`sidebar.draw()`)
+
+Importing ui changes nothing in the process (app.py limits BLAS threads at start).
+"""
+
+from ui import cache, data, limits, runs, session, sidebar, widgets  # noqa: F401  (ui.session...)

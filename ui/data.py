@@ -1,0 +1,166 @@
+"""This session's data: the bundled MNIST, or a dataset the user uploaded, and the split.
+
+An upload replaces MNIST for this session only (`st.session_state["data_override"]`); the
+shared arrays in `ui.cache` are never touched. Everything scored on the test set is keyed by
+`data_token()`, which changes with every upload, so scores on an old test set are never shown
+for a new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+import mnist
+from mnist.analysis import explore
+from mnist.data.dataset import Dataset
+from mnist.data.readers import read_npz
+from mnist.errors import DatasetError
+from ui import cache
+
+USE_OPTIONS = {
+    "train": "train on it (test on MNIST's test set)",
+    "test": "test on it (train on MNIST's training set)",
+    "both": "both: its test part, or 20% of it held out as a test set",
+}
+
+
+def active_data() -> tuple[Dataset, Dataset]:
+    """`(train, test)` for this session: an uploaded dataset, else the bundled MNIST."""
+    override = st.session_state.get("data_override")
+    if override:
+        return override["train"], override["test"]
+    return cache.mnist_data()
+
+
+def data_token() -> str:
+    """Changes whenever this session's data changes (evaluations are keyed by it)."""
+    override = st.session_state.get("data_override")
+    return override["token"] if override else "mnist"
+
+
+def data_sizes() -> tuple[int, int]:
+    """(train, test) sizes of this session's data, without loading MNIST for it (the home
+    page and the sidebar show these; a cold start should not wait for the arrays)."""
+    override = st.session_state.get("data_override")
+    if override:
+        return len(override["train"]), len(override["test"])
+    return cache.MNIST_SIZES
+
+
+def data_description() -> str:
+    override = st.session_state.get("data_override")
+    origin = f"uploaded: {override['name']}" if override else "MNIST"
+    n_train, n_test = data_sizes()
+    return f"{origin} ({n_train:,} train / {n_test:,} test digits)"
+
+
+def dataset_stats(part: str) -> dict:
+    """Counts, class means and pixel histogram of this session's train or test set."""
+    if data_token() == "mnist":
+        return cache.mnist_stats(part)
+    stats = st.session_state.setdefault("_stats", {})
+    key = (data_token(), part)
+    if key not in stats:
+        train, test = active_data()
+        if len(stats) > 4:  # an old upload's statistics
+            stats.clear()
+        stats[key] = explore.dataset_stats(train if part == "train" else test)
+    return stats[key]
+
+
+# ---------------------------------------------------------------------------- uploads
+def _guess_idx_order(files):
+    """(images, labels) from two IDX files, by name ("label", "idx1") when it says."""
+    (n1, b1), (n2, b2) = files
+    if "label" in n1.lower() or "idx1" in n1.lower():
+        return (n2, b2), (n1, b1)
+    return (n1, b1), (n2, b2)
+
+
+def read_uploaded_data(files: list[tuple[str, bytes]], use: str = "train"):
+    """The `(train, test, name)` an upload gives; raises DatasetError (nothing is changed).
+
+    One file: a CSV, an NPZ or an IDX images file (unlabeled: refused, it cannot train or
+    test). Two files: an IDX images file and its labels file, in either order.
+    """
+    if use not in USE_OPTIONS:
+        raise DatasetError(f"unknown use {use!r}")
+    if not files:
+        raise DatasetError("no file was uploaded")
+    if len(files) > 2:
+        raise DatasetError(f"{len(files)} files uploaded: upload one file (CSV, NPZ) or an "
+                           "IDX pair (images + labels)")
+    mnist_train, mnist_test = cache.mnist_data()
+    parts: dict[str, Dataset] = {}
+    if len(files) == 2:
+        (ni, bi), (nl, bl) = _guess_idx_order(files)
+        try:
+            ds = mnist.read_idx_pair(bi, bl, name=ni)
+        except DatasetError as first:
+            try:  # the other way round
+                ds = mnist.read_idx_pair(bl, bi, name=nl)
+            except DatasetError:
+                raise first from None
+        parts["data"] = ds
+        name = f"{ni} + {nl}"
+    else:
+        name, raw = files[0]
+        if raw[:2] == b"PK":
+            parts = read_npz(raw, name=name)
+        else:
+            parts["data"] = mnist.read_dataset(raw, name=name)
+    for ds in parts.values():
+        if not ds.has_labels:
+            raise DatasetError(f"{ds.name}: no labels, so it can be neither trained nor "
+                               "scored on (upload a labelled file, or the IDX labels too)")
+        if len(ds) < 20:
+            raise DatasetError(f"{ds.name}: only {len(ds)} digits; at least 20 are needed")
+    if "train" in parts and "test" in parts:
+        own_train, own_test = parts["train"], parts["test"]
+    else:
+        own = parts.get("data") or parts.get("train") or parts.get("test")
+        if use == "both":
+            own_train, own_test = own.split(0.2, seed=0)
+            own_test = Dataset(own_test.images, own_test.labels, f"{own.name} (test 20%)")
+        else:
+            own_train = own_test = own
+    if use == "train":
+        return own_train, mnist_test, name
+    if use == "test":
+        return mnist_train, own_test, name
+    return own_train, own_test, name
+
+
+def use_uploaded_data(files: list[tuple[str, bytes]], use: str = "train") -> str | None:
+    """Make an upload this session's data. Returns None on success, else the DatasetError
+    message (and this session's data is left exactly as it was)."""
+    try:
+        train, test, name = read_uploaded_data(files, use)
+    except DatasetError as e:
+        return str(e)
+    token = uuid.uuid4().hex
+    st.session_state["data_override"] = dict(train=train, test=test, name=name, use=use,
+                                            token=token)
+    st.session_state.pop("_stats", None)
+    evals = st.session_state.get("evaluations", {})  # bounded memory: forget the scores
+    for key in [k for k in evals if k[1] not in ("mnist", token)]:  # on older uploads
+        evals.pop(key)
+    return None
+
+
+def reset_data() -> None:
+    """Back to the bundled MNIST for this session."""
+    st.session_state.pop("data_override", None)
+    st.session_state.pop("_stats", None)
+
+
+# ---------------------------------------------------------------------------- the split
+def val_fraction() -> float:
+    """The session's validation split (0 = the standard 60k/10k, no validation)."""
+    return float(st.session_state.get("split_val_fraction", 0.1))
+
+
+def set_val_fraction(f: float) -> None:
+    st.session_state["split_val_fraction"] = float(f)

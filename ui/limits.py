@@ -1,0 +1,39 @@
+"""The app's caps, all in one place: what one server shared by every user lets a session do.
+
+The machine is small and shared, so memory and cores are rationed: the weights of a model a
+session may train or keep, the models a session keeps, the runs going at once on the server.
+Pages and the rest of `ui` ask here; nothing else compares against these numbers.
+"""
+
+from __future__ import annotations
+
+from mnist.errors import ConfigError
+from mnist.search import running_searches
+from mnist.training.jobs import running_jobs
+
+MAX_SERVER_RUNS = 4  # training runs + searches at once, all sessions together (2 shared cores)
+MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are forgotten
+MAX_TRAIN_PARAMS = 5_000_000  # weights of one model in the app: with gradients and Adam's
+                              # moments about 80 MB (float32) of the memory all users share
+MAX_MY_DIGITS = 2000  # drawings a session keeps on the Draw page
+ABANDON_AFTER_S = 120  # a run nobody has looked at for this long (tab closed) stops itself
+
+
+def check_weights(what: str, n_params: int, error: type[Exception] = ConfigError) -> None:
+    """Refuse a network over MAX_TRAIN_PARAMS weights, for training and for uploads alike:
+    raises `error` saying "<what> has N weights" and what to do instead."""
+    if n_params > MAX_TRAIN_PARAMS:
+        raise error(f"{what} has {n_params:,} weights; the app trains and keeps networks of at "
+                    f"most {MAX_TRAIN_PARAMS:,} (its memory is shared by every user). Use "
+                    "smaller hidden layers, or train it with `python -m mnist train` on your "
+                    "own machine.")
+
+
+def server_busy() -> str | None:
+    """Why no run may start on this server now (None: go ahead). Training runs and searches
+    of all sessions together are capped at MAX_SERVER_RUNS: they share the cores."""
+    busy = running_jobs() + running_searches()
+    if busy >= MAX_SERVER_RUNS:
+        return (f"The server is busy: {busy} training runs and searches are going right now "
+                "(for you and other users, on cores everyone shares). Try again in a minute.")
+    return None

@@ -1,0 +1,205 @@
+"""This session's models: the bundled one, and those trained, uploaded, picked from a search or
+fine-tuned here, with their scores on this session's test set.
+
+`st.session_state["models"]` maps a name to a `ModelEntry`; `"current_model"` names the one
+every page uses. A new model joins through one function, `add_model`: it builds the entry,
+scores it (unless its scores come with it), adds it under a unique name and makes it current.
+Only the bundled model enters differently: first in the list, scored once per server.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+import mnist
+from mnist.analysis import explore
+from mnist.errors import ConfigError, ModelFileError
+from mnist.training.config import TrainConfig
+from ui import cache, limits
+from ui.data import active_data, data_token
+from ui.widgets import page_link
+
+BUNDLED_NAME = "bundled model"
+SOURCES = ("bundled", "trained", "uploaded", "search", "fine-tuned")
+
+
+@dataclass
+class ModelEntry:
+    """A model this session knows: the network plus how it came to be."""
+
+    name: str
+    model: object  # mnist.MLP
+    config: TrainConfig | None = None
+    history: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # at least test_acc, test_loss
+    source: str = "trained"  # bundled | trained | uploaded | search | fine-tuned
+    note: str = ""
+
+    @property
+    def architecture(self) -> str:
+        return "-".join(str(s) for s in self.model.sizes)
+
+    def describe(self) -> str:
+        bits = [self.architecture, self.model.activation]
+        if self.config is not None:
+            bits.append(f"{self.config.optimizer} lr {self.config.lr:g}")
+        return ", ".join(bits)
+
+
+def _config_from_meta(meta: dict) -> TrainConfig | None:
+    cfg = (meta or {}).get("config")
+    if not isinstance(cfg, dict):
+        return None
+    try:
+        return TrainConfig.from_dict(cfg)
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+def _bundled_entry() -> ModelEntry | None:
+    model = cache.default_model()
+    if model is None:
+        return None
+    saved = model.meta.get("metrics") or {}
+    if isinstance(saved.get("test_acc"), float) and isinstance(saved.get("test_loss"), float):
+        metrics = dict(test_acc=saved["test_acc"], test_loss=saved["test_loss"])  # on MNIST
+    else:  # an older file without its scores: measure them (once per server)
+        sc = cache.default_score()
+        metrics = dict(test_acc=sc["test_acc"], test_loss=sc["test_loss"])
+    return ModelEntry(BUNDLED_NAME, model, _config_from_meta(model.meta),
+                      list(model.meta.get("history") or []), metrics, "bundled",
+                      "pretrained, shipped with the app")
+
+
+def models() -> dict[str, ModelEntry]:
+    """This session's models, name -> ModelEntry (the bundled one first, when it exists)."""
+    ms = st.session_state.setdefault("models", {})
+    if BUNDLED_NAME not in ms and not st.session_state.get("_bundled_removed"):
+        entry = _bundled_entry()
+        if entry is not None:
+            st.session_state["models"] = ms = {BUNDLED_NAME: entry, **ms}
+            st.session_state.setdefault("current_model", BUNDLED_NAME)
+    return ms
+
+
+def unique_name(base: str) -> str:
+    ms = st.session_state.setdefault("models", {})
+    if base not in ms:
+        return base
+    k = 2
+    while f"{base} ({k})" in ms:
+        k += 1
+    return f"{base} ({k})"
+
+
+def add_model(name: str, model, source: str = "trained", *, config: TrainConfig | None = None,
+              history=(), note: str = "", scores: dict | None = None,
+              scored_on: str | None = None) -> ModelEntry:
+    """The one way a new model joins this session. Returns its ModelEntry.
+
+    Builds the entry under a unique name based on `name`, gives it its test scores, adds it
+    and makes it current; beyond MAX_SESSION_MODELS the oldest non-bundled, non-current models
+    are forgotten (with a toast naming them). `scores` is the model's `explore.score` when it
+    is already known (a training job scores its model in the background), computed on the
+    data whose `data_token()` is `scored_on` (default: this session's data now); without
+    `scores` the model is scored here, on this session's test set.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r} (known: {', '.join(SOURCES)})")
+    if scores is None:
+        scores, scored_on = explore.score(model, active_data()[1]), data_token()
+    entry = ModelEntry(unique_name(name), model, config, list(history),
+                       dict(test_acc=scores["test_acc"], test_loss=scores["test_loss"]),
+                       source, note)
+    ms = models()
+    ms[entry.name] = entry
+    if (scored_on or data_token()) == data_token():  # the scores are on the data in use
+        st.session_state.setdefault("evaluations", {})[(entry.name, data_token())] = scores
+    st.session_state["current_model"] = entry.name
+    _forget_oldest(ms)
+    return entry
+
+
+def _forget_oldest(ms: dict[str, ModelEntry]) -> None:
+    """Bounded memory: drop the oldest non-bundled, non-current models beyond the cap."""
+    extra = [n for n, e in ms.items() if e.source != "bundled"
+             and n != st.session_state.get("current_model")]
+    while len(ms) > limits.MAX_SESSION_MODELS and extra:
+        drop = extra.pop(0)
+        ms.pop(drop, None)
+        for key in [k for k in st.session_state.get("evaluations", {}) if k[0] == drop]:
+            st.session_state["evaluations"].pop(key)
+        st.toast(f"Forgot the oldest model, **{drop}**: a session keeps at most "
+                 f"{limits.MAX_SESSION_MODELS} models (download the ones you want to keep).",
+                 icon=":material/delete:")
+
+
+def current() -> ModelEntry | None:
+    """The current model of this session (None if there is none at all)."""
+    ms = models()
+    name = st.session_state.get("current_model")
+    if name in ms:
+        return ms[name]
+    if ms:
+        name = next(reversed(ms))
+        st.session_state["current_model"] = name
+        return ms[name]
+    return None
+
+
+def set_current(name: str) -> None:
+    if name not in models():
+        raise KeyError(f"no model named {name!r} in this session")
+    st.session_state["current_model"] = name
+
+
+def evaluation(entry: ModelEntry) -> dict:
+    """The model's scores on this session's test set, computed once per (model, data):
+    probs (N, 10) float32, preds, test_acc, test_loss, per_class, confusion."""
+    if entry.source == "bundled" and data_token() == "mnist":
+        return cache.default_score()
+    evals = st.session_state.setdefault("evaluations", {})
+    key = (entry.name, data_token())
+    if key not in evals:
+        evals[key] = explore.score(entry.model, active_data()[1])
+    return evals[key]
+
+
+def require_model() -> ModelEntry:
+    """The current model, or a message and the end of this page's run."""
+    entry = current()
+    if entry is None:
+        st.info(cache.default_model_problem() or "No model yet: train one on the Train page.")
+        page_link("pages/train.py", "Go to the Train page", ":material/model_training:")
+        st.stop()
+    return entry
+
+
+def model_file_bytes(entry: ModelEntry) -> bytes:
+    """The entry as a .npz model file (mnist.save_model into memory)."""
+    buf = io.BytesIO()
+    mnist.save_model(entry.model, buf, config=entry.config, history=entry.history,
+                     metrics={k: v for k, v in entry.metrics.items()
+                              if isinstance(v, (int, float, str))})
+    return buf.getvalue()
+
+
+def use_uploaded_model(name: str, raw: bytes) -> str | None:
+    """Load an uploaded model file and make it current. Returns None on success, else the
+    ModelFileError message (and nothing in the session changes)."""
+    try:
+        model = mnist.load_model(raw)
+        if model.sizes[0] != 784 or model.sizes[-1] != 10:
+            raise ModelFileError(f"{name}: the network maps {model.sizes[0]} inputs to "
+                                 f"{model.sizes[-1]} outputs; MNIST Lab needs 784 -> 10")
+        arch = "-".join(map(str, model.sizes))
+        limits.check_weights(f"{name}: {arch}", model.n_params, ModelFileError)
+    except ModelFileError as e:
+        msg = str(e)
+        return msg.replace("model file:", f"{name}:", 1) if msg.startswith("model file:") else msg
+    add_model(f"uploaded: {name}", model, "uploaded", config=_config_from_meta(model.meta),
+              history=model.meta.get("history") or [])
+    return None

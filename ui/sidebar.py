@@ -1,0 +1,68 @@
+"""The sidebar every page shares (drawn by app.py): the current model and a picker over this
+session's models, a live line while a run trains, the data in use, help."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import cache, runs, session
+from ui.data import data_description, data_token
+
+
+def _job_badge():
+    """The sidebar's live line about a background run (on every page; it also tells the job
+    that someone is still there)."""
+    job = runs.training_job()
+    if job is None:
+        return
+    job.touch()
+    if job.done:
+        st.caption(f"Training finished ({job.status.replace('_', ' ')}): see the Train page.")
+    else:
+        st.caption(f"Training in the background: {job.progress:.0%} of {job.epochs} epochs")
+
+
+def _pick_model():
+    name = st.session_state.get("_model_picker")
+    if name in session.models():
+        session.set_current(name)
+
+
+def draw() -> None:
+    """The shared sidebar: the current model, a picker over this session's models, help."""
+    runs.collect_finished_job()  # a run that ended while the user was elsewhere joins the models
+    with st.sidebar:
+        ms = session.models()
+        entry = session.current()
+        st.markdown("#### Current model")
+        if entry is None:
+            st.info(cache.default_model_problem() or "No model yet: train one on the Train page.")
+        else:
+            acc = entry.metrics.get("test_acc")
+            label = "Test accuracy"
+            if data_token() != "mnist":  # an uploaded test set: score on it (cached)
+                acc = session.evaluation(entry)["test_acc"]
+                label = "Test accuracy (your test set)"
+            st.markdown(f"**{entry.name}**  \n`{entry.architecture}` · {entry.model.activation}"
+                        f" · {entry.source}")
+            if acc is not None:
+                st.metric(label, f"{acc:.2%}",
+                          help="Share of the test digits this model classifies correctly "
+                               "(the test set is never used for training).")
+            if len(ms) > 1:
+                names = list(ms)
+                st.session_state["_model_picker"] = entry.name
+                st.selectbox("Use model", names, key="_model_picker", on_change=_pick_model,
+                             help="Models trained or uploaded in this session (only you see "
+                                  "them). The chosen one is used by every page.")
+        job = runs.training_job()
+        if job is not None and not job.done:
+            st.fragment(_job_badge, run_every=3)()
+        st.caption(f"Data: {data_description()}")
+        with st.expander("Help", icon=":material/help:"):
+            st.markdown(
+                "- **Dataset**: look at the digits, upload your own.\n"
+                "- **Train**: build a network, watch it learn, stop it any time.\n"
+                "- The model chosen here is used by every page.\n"
+                "- Your models live in this browser session only; download the ones you "
+                "want to keep (Train page).")
