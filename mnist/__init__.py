@@ -17,8 +17,10 @@ from mnist.training.loop import build_model, evaluate_loss, train
 # Drawings and augmentation need scipy.ndimage and Pillow (0.4 s to import): loaded on first
 # use (`from mnist import preprocess_canvas` still works), not by every `import mnist`, which
 # the app does at start-up.
-_LAZY = {name: "mnist.drawing" for name in (
-    "PreprocessError", "naive_resize", "parse_strokes", "pipeline_steps", "preprocess_canvas")}
+_LAZY = {name: "mnist.drawing.normalize" for name in (
+    "naive_resize", "pipeline_steps", "preprocess_canvas")}
+_LAZY["parse_strokes"] = "mnist.drawing.strokes"
+_LAZY["PreprocessError"] = "mnist.errors"
 _LAZY["augment_batch"] = "mnist.data.augment"
 
 
