@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mnist.analysis import explore
-import mnist.plots as plots
+from mnist.plots import digits as dp
 from ui import data, widgets
 
 st.title("Dataset")
@@ -103,8 +103,8 @@ def _on_grid_select():
 left, right = st.columns([1.15, 1])
 with left:
     mos, labels = explore.grid(ds, indices)
-    fig = plots.digit_grid(mos, labels, indices=indices, height=620,
-                           title=f"{ds.name}: 100 digits, label in the corner")
+    fig = dp.digit_grid(mos, labels, indices=indices, height=620,
+                        title=f"{ds.name}: 100 digits, label in the corner")
     st.plotly_chart(fig, key="_grid_select", on_select=_on_grid_select,
                     selection_mode=("points", "box"), config={"displayModeBar": False})
     st.caption("Drag a small box over a digit to see it up close on the right (or type its "
@@ -114,8 +114,8 @@ with right:
     i = st.number_input("Digit index", 0, len(ds) - 1, key="ds_index", step=1,
                         help=f"Which digit of the {part} set to show (0 to {len(ds) - 1:,}).")
     label = f"label {int(ds.labels[i])}" if ds.has_labels else "no label"
-    st.plotly_chart(plots.digit_heatmap(ds.images[i], title=f"Digit #{i}: {label}",
-                                        height=600),
+    st.plotly_chart(dp.digit_heatmap(ds.images[i], title=f"Digit #{i}: {label}",
+                                     height=600),
                     config={"displayModeBar": False}, key="_digit_big")
     st.caption("Each cell is one of the 784 inputs of the network, 0-255 here; the network "
                "sees it divided by 255, in [0, 1].")
@@ -124,17 +124,17 @@ with right:
 st.subheader("Statistics")
 with st.spinner("Computing statistics ..."):
     st_train, st_test = data.dataset_stats("train"), data.dataset_stats("test")
-st.plotly_chart(plots.class_distribution({"train": st_train["counts"],
-                                          "test": st_test["counts"]}),
+st.plotly_chart(dp.class_distribution({"train": st_train["counts"],
+                                       "test": st_test["counts"]}),
                 config={"displayModeBar": False}, key="_class_dist")
 st.caption("MNIST's classes are roughly balanced (1 is the most common, 5 the rarest), so "
            "accuracy is a fair summary; per-class accuracy on the Train page shows the rest.")
 stats = st_train if part == "train" else st_test
-st.plotly_chart(plots.mean_images(stats["means"], title=f"Mean image of each class ({part})"),
+st.plotly_chart(dp.mean_images(stats["means"], title=f"Mean image of each class ({part})"),
                 config={"displayModeBar": False}, key="_means")
 st.caption("The average of all digits of a class: a blurry template. A network with no hidden "
            "layer learns weights that look a bit like these.")
-st.plotly_chart(plots.pixel_histogram(stats["histogram"],
-                                      title=f"Pixel intensities ({part}, log scale)"),
+st.plotly_chart(dp.pixel_histogram(stats["histogram"],
+                                   title=f"Pixel intensities ({part}, log scale)"),
                 config={"displayModeBar": False}, key="_hist")
 st.caption("Most pixels are background (0); ink is mostly near 255, with soft edges between.")
