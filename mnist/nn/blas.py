@@ -215,6 +215,7 @@ class Gemm:
         if tc:
             raise ValueError("gemm's C must be row-contiguous")
         self.A, self.B, self.C = A, B, C
+        self._buffers, self._plans = {}, {}  # the NumPy fallback's, made on first use
         (ta, lda), (tb, ldb) = _layout(A, "A"), _layout(B, "B")
         lib = _get()
         self.f = (lib.sgemm if self.dtype == np.float32 else lib.dgemm) if available() else None
@@ -237,19 +238,53 @@ class Gemm:
         if not (0 <= m <= self.m and 0 <= k <= self.k):
             raise ValueError(f"gemm: m={m}, k={k} exceed the bound {self.m}, {self.k}")
         if self.f is None or m == 0 or self.n == 0:
-            _gemm_numpy(alpha, self.A[:m, :k], self.B[:k], beta, self.C[:m])
+            (self._plans.get((m, k)) or self._plan(m, k))(alpha, beta)
             return
         # four numbers into the prepared arguments, one call
         self._M.value, self._K.value = m, k
         self._alpha.value, self._beta.value = alpha, beta
         self.f(*self._args)
 
+    def _plan(self, m: int, k: int):
+        """The same with NumPy for m rows and k inner columns, as a function (alpha, beta):
+        into views of buffers made once, so no call makes a temporary.
 
-def _gemm_numpy(alpha, A, B, beta, C):
-    prod = A @ B
-    if beta == 0:
-        np.multiply(prod, C.dtype.type(alpha), out=C)
-    else:
-        C *= C.dtype.type(beta)
-        prod *= C.dtype.type(alpha)
-        C += prod
+        alpha multiplies the smallest of A, B and the product (for a weight update, delta: a
+        batch of rows, not the whole weight matrix); beta == 0 writes the product straight
+        into C; beta == 1 leaves C unscaled. Python floats keep float32 in float32.
+        """
+        A, B, C = self.A[:m, :k], self.B[:k], self.C[:m]
+        scales = min(("A", A.size), ("B", B.size), ("product", C.size), key=lambda t: t[1])[0]
+        scratch = None
+        if scales == "A":
+            scratch = self._buffer("A", self.A.shape)[:m, :k]
+        elif scales == "B":
+            scratch = self._buffer("B", self.B.shape)[:k]
+        prod = self._buffer("prod", self.C.shape)[:m]
+        multiply, matmul = np.multiply, np.matmul
+
+        def run(alpha: float, beta: float) -> None:
+            alpha = float(alpha)
+            a, b, c = A, B, C
+            out = c if beta == 0 else prod
+            if alpha != 1.0 and scales == "A":
+                a = multiply(A, alpha, scratch)
+            elif alpha != 1.0 and scales == "B":
+                b = multiply(B, alpha, scratch)
+            matmul(a, b, out)
+            if alpha != 1.0 and scales == "product":
+                out *= alpha
+            if beta != 0:
+                if beta != 1:
+                    c *= float(beta)
+                c += prod
+
+        run.scales = scales
+        self._plans[(m, k)] = run
+        return run
+
+    def _buffer(self, name: str, shape) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None:
+            buf = self._buffers[name] = np.empty(shape, self.dtype)
+        return buf

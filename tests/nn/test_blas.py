@@ -61,11 +61,62 @@ def test_gemm_every_layout(mode, dtype, ta, tb):
         np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
 
 
-def test_beta_zero_ignores_what_c_held(mode):
+# (m, k, n) where alpha is best applied to A, to B, or to the product (the smallest of the three)
+SHAPES = {"A": (2, 3, 9), "B": (9, 3, 2), "product": (3, 9, 2)}
+
+
+@pytest.mark.parametrize("which", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_gemm_every_shape_of_product(mode, which, dtype, ta, tb):
+    """Each way the NumPy fallback can apply alpha, each beta it treats apart, and a bound
+    product called with a smaller m and k (its views are made once per size)."""
+    m, k, n = SHAPES[which]
+    rng = np.random.default_rng(3)
+    A = operand(rng, (m, k), ta, dtype)
+    B = operand(rng, (k, n), tb, dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    bound = blas.Gemm(A, B, C)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for alpha, beta, rows, inner in [(1.0, 0.0, m, k), (-0.3, 0.0, m, k), (1.0, 1.0, m, k),
+                                     (-0.3, 1.0, m, k), (0.7, -2.0, m, k), (-0.3, 1.0, m - 1, k),
+                                     (2.0, 0.5, m, k - 1), (-0.3, 1.0, m, k)]:
+        want = C.astype(np.float64)
+        want[:rows] = reference(alpha, A[:rows, :inner], B[:inner], beta, C[:rows])
+        bound(alpha, beta, m=rows, k=inner)
+        np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("which", SHAPES)
+def test_fallback_scales_the_smallest_of_a_b_and_the_product(which, monkeypatch):
+    """So the shapes above do reach each branch of the NumPy fallback."""
+    monkeypatch.setenv("MNIST_NO_BLAS", "1")
+    m, k, n = SHAPES[which]
+    bound = blas.Gemm(np.ones((m, k)), np.ones((k, n)), np.zeros((m, n)))
+    bound(0.5, 1.0)
+    assert bound._plans[(m, k)].scales == which
+
+
+@pytest.mark.parametrize("which", SHAPES)
+def test_beta_zero_ignores_what_c_held(mode, which):
     A = np.ones((2, 3), np.float32)
     C = np.full((2, 2), np.nan, np.float32)
     blas.gemm(1.0, A, A.T, 0.0, C)
     np.testing.assert_array_equal(C, np.full((2, 2), 3.0, np.float32))
+    m, k, n = SHAPES[which]
+    C = np.full((m, n), np.nan, np.float32)
+    blas.gemm(-0.5, np.ones((m, k), np.float32), np.ones((k, n), np.float32), 0.0, C)
+    np.testing.assert_array_equal(C, np.full((m, n), -0.5 * k, np.float32))
+
+
+def test_float64_scalars_keep_float32_arrays_in_float32(mode):
+    """NumPy float64 scalars (an lr computed with NumPy) neither fail nor change C's dtype."""
+    A = np.ones((4, 3), np.float32)
+    C = np.ones((4, 2), np.float32)
+    blas.gemm(np.float64(0.5), A, np.ones((3, 2), np.float32), np.float64(2.0), C)
+    assert C.dtype == np.float32
+    np.testing.assert_array_equal(C, np.full((4, 2), 3.5, np.float32))
 
 
 def test_bound_gemm_on_a_smaller_batch(mode):
