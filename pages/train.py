@@ -6,55 +6,18 @@ so the page stays usable and Stop acts within a batch. When the job ends its mod
 session's models (sidebar) and the results below describe the current model.
 """
 
-import json
-
 import pandas as pd
 import streamlit as st
 
 from mnist.analysis import explore
-import mnist.plots as plots
+from mnist.plots import training as tp
 from mnist.nn.activations import ACTIVATIONS
-from mnist.training.config import ConfigError, TrainConfig, parse_hidden
+from mnist.training.config import ConfigError, parse_hidden
 from mnist.errors import DatasetError
 from mnist.nn.layers import INITS
 from mnist.nn.losses import LOSSES
 from mnist.nn.optim import OPTIMIZERS, SCHEDULES
-from ui import cache, data, runs, session, widgets
-
-LR_STEPS = widgets.log_steps(-5, 1)  # the learning-rate slider's stops, 1e-5 to 10
-HELP = {
-    "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
-              "Empty: no hidden layer (a linear classifier).",
-    "activation": "The non-linearity after each hidden layer. relu: max(0, z), the usual "
-                  "choice; sigmoid/tanh: the classic S-curves (slower to train deep).",
-    "init": "How the starting weights are drawn. he: for ReLU; xavier: for sigmoid/tanh; "
-            "uniform: U(-0.5, 0.5) as in some tutorials; normal001: N(0, 0.01^2), tiny.",
-    "loss": "cross_entropy: softmax + log loss (the standard); mse: squared error on the "
-            "one-hot target (as in Nielsen's first chapters).",
-    "optimizer": "sgd: plain gradient steps; momentum / nesterov: steps keep some speed; "
-                 "rmsprop / adam: per-weight step sizes from gradient statistics.",
-    "lr": "The step size. Too small: slow; too large: the loss jumps around or blows up. "
-          "Typical: 0.1 for SGD, 0.001 for Adam.",
-    "batch": "Digits per gradient step. Small: noisy but many steps per epoch; full batch: "
-             "one exact gradient step per epoch (classic gradient descent).",
-    "epochs": "Passes over the training digits.",
-    "schedule": "How the learning rate changes: constant; step (times gamma every few "
-                "epochs); cosine (smoothly down to the minimum).",
-    "warmup": "Epochs over which the learning rate ramps up from 0 at the start.",
-    "wd": "L2 weight decay: pulls every weight towards 0 a little each step (regularisation).",
-    "dropout": "Share of hidden units switched off at random during training "
-               "(regularisation); 0 turns it off.",
-    "subset": "Train on this many digits (a stratified sample); 0 = all of them. Small "
-              "subsets train in seconds.",
-    "val": "Share of the training digits held out to validate on (0 = none). Same setting "
-           "as the split on the Dataset page.",
-    "seed": "Fixes the starting weights, the shuffling and dropout: same seed, same run.",
-    "patience": "Stop when the validation loss has not improved for this many epochs "
-                "(and keep the best weights); 0 = off.",
-    "augment": "Shift / rotate the training digits a little at random each time they are "
-               "used.",
-    "dtype": "float32 is fast; float64 is exact to more digits (and slower).",
-}
+from ui import cache, data, runs, session, train_form, widgets
 
 st.title("Train")
 st.caption("Build a network, train it on the digits and watch it learn. Training runs in the "
@@ -62,79 +25,10 @@ st.caption("Build a network, train it on the digits and watch it learn. Training
 
 train_ds, test_ds = data.active_data()
 runs.collect_finished_job()  # a run that has just ended joins the session's models
-
+presets = train_form.init_form(len(train_ds))
+HELP = train_form.HELP
 
 # ============================================================================ the form
-def form_values(cfg: TrainConfig) -> dict:
-    """The widget values (keys tr_*) that show `cfg`."""
-    full = not cfg.batch_size or cfg.batch_size >= len(train_ds)
-    sub = cfg.subset
-    if isinstance(sub, float):
-        sub = int(round(sub * len(train_ds)))
-    return dict(
-        tr_hidden=", ".join(str(h) for h in cfg.hidden), tr_activation=cfg.activation,
-        tr_init=cfg.init, tr_loss=cfg.loss, tr_optimizer=cfg.optimizer, tr_lr=float(cfg.lr),
-        tr_lr_slider=widgets.nearest_log_step(cfg.lr, LR_STEPS),
-        tr_momentum=float(cfg.momentum), tr_beta1=float(cfg.beta1),
-        tr_beta2=float(cfg.beta2), tr_rho=float(cfg.rho), tr_full_batch=full,
-        tr_batch_size=int(cfg.batch_size) if cfg.batch_size else 128,
-        tr_epochs=int(cfg.epochs), tr_schedule=cfg.schedule,
-        tr_warmup=float(cfg.warmup_epochs), tr_step_size=int(cfg.step_size),
-        tr_gamma=float(cfg.gamma), tr_min_lr=float(cfg.min_lr),
-        tr_weight_decay=float(cfg.weight_decay), tr_dropout=float(cfg.dropout),
-        tr_subset=int(sub or 0), tr_seed=int(cfg.seed), tr_patience=int(cfg.patience or 0),
-        tr_augment=bool(cfg.augment), tr_dtype=cfg.dtype,
-    )
-
-
-def config_from_form() -> TrainConfig:
-    """A TrainConfig from the widgets; ConfigError says what is wrong."""
-    s = st.session_state
-    return TrainConfig(
-        hidden=parse_hidden(s.tr_hidden), activation=s.tr_activation, init=s.tr_init,
-        loss=s.tr_loss, optimizer=s.tr_optimizer, lr=float(s.tr_lr),
-        momentum=float(s.tr_momentum), beta1=float(s.tr_beta1), beta2=float(s.tr_beta2),
-        rho=float(s.tr_rho), batch_size=None if s.tr_full_batch else int(s.tr_batch_size),
-        epochs=int(s.tr_epochs), schedule=s.tr_schedule, warmup_epochs=float(s.tr_warmup),
-        step_size=int(s.tr_step_size), gamma=float(s.tr_gamma),
-        min_lr=min(float(s.tr_min_lr), float(s.tr_lr)),
-        weight_decay=float(s.tr_weight_decay), dropout=float(s.tr_dropout),
-        subset=int(s.tr_subset) if 0 < int(s.tr_subset) < len(train_ds) else None,
-        val_fraction=data.val_fraction(), seed=int(s.tr_seed),
-        patience=int(s.tr_patience) or None, augment=bool(s.tr_augment), dtype=s.tr_dtype)
-
-
-def apply_preset():
-    name = st.session_state.tr_preset
-    cfg = runs.presets()[name][0]
-    for k, v in form_values(cfg).items():
-        st.session_state[k] = v
-    data.set_val_fraction(cfg.val_fraction)
-    st.session_state["tr_val_fraction"] = cfg.val_fraction
-
-
-def lr_from_slider():
-    st.session_state.tr_lr = float(st.session_state.tr_lr_slider)
-
-
-def lr_from_number():
-    lr = st.session_state.tr_lr
-    if lr and lr > 0:
-        st.session_state.tr_lr_slider = widgets.nearest_log_step(lr, LR_STEPS)
-
-
-def val_changed():
-    data.set_val_fraction(st.session_state.tr_val_fraction)
-
-
-# first visit: the preset "quick" (or the default) fills the form
-presets = runs.presets()
-widgets.default("tr_preset", next(iter(presets)))
-widgets.keep_widget_state()  # values of widgets hidden in this run (e.g. Adam's betas) survive
-for k, v in form_values(presets[st.session_state.tr_preset][0]).items():
-    widgets.default(k, v)
-st.session_state["tr_val_fraction"] = data.val_fraction()  # the Dataset page's split wins
-
 job = runs.training_job()
 running = job is not None and not job.done
 
@@ -143,8 +37,9 @@ with st.container(border=True):
     c1.selectbox("Preset", list(presets), key="tr_preset",
                  help="Ready-made settings: the tutorials' networks and a good default. "
                       "Load one, then change anything you like.")
-    c2.button("Load preset", on_click=apply_preset, icon=":material/download:",
-              help="Fill the form below with the chosen preset.", use_container_width=True)
+    c2.button("Load preset", on_click=train_form.load_preset, args=(len(train_ds),),
+              icon=":material/download:", help="Fill the form below with the chosen preset.",
+              use_container_width=True)
     st.caption(presets[st.session_state.tr_preset][1])
 
     c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
@@ -152,15 +47,15 @@ with st.container(border=True):
     c2.selectbox("Activation", list(ACTIVATIONS), key="tr_activation", help=HELP["activation"])
     optimizer = c3.selectbox("Optimizer", list(OPTIMIZERS), key="tr_optimizer",
                              help=HELP["optimizer"])
-    c4.select_slider("Learning rate (log scale)", LR_STEPS, key="tr_lr_slider",
-                     format_func=lambda v: f"{v:g}", on_change=lr_from_slider, help=HELP["lr"])
+    c4.select_slider("Learning rate (log scale)", train_form.LR_STEPS, key="tr_lr_slider",
+                     format_func=lambda v: f"{v:g}", on_change=train_form.lr_from_slider,
+                     help=HELP["lr"])
     c5.number_input("Learning rate (exact)", min_value=1e-7, max_value=100.0, key="tr_lr",
-                    format="%.6g", step=None, on_change=lr_from_number,
-                    help="Type any value; the slider follows to the nearest step.")
+                    format="%.6g", step=None, on_change=train_form.lr_from_number,
+                    help=HELP["lr_exact"])
 
     c1, c2, c3, c4, c5, c6 = st.columns(6, vertical_alignment="bottom")
-    full = c1.checkbox("Full batch", key="tr_full_batch",
-                       help="One step per epoch on all training digits at once.")
+    full = c1.checkbox("Full batch", key="tr_full_batch", help=HELP["full_batch"])
     c2.number_input("Batch size", 1, 100_000, key="tr_batch_size", step=16,
                     disabled=full, help=HELP["batch"])
     c3.number_input("Epochs", 1, 1000, key="tr_epochs", help=HELP["epochs"])
@@ -168,7 +63,7 @@ with st.container(border=True):
     c4.number_input("Train on (digits)", 0, len(train_ds), key="tr_subset", step=1000,
                     help=HELP["subset"])
     c5.number_input("Validation fraction", 0.0, 0.5, key="tr_val_fraction", step=0.05,
-                    on_change=val_changed, help=HELP["val"])
+                    on_change=train_form.val_changed, help=HELP["val"])
     c6.number_input("Seed", 0, 2**32 - 1, key="tr_seed", help=HELP["seed"])
 
     with st.expander("More settings: initialisation, loss, optimizer details, schedule, "
@@ -180,16 +75,13 @@ with st.container(border=True):
         c4.checkbox("Augment", key="tr_augment", help=HELP["augment"])
         c1, c2, c3, c4 = st.columns(4)
         if optimizer in ("momentum", "nesterov"):
-            c1.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01,
-                      help="How much of the previous step carries over (0.9 is usual).")
+            c1.slider("Momentum", 0.0, 0.99, key="tr_momentum", step=0.01, help=HELP["momentum"])
         elif optimizer == "adam":
-            c1.slider("beta1", 0.0, 0.99, key="tr_beta1", step=0.01,
-                      help="Adam's averaging of the gradient (momentum); 0.9 is usual.")
+            c1.slider("beta1", 0.0, 0.99, key="tr_beta1", step=0.01, help=HELP["beta1"])
             c2.slider("beta2", 0.9, 0.9999, key="tr_beta2", step=0.0001, format="%.4f",
-                      help="Adam's averaging of the squared gradient; 0.999 is usual.")
+                      help=HELP["beta2"])
         elif optimizer == "rmsprop":
-            c1.slider("rho", 0.0, 0.99, key="tr_rho", step=0.01,
-                      help="RMSProp's averaging of the squared gradient; 0.9 is usual.")
+            c1.slider("rho", 0.0, 0.99, key="tr_rho", step=0.01, help=HELP["rho"])
         else:
             c1.caption("Plain SGD has no extra settings.")
         c3.number_input("L2 weight decay", 0.0, 10.0, key="tr_weight_decay", format="%.6g",
@@ -202,13 +94,12 @@ with st.container(border=True):
                         help=HELP["warmup"])
         if schedule == "step":
             c3.number_input("Step every (epochs)", 1, 1000, key="tr_step_size",
-                            help="Multiply the learning rate by gamma every this many epochs.")
+                            help=HELP["step_size"])
             c3.number_input("gamma", 0.001, 1.0, key="tr_gamma", format="%.3f",
-                            help="The factor applied at each step (0.1 = ten times smaller).")
+                            help=HELP["gamma"])
         elif schedule == "cosine":
             c3.number_input("Minimum learning rate", 0.0, 100.0, key="tr_min_lr",
-                            format="%.6g", step=None,
-                            help="Where the cosine curve ends (at most the learning rate).")
+                            format="%.6g", step=None, help=HELP["min_lr"])
         c4.number_input("Early-stop patience", 0, 1000, key="tr_patience",
                         help=HELP["patience"])
 
@@ -228,10 +119,7 @@ with st.container(border=True):
                             "architecture is kept.")
     if start or resume:
         try:
-            cfg = config_from_form()
-            if cfg.val_fraction == 0 and cfg.patience:
-                raise ConfigError("early stopping needs a validation set: set a validation "
-                                  "fraction above 0, or patience to 0")
+            cfg = train_form.config_from_form(len(train_ds))
             runs.start_training(cfg, resume=entry if resume else None)
             running = True
         except (ConfigError, DatasetError) as e:
@@ -285,7 +173,7 @@ def live_panel():
                                        f"{epoch:.2f} of {job.epochs} in "
                                        f"{widgets.fmt_duration(job.elapsed)}")
     if recs:
-        st.plotly_chart(plots.training_curves(recs, epochs=job.epochs),
+        st.plotly_chart(tp.training_curves(recs, epochs=job.epochs),
                         config={"displayModeBar": False}, key="_tr_live_curves")
         v = [r for r in recs if r.get("val_acc") is not None]
         c = st.columns(4)
@@ -341,9 +229,9 @@ else:
     c3.metric("Test errors", f"{int(round((1 - ev['test_acc']) * ev['n'])):,}",
               help="Test digits it gets wrong (see them on the Mistakes page).")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(plots.per_class_accuracy(ev["per_class"]), config={"displayModeBar": False},
+    c1.plotly_chart(tp.per_class_accuracy(ev["per_class"]), config={"displayModeBar": False},
                     key="_tr_per_class")
-    c2.plotly_chart(plots.confusion_heatmap(ev["confusion"]), config={"displayModeBar": False},
+    c2.plotly_chart(tp.confusion_heatmap(ev["confusion"]), config={"displayModeBar": False},
                     key="_tr_confusion")
     st.caption("Rows: the true digit; columns: what the model said. Off the diagonal are the "
                "mistakes: which digits it mixes up.")
@@ -354,7 +242,7 @@ else:
     c1, c2 = st.columns([1, 3])
     c1.image(explore.mosaic(test_ds.images[:k], cols=4), width=260,
              caption="test digits #0-#7, left to right, top to bottom")
-    c2.plotly_chart(plots.softmax_heatmap(probs, test_ds.labels[:k]
+    c2.plotly_chart(tp.softmax_heatmap(probs, test_ds.labels[:k]
                                           if test_ds.has_labels else None),
                     config={"displayModeBar": False}, key="_tr_softmax")
     st.caption("Each row sums to 1: the network's probability for each digit. A confident "
@@ -364,22 +252,20 @@ else:
                 explore.softmax_table(probs), language=None)
     if entry.history:
         with st.expander("Training curves of this model"):
-            st.plotly_chart(plots.training_curves(entry.history),
+            st.plotly_chart(tp.training_curves(entry.history),
                             config={"displayModeBar": False}, key="_tr_model_curves")
 
     st.markdown("**Download**")
     c1, c2, c3 = st.columns(3)
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in entry.name)[:60]
+    safe = entry.file_stem
     # the files are made when clicked (a big model takes a second to compress), not on every
     # rerun of the page
     c1.download_button("Model (.npz)", lambda: session.model_file_bytes(entry), f"{safe}.npz",
                        mime="application/octet-stream", icon=":material/download:",
                        help="The weights and metadata; load it again with Upload below or "
                             "mnist.load_model.", key="_tr_dl_model")
-    cfg_json = entry.config.to_json(indent=2) if entry.config is not None else json.dumps(
-        dict(architecture=entry.model.architecture()), indent=2)
-    c2.download_button("Config (JSON)", cfg_json, f"{safe}.json", mime="application/json",
-                       icon=":material/data_object:", key="_tr_dl_config",
+    c2.download_button("Config (JSON)", entry.config_json(), f"{safe}.json",
+                       mime="application/json", icon=":material/data_object:", key="_tr_dl_config",
                        help="The TrainConfig that made this model (TrainConfig.from_json).")
     c3.download_button("History (CSV)", lambda: pd.DataFrame(entry.history).to_csv(index=False),
                        f"{safe}-history.csv", mime="text/csv",

@@ -10,6 +10,7 @@ Only the bundled model enters differently: first in the list, scored once per se
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -47,6 +48,17 @@ class ModelEntry:
         if self.config is not None:
             bits.append(f"{self.config.optimizer} lr {self.config.lr:g}")
         return ", ".join(bits)
+
+    @property
+    def file_stem(self) -> str:
+        """The name made safe for a download's file name."""
+        return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.name)[:60]
+
+    def config_json(self) -> str:
+        """The TrainConfig that made it, as JSON (just its architecture when unknown)."""
+        if self.config is not None:
+            return self.config.to_json(indent=2)
+        return json.dumps(dict(architecture=self.model.architecture()), indent=2)
 
 
 def _config_from_meta(meta: dict) -> TrainConfig | None:
