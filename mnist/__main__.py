@@ -1,7 +1,7 @@
-"""`python -m mnist ...`: the command line (mnist.cli)."""
+"""`python -m mnist ...`: the command line (mnist.cli.main)."""
 
 import sys
 
-from mnist.cli import main
+from mnist.cli.main import main
 
 sys.exit(main())

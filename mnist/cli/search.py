@@ -8,15 +8,21 @@
 `--vary FIELD=V1,V2,...` lists values (a grid, or choices in a random search); `FIELD=LO:HI` is
 a range (random search only; log-uniform for lr and weight_decay). Layer sizes are written
 128x64. Progress goes to stderr, one line per finished run; the results table to stdout (or
-JSON with --json) and to --out (.csv or .json). `mnist.cli` calls `add_search_parser`.
+JSON with --json) and to --out (.csv or .json). `mnist.cli.main` calls `add_search_parser`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
+
+from mnist.errors import CLIError
+from mnist.search.pool import Search
+from mnist.search.presets import SEARCH_PRESETS
+from mnist.search.results import results_table, write_results
+from mnist.search.space import can_range, grid, parse_value, parse_values, range_of, sample
+from mnist.training.config import TrainConfig
 
 
 def add_search_parser(sub) -> None:
@@ -29,7 +35,7 @@ def add_search_parser(sub) -> None:
                    help="values to try: lr=0.1,0.01 (list) or lr=1e-4:1 (range, with --random)")
     p.add_argument("--random", type=int, metavar="N", help="N random trials instead of a grid")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the random draws")
-    p.add_argument("--preset", help="a search preset: " + ", ".join(_preset_names()))
+    p.add_argument("--preset", help="a search preset: " + ", ".join(SEARCH_PRESETS))
     p.add_argument("--config", metavar="FILE", help="base TrainConfig as JSON")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change a field of the base config (repeatable)")
@@ -53,102 +59,29 @@ def add_search_parser(sub) -> None:
     p.set_defaults(func=cmd_search)
 
 
-def _preset_names():
-    from mnist.search import SEARCH_PRESETS
-
-    return list(SEARCH_PRESETS)
-
-
 # --------------------------------------------------------------------------------------------
-# parsing values
-
-
-def _field_kind(name: str) -> str:
-    from mnist.training.config import TrainConfig
-    from mnist.search import INT_FIELDS
-
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    if name not in fields:
-        from mnist.training.config import ConfigError
-
-        raise ConfigError(f"unknown config field {name!r} (fields: {', '.join(fields)})")
-    if name == "hidden":
-        return "hidden"
-    if name == "subset":
-        return "subset"
-    if name in INT_FIELDS:
-        return "int"
-    default = fields[name].default
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, float):
-        return "float"
-    return "str"
-
-
-def parse_value(name: str, text: str):
-    """One value of a field from text: 128x64 for layers, numbers, true/false, names.
-    Raises ConfigError naming the field (the Search page uses this too)."""
-    from mnist.training.config import ConfigError
-
-    kind = _field_kind(name)
-    t = text.strip()
-    try:
-        if kind == "hidden":
-            if t.lower() in ("", "none", "-"):
-                return ()
-            return tuple(int(h) for h in t.lower().replace("-", "x").split("x") if h)
-        if kind == "int":
-            if t.lower() in ("none", "full"):
-                return None
-            v = float(t)
-            if not v.is_integer():
-                raise ValueError
-            v = int(v)
-            return None if name == "batch_size" and v == 0 else v
-        if kind == "subset":
-            if t.lower() == "none":
-                return None
-            v = float(t)
-            return int(v) if v > 1 else v
-        if kind == "float":
-            return float(t)
-        if kind == "bool":
-            if t.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return t.lower() in ("true", "1", "yes")
-        return t
-    except ValueError:
-        raise ConfigError(f"{name}: not a valid value: {text!r}") from None
+# parsing values (each field's kind: mnist.search.space.FIELDS)
 
 
 def parse_vary(items: list[str]) -> dict:
     """--vary arguments -> a search space (lists, Range or IntRange)."""
-    from mnist.cli import CLIError
-    from mnist.search import IntRange, Range
-
     space = {}
     for item in items:
         if "=" not in item:
             raise CLIError(f"--vary needs FIELD=VALUES, got {item!r}")
         name, values = (s.strip() for s in item.split("=", 1))
-        kind = _field_kind(name)
-        if ":" in values and kind in ("float", "int", "subset"):
+        ranged = can_range(name)  # (an unknown field is refused here, by name)
+        if ":" in values and ranged:
             lo, hi = values.split(":", 1)
-            lo, hi = parse_value(name, lo), parse_value(name, hi)
-            space[name] = IntRange(lo, hi) if kind == "int" else Range(lo, hi)
+            space[name] = range_of(name, parse_value(name, lo), parse_value(name, hi))
         else:
-            space[name] = [parse_value(name, v) for v in values.split(",") if v.strip()]
+            space[name] = parse_values(name, values)
             if not space[name]:
                 raise CLIError(f"--vary {name}: no values")
     return space
 
 
 def _base_config(args):
-    from mnist.cli import CLIError
-    from mnist.training.config import TrainConfig
-    from mnist.search import SEARCH_PRESETS
-
     if args.preset and args.config:
         raise CLIError("use either --preset or --config, not both")
     preset = None
@@ -185,9 +118,7 @@ def _base_config(args):
 
 
 def cmd_search(args) -> int:
-    from mnist.cli import CLIError
     from mnist.data.bundled import load_mnist
-    from mnist.search import Search, grid, results_table, sample, write_results
 
     base, preset, changes = _base_config(args)
     if args.out:

@@ -24,7 +24,7 @@ def cli(*args, timeout=120):
 
 def main_in_process(capsys, *args):
     """The same entry point without a new interpreter (fast): (exit code, stdout, stderr)."""
-    from mnist.cli import main
+    from mnist.cli.main import main
 
     try:
         code = main([str(a) for a in args])
@@ -139,6 +139,18 @@ def test_diverged_run_exits_non_zero_with_a_message():
     assert res.returncode == 1
     final = json.loads(res.stdout.splitlines()[-1])
     assert final["status"] == "diverged" and "learning rate 50" in final["message"]
+
+
+def test_progress_bar_goes_to_stderr_and_leaves_stdout_json(capsys):
+    res = main_in_process(capsys, "train", "--hidden", "8", "--epochs", "2", "--subset", "600",
+                          "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]  # every line is JSON
+    assert [r["epoch"] for r in lines[:-1]] == [1.0, 2.0] and lines[-1]["final"]
+    assert "epoch 2.00/2" in res.stderr and "100.0%" in res.stderr and "val " in res.stderr
+    quiet = main_in_process(capsys, "train", "--hidden", "8", "--epochs", "1", "--subset",
+                            "600", "--json", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 def test_list_presets(capsys):

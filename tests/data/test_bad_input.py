@@ -23,7 +23,7 @@ def run_cli_measured(*args):
     """Run `python -m mnist ARGS` in a child; return (exit code, stdout, stderr, peak RSS MB)."""
     code = textwrap.dedent(f"""
         import json, sys
-        from mnist.cli import main
+        from mnist.cli.main import main
         try:
             rc = main({[str(a) for a in args]!r})
         except SystemExit as e:

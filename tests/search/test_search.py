@@ -376,7 +376,7 @@ def test_batch_order_does_not_depend_on_dropout_or_augmentation(digits, monkeypa
 
 # ------------------------------------------------------------------------------ command line
 def test_cli_search_writes_a_results_table(tmp_path, capsys):
-    from mnist.cli import main
+    from mnist.cli.main import main
 
     out = tmp_path / "results.csv"
     code = main(["search", "--vary", "lr=0.001,0.1,50", "--set", "optimizer=sgd",
@@ -393,7 +393,7 @@ def test_cli_search_writes_a_results_table(tmp_path, capsys):
 
 
 def test_cli_search_random_ranges_and_errors(capsys):
-    from mnist.cli import main
+    from mnist.cli.main import main
 
     assert main(["search", "--random", "3", "--vary", "lr=1e-4:1", "--vary",
                  "hidden=16,32x16", "--epochs", "1", "--subset", "300", "--jobs", "0",
