@@ -11,7 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS libraries loaded late
 
 import streamlit as st  # noqa: E402
 
-from mnist.training.jobs import limit_blas_threads  # noqa: E402
+from mnist.training.threads import blas_threads  # noqa: E402
 from ui import sidebar, widgets  # noqa: E402
 
 PAGES = [  # (file, title, icon)
@@ -24,10 +24,17 @@ PAGES = [  # (file, title, icon)
     ("pages/inside.py", "Inside the network", ":material/hub:"),
 ]
 
-# One BLAS thread for the whole server process: on a shared 2-core box OpenBLAS's own threads
-# spinning against the server's and the other users' made training 10-30x slower.
-# Parallelism comes from the users' runs (and the search's processes).
-limit_blas_threads(1)
+
+@st.cache_resource(show_spinner=False)
+def one_blas_thread() -> bool:
+    """Once per server process: one BLAS thread. On a shared 2-core box OpenBLAS's own threads
+    spinning against the server's and the other users' made training 10-30x slower;
+    parallelism comes from the users' runs (and the search's processes)."""
+    blas_threads(1)
+    return True
+
+
+one_blas_thread()
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/neurology:", layout="wide")
 page = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
