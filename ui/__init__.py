@@ -11,9 +11,10 @@ or `mnist`, and draw; everything that computes arrays is in `mnist/`.
     ui.runs      this session's background training run: start, find, collect its model
     ui.limits    the app's caps (weights per model, models per session, runs per server)
     ui.widgets   shared widget helpers and formats
+    ui.train_form  the Train page's form <-> TrainConfig
     ui.sidebar   the sidebar app.py draws on every page (`sidebar.draw()`)
 
 Importing ui changes nothing in the process (app.py limits BLAS threads at start).
 """
 
-from ui import cache, data, limits, runs, session, sidebar, widgets  # noqa: F401  (ui.session...)
+from ui import cache, data, limits, runs, session, sidebar, train_form, widgets  # noqa: F401
