@@ -10,19 +10,5 @@ reused by the CLI or a notebook.
     search.py    a hyperparameter search: curves, accuracy vs learning rate, parallel coordinates
     analysis.py  the Mistakes, Draw and Inside pages: probabilities, mistakes, saliency, weights
 
-The figure functions of digits.py and training.py are re-exported here for users
-(`mnist.plots.training_curves`); code imports them from their own module.
+Import a figure from its module: `from mnist.plots.training import training_curves`.
 """
-
-from mnist.plots.digits import (class_distribution, digit_grid, digit_heatmap, mean_images,
-                                pixel_histogram)
-from mnist.plots.style import (BAD_COLOR, CLASSES, GREYS, TEMPLATE, TEST_COLOR, TRAIN_COLOR,
-                               VAL_COLOR)
-from mnist.plots.training import (confusion_heatmap, per_class_accuracy, softmax_heatmap,
-                                  training_curves)
-
-__all__ = [
-    "class_distribution", "digit_grid", "digit_heatmap", "mean_images", "pixel_histogram",
-    "confusion_heatmap", "per_class_accuracy", "softmax_heatmap", "training_curves",
-    "BAD_COLOR", "CLASSES", "GREYS", "TEMPLATE", "TEST_COLOR", "TRAIN_COLOR", "VAL_COLOR",
-]
