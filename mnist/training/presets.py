@@ -1,5 +1,6 @@
-"""Named presets: each tutorial's experiment (architecture, initialisation, loss, optimizer,
-learning rate, batch size, data) as a TrainConfig, plus how to score it.
+"""Named presets: a quick starter and each tutorial's experiment (architecture,
+initialisation, loss, optimizer, learning rate, batch size, data) as a TrainConfig, plus how to
+score it. The one registry: the command line and the app's Train page both read it.
 
 `PRESETS[name] = (TrainConfig, note)`. `PRESET_EVAL[name]` says which data the run uses and
 which figure the tutorial reports (training or test accuracy) and the tutorial's own value.
@@ -31,6 +32,12 @@ _SGD128 = dict(hidden=(128, 64), activation="relu", init="normal001", loss="cros
                optimizer="sgd", batch_size=32, epochs=10, val_fraction=0.0, seed=0)
 
 PRESETS: dict[str, tuple[TrainConfig, str]] = {
+    "quick": (
+        TrainConfig(hidden=(32,), activation="relu", init="he", optimizer="adam", lr=1e-3,
+                    batch_size=64, epochs=3, subset=5000, val_fraction=0.1, seed=0),
+        "A small net on 5,000 digits: trains in a few seconds to about 90% test accuracy. "
+        "Good for a first look at the curves.",
+    ),
     "default": (
         TrainConfig(hidden=(128, 64), activation="relu", init="he", optimizer="adam", lr=1e-3,
                     batch_size=128, epochs=20, schedule="cosine", val_fraction=0.1, seed=0,
@@ -96,6 +103,7 @@ PRESETS: dict[str, tuple[TrainConfig, str]] = {
 }
 
 PRESET_EVAL: dict[str, PresetEval] = {
+    "quick": PresetEval("test_acc", None),  # a starter, not a tutorial's experiment
     "default": PresetEval("test_acc", 0.98),
     "tutorial-32-gd": PresetEval("train_acc", 0.88),
     "tutorial-128-64-sgd": PresetEval("test_acc", 0.971),

@@ -156,7 +156,20 @@ def test_progress_bar_goes_to_stderr_and_leaves_stdout_json(capsys):
 def test_list_presets(capsys):
     res = main_in_process(capsys, "train", "--list-presets", "--json")
     names = [json.loads(line)["preset"] for line in res.stdout.splitlines()]
-    assert "default" in names and "tutorial-32-gd" in names
+    assert "default" in names and "tutorial-32-gd" in names and "quick" in names
+
+
+def test_the_apps_quick_preset_trains_from_the_command_line(capsys):
+    res = main_in_process(capsys, "train", "--preset", "quick", "--epochs", "1", "--json",
+                          "--quiet")
+    assert res.returncode == 0, res.stderr
+    final = json.loads(res.stdout.splitlines()[-1])
+    assert final["status"] == "done" and final["preset"] == "quick"
+    assert final["config"]["hidden"] == [32] and final["config"]["subset"] == 5000
+    assert final["n_train"] == 4500 and final["n_test"] == 10_000  # 10% held out to validate
+    assert 0.5 < final["test_acc"] <= 1 and final["expected"] is None
+    text = main_in_process(capsys, "train", "--preset", "quick", "--epochs", "1", "--quiet")
+    assert text.returncode == 0 and "preset quick: test_acc = " in text.stdout
 
 
 def test_train_on_an_npz_uses_its_test_part_if_it_has_one(tmp_path, capsys):

@@ -34,6 +34,16 @@ def test_tutorial_settings():
         ((32,), "xavier", "mse", None, 300, 6000)
 
 
+def test_the_quick_starter_is_a_preset_of_the_package():
+    """The app's first preset, one registry for the app and the command line."""
+    cfg, note, spec = presets.get("quick")
+    assert cfg == TrainConfig(hidden=(32,), activation="relu", init="he", optimizer="adam",
+                              lr=1e-3, batch_size=64, epochs=3, subset=5000, val_fraction=0.1,
+                              seed=0)
+    assert next(iter(presets.PRESETS)) == "quick"  # the Train page's starting preset
+    assert spec.metric == "test_acc" and spec.expected is None and "5,000 digits" in note
+
+
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown preset 'nope'"):
         presets.get("nope")
