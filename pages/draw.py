@@ -9,6 +9,7 @@ import mnist
 import mnist.analysis as an
 from mnist.drawing import naive_resize, pipeline_steps
 from mnist.plots import analysis as ap
+from mnist.training.metrics import score
 from ui import data, limits, session
 
 CANVAS_SIDE = 280
@@ -194,9 +195,9 @@ with t2:
         show = min(n, 30)
         st.image(an.upscale(an.mosaic(xs[-show:], cols=10, pad=2, fill=60), 2),
                  caption=f"the last {show}")
-        sc = an.score(model, xs, ys)
-        st.metric(f"{entry.name} on your digits", f"{sc['accuracy']:.0%}",
-                  f"{int(round(sc['accuracy'] * n))} of {n} right", delta_color="off",
+        sc = score(model, mnist.Dataset(xs, ys, "my digits"))
+        st.metric(f"{entry.name} on your digits", f"{sc['test_acc']:.0%}",
+                  f"{int(round(sc['test_acc'] * n))} of {n} right", delta_color="off",
                   delta_arrow="off")
         b1, b2, b3 = st.columns(3)
         with b1:
@@ -220,10 +221,10 @@ with t2:
                 tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned",
                                           config=cfg, history=history,
                                           note=f"on {n} of your digits")
-            after = an.score(new, xs, ys)["accuracy"]
+            after = score(new, mnist.Dataset(xs, ys, "my digits"))["test_acc"]
             ss["draw_tuned_msg"] = (
                 f"**{tuned.name}** is now the current model: {after:.0%} on your digits (was "
-                f"{sc['accuracy']:.0%}); test accuracy {tuned.metrics['test_acc']:.2%} (was "
+                f"{sc['test_acc']:.0%}); test accuracy {tuned.metrics['test_acc']:.2%} (was "
                 f"{entry.metrics.get('test_acc', float('nan')):.2%}).")
             st.rerun()
 if ss.get("draw_tuned_msg"):

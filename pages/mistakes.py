@@ -81,7 +81,7 @@ with left:
 with right:
     sort = st.selectbox("Order", list(SORT_LABELS), format_func=SORT_LABELS.get,
                         key="mk_sort", on_change=reset_page)
-    table = an.mistakes(y, probs, sort=sort, true_class=t_sel, pred_class=p_sel)
+    table = an.mistake_table(y, probs, sort=sort, true_class=t_sel, pred_class=p_sel)
     n = len(table["index"])
     pages = an.n_pages(n, PER_PAGE)
     if ss["mk_page"] > pages:

@@ -17,6 +17,7 @@ import mnist
 from mnist.analysis import explore
 from mnist.data.dataset import Dataset
 from mnist.errors import ModelFileError
+from mnist.training.metrics import score
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = ROOT / "models" / "default.npz"
@@ -86,9 +87,9 @@ def default_model_problem() -> str | None:
 
 @st.cache_resource(show_spinner="Scoring the bundled model ...")
 def _default_score(mtime: float) -> dict:
-    return explore.score(default_model(), mnist_data()[1])
+    return score(default_model(), mnist_data()[1])
 
 
 def default_score() -> dict:
-    """The bundled model's `explore.score` on MNIST's test set, computed once per server."""
+    """The bundled model's `metrics.score` on MNIST's test set, computed once per server."""
     return _default_score(default_mtime())

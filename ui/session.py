@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import mnist
-from mnist.analysis import explore
 from mnist.errors import ConfigError, ModelFileError
 from mnist.training.config import TrainConfig
+from mnist.training.metrics import score
 from ui import cache, limits
 from ui.data import active_data, data_token
 from ui.widgets import page_link
@@ -114,7 +114,7 @@ def add_model(name: str, model, source: str = "trained", *, config: TrainConfig 
 
     Builds the entry under a unique name based on `name`, gives it its test scores, adds it
     and makes it current; beyond MAX_SESSION_MODELS the oldest non-bundled, non-current models
-    are forgotten (with a toast naming them). `scores` is the model's `explore.score` when it
+    are forgotten (with a toast naming them). `scores` is the model's `metrics.score` when it
     is already known (a training job scores its model in the background), computed on the
     data whose `data_token()` is `scored_on` (default: this session's data now); without
     `scores` the model is scored here, on this session's test set.
@@ -122,7 +122,7 @@ def add_model(name: str, model, source: str = "trained", *, config: TrainConfig 
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r} (known: {', '.join(SOURCES)})")
     if scores is None:
-        scores, scored_on = explore.score(model, active_data()[1]), data_token()
+        scores, scored_on = score(model, active_data()[1]), data_token()
     entry = ModelEntry(unique_name(name), model, config, list(history),
                        dict(test_acc=scores["test_acc"], test_loss=scores["test_loss"]),
                        source, note)
@@ -176,7 +176,7 @@ def evaluation(entry: ModelEntry) -> dict:
     evals = st.session_state.setdefault("evaluations", {})
     key = (entry.name, data_token())
     if key not in evals:
-        evals[key] = explore.score(entry.model, active_data()[1])
+        evals[key] = score(entry.model, active_data()[1])
     return evals[key]
 
 

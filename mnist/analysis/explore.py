@@ -1,9 +1,9 @@
-"""Looking at a dataset and at a model's answers: mosaics, per-class statistics, scores.
+"""Looking at a dataset and at a model's answers: mosaics, per-class statistics, printouts.
 
 The Dataset page and the Train page show these; they are plain functions of uint8 images and
-labels (and a model), so they are cheap to cache and easy to test. Nothing here copies the
-whole dataset to float: statistics are accumulated in integer or float64 sums, predictions are
-made in chunks of 1,000 digits.
+labels (or of a model's probabilities), so they are cheap to cache and easy to test. Nothing
+here copies the whole dataset to float: statistics are accumulated in integer or float64 sums.
+(A model's scores on a set: `mnist.training.metrics.score`.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import numpy as np
 
 from mnist.constants import N_CLASSES, PIXELS, SIDE
 from mnist.data.dataset import Dataset
-from mnist.training.metrics import evaluate
 
 GRID_MODES = ("random", "by class", "by index")
 
@@ -129,16 +128,6 @@ def dataset_stats(ds: Dataset) -> dict:
     """Everything the Dataset page charts, in one pass per statistic (cache the result)."""
     return dict(name=ds.name, n=len(ds), counts=class_counts(ds), means=class_means(ds),
                 histogram=pixel_histogram(ds), has_labels=ds.has_labels)
-
-
-def score(model, ds: Dataset) -> dict:
-    """A model on a labelled test set: probs (N, 10) float32, preds (N,), test_loss, test_acc,
-    per_class (10,) float (NaN for an absent class) and confusion (10, 10) int64."""
-    ev = evaluate(model, ds, probs=True)  # one pass over the set
-    per_class = np.array([np.nan if v is None else v for v in ev["per_class_accuracy"]])
-    return dict(probs=ev["probs"], preds=ev["predictions"], test_loss=float(ev["loss"]),
-                test_acc=float(ev["accuracy"]), per_class=per_class,
-                confusion=np.array(ev["confusion"], dtype=np.int64), n=len(ds))
 
 
 def softmax_table(probs: np.ndarray, decimals: int = 2) -> str:

@@ -5,8 +5,8 @@ The functions behind the Inside page and the Draw page's saliency, as plain NumP
 - a forward pass that keeps every layer's pre-activation `z` and activation `a`;
 - saliency = d(winning logit)/d(input), by backprop through the same layers;
 - how each last-hidden unit moves the winning logit;
-- the first layer's weights as 28x28 tiles, nearest-neighbour upscaling and a red/blue
-  saliency overlay.
+- the first layer's weights as 28x28 tiles; pictures: float images as uint8 pixels,
+  nearest-neighbour upscaling and a red/blue saliency overlay.
 
 Why a separate forward pass instead of `model.forward`: the layers keep references for their
 backward pass (`Dense.x`, `Activation.a`), so calling them from several sessions at once (the
@@ -138,6 +138,15 @@ def upscale(img: np.ndarray, k: int) -> np.ndarray:
     """Nearest-neighbour upscaling by an integer factor (crisp pixels, unlike a browser)."""
     img = np.asarray(img)
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
+
+
+def to_uint8(img) -> np.ndarray:
+    """A float image in [0, 1] as uint8 pixels (how MNIST is stored). A digit as a row of
+    784 pixels comes back (28, 28); any other image keeps its shape."""
+    img = np.asarray(img, dtype=np.float64)
+    if img.size == SIDE * SIDE and img.shape[-1] == SIDE * SIDE:
+        img = img.reshape(SIDE, SIDE)
+    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
 def saliency_overlay(image, grad, scale: int = 8, gamma: float = 0.8,

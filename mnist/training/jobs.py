@@ -9,7 +9,7 @@ keeps its last weights). Nothing here knows about Streamlit.
     job = TrainingJob(cfg, train_ds, test=test_ds)   # validates now: ConfigError/DatasetError
     job.start()
     while not job.done: time.sleep(0.5); plot(job.records)
-    job.model, job.result    # the trained network and its test scores (mnist.analysis.explore.score)
+    job.model, job.result    # the trained network and its test scores (metrics.score)
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import weakref
 
 from mnist.training.config import TrainConfig
 from mnist.data.dataset import Dataset
-from mnist.analysis.explore import score
 from mnist.nn.model import MLP
 from mnist.training.loop import train
+from mnist.training.metrics import score
 
 FINISHED = ("done", "stopped", "diverged", "early_stopped", "error")
 _STARTED: weakref.WeakSet = weakref.WeakSet()  # every job started in this process
@@ -56,24 +56,6 @@ def limit_blas_threads(n: int = 1) -> None:
     except ImportError:
         return
     threadpool_limits(limits=n, user_api="blas")  # process-wide, kept (not a context)
-
-
-def clone_model(model: MLP) -> MLP:
-    """An independent copy of `model` (same architecture, copied weights, no shared arrays)."""
-    arch = model.architecture()
-    copy = MLP(arch["sizes"], activation=arch["activation"], init=arch["init"],
-               dropout=arch["dropout"], loss=arch["loss"], dtype=arch["dtype"], seed=0)
-    copy.load_state_dict(model.state_dict())
-    copy.meta = dict(model.meta)
-    return copy
-
-
-def config_for_model(cfg: TrainConfig, model: MLP) -> TrainConfig:
-    """`cfg` with the architecture fields replaced by `model`'s own (for resumed training,
-    where train() keeps the model's architecture whatever the config says)."""
-    return cfg.replace(hidden=tuple(model.sizes[1:-1]), activation=model.activation,
-                       init=model.init, loss=model.loss, dropout=model.dropout,
-                       dtype=model.dtype.name)
 
 
 def report_every_for(n_train: int, batch_size: int | None, per_epoch: int = REPORTS_PER_EPOCH):

@@ -2,7 +2,9 @@
 
 Plain functions of label arrays, so they serve the network, the app's galleries and the CLI
 alike. `evaluate(model, ds)` streams the dataset through the model 1,000 digits at a time, so
-scoring all 60,000 training digits never holds them as floats at once.
+scoring all 60,000 training digits never holds them as floats at once. `score(model, ds)` is
+the one summary of a model on a labelled set that the app, the training jobs and the Draw page
+keep and show.
 """
 
 from __future__ import annotations
@@ -67,3 +69,22 @@ def evaluate(model, ds, batch_size: int = 1000, probs: bool = False) -> dict:
         predictions=preds,
         **({"probs": all_probs} if probs else {}),
     )
+
+
+def score(model, ds) -> dict:
+    """A model on a labelled Dataset, from one pass over it: n, test_acc and test_loss (None for
+    an empty set), probs (N, 10) float32, preds (N,) int64, per_class (10,) float (NaN for an
+    absent class) and confusion (10, 10) int64.
+
+    "test" because the app scores every model on its test set, but any labelled set will do
+    (a job's test set, the user's own digits)."""
+    if len(ds) == 0:
+        return dict(probs=np.zeros((0, model.sizes[-1]), np.float32),
+                    preds=np.zeros(0, np.int64), test_loss=None, test_acc=None,
+                    per_class=np.full(N_CLASSES, np.nan),
+                    confusion=np.zeros((N_CLASSES, N_CLASSES), np.int64), n=0)
+    ev = evaluate(model, ds, probs=True)
+    per_class = np.array([np.nan if v is None else v for v in ev["per_class_accuracy"]])
+    return dict(probs=ev["probs"], preds=ev["predictions"], test_loss=float(ev["loss"]),
+                test_acc=float(ev["accuracy"]), per_class=per_class,
+                confusion=np.array(ev["confusion"], dtype=np.int64), n=len(ds))

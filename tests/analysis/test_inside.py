@@ -107,3 +107,10 @@ def test_upscale_and_overlay():
     px = rgb[3 * 4, 3 * 4]
     assert px[2] > 120 and px[0] < 50  # pushed down: blue (half as strong)
     np.testing.assert_array_equal(inside.upscale(np.eye(2), 2), np.kron(np.eye(2), np.ones((2, 2))))
+
+
+def test_to_uint8():
+    assert inside.to_uint8(np.full((28, 28), 0.5)).max() == 128
+    assert inside.to_uint8(np.full((1, 784), 1.0)).shape == (28, 28)  # a row is one digit
+    wide = inside.to_uint8(np.array([[0.0, 0.2, 1.0, 1.5]] * 3, np.float32))  # any picture
+    assert wide.dtype == np.uint8 and wide.tolist() == [[0, 51, 255, 255]] * 3
