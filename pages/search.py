@@ -1,9 +1,10 @@
 """Search: what does the learning rate (or any setting) do? Train several runs side by side.
 
-The page reads the widgets into a list of TrainConfigs (mnist.search.grid / sample / a preset),
-shows how many runs and about how long, and hands them to a `mnist.search.Search`, which trains
-them in worker processes and fills in its results from a background thread. A fragment polls
-that object twice a second and redraws the live curves; Cancel stops every run within a batch.
+The page reads the widgets into a list of TrainConfigs (mnist.search.space: the form's space,
+grid / sample, or a preset), shows how many runs and about how long, and hands them to a
+`mnist.search.pool.Search`, which trains them in worker processes and fills in its results
+from a background thread. A fragment polls that object twice a second and redraws the live
+curves; Cancel stops every run within a batch.
 Afterwards: the results table, the U-curve, parallel coordinates, the best run as a model.
 The learning-rate range test (mnist.training.lr_finder) has its own section at the bottom.
 """
@@ -16,35 +17,24 @@ import streamlit as st
 
 import ui
 from mnist.nn.activations import ACTIVATIONS
-from mnist.cli.search import parse_value
 from mnist.training.config import ConfigError, TrainConfig, parse_hidden
 from mnist.errors import DatasetError
 from mnist.training.jobs import report_every_for
 from mnist.nn.layers import INITS
 from mnist.training.lr_finder import lr_range_test
 from mnist.nn.optim import OPTIMIZERS
-from mnist.search import (MAX_RUNS, MAX_SEARCH_EPOCHS, SEARCH_PRESETS, Choice, IntRange, Range,
-                          Search, available_cores, estimate_seconds, format_value, grid,
-                          measure_speed, results_csv, results_table, running_searches, sample,
-                          speed_key)
+from mnist.search.estimate import estimate_seconds, measure_speed, speed_key
+from mnist.search.pool import MAX_SEARCH_EPOCHS, Search, available_cores, running_searches
+from mnist.search.presets import SEARCH_PRESETS
+from mnist.search.results import results_csv, results_table
+from mnist.search.space import (FIELDS, MAX_RUNS, OFFERED, format_value, grid, sample,
+                                space_from_form)
 from mnist.plots.search import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
                                 search_curves)
 from mnist.training.loop import build_model
 
 CUSTOM = "Custom search"
 PRESET_TITLES = {p.title: k for k, p in SEARCH_PRESETS.items()}
-VARIABLE = {  # field -> (label, kind, default grid text, default random range)
-    "lr": ("learning rate", "float", "0.0001, 0.001, 0.01, 0.1", (1e-4, 1.0)),
-    "batch_size": ("batch size", "int", "32, 128", (16, 256)),
-    "hidden": ("hidden layers", "choice", "128x64, 256x128", None),
-    "optimizer": ("optimizer", "choice", "sgd, momentum, adam", None),
-    "momentum": ("momentum", "float", "0.5, 0.9, 0.99", (0.5, 0.99)),
-    "weight_decay": ("weight decay", "float", "0, 0.0001, 0.001", (1e-6, 1e-2)),
-    "dropout": ("dropout", "float", "0, 0.2, 0.5", (0.0, 0.5)),
-    "init": ("initialisation", "choice", "normal001, he", None),
-    "activation": ("activation", "choice", "relu, tanh, sigmoid", None),
-    "seed": ("seed (run-to-run luck)", "int", "0, 1, 2, 3", (0, 1000)),
-}
 KEEP_ALL_BYTES = 64 * 1024 * 1024  # keep every run's weights if they fit in this
 CORES = available_cores()  # the cores this process may use (a container may have fewer)
 
@@ -89,21 +79,10 @@ def base_from_widgets() -> TrainConfig:
 
 
 def space_from_widgets(fields: list, mode: str) -> dict:
-    space = {}
-    for f in fields:
-        label, kind, _, rng = VARIABLE[f]
-        if mode == "Grid" or rng is None:
-            text = st.session_state.get(f"sr_grid_{f}", "")
-            values = [parse_value(f, v) for v in text.split(",") if v.strip()]
-            if not values:
-                raise ConfigError(f"{label}: give at least one value")
-            space[f] = values if mode == "Grid" else Choice(tuple(values))
-        else:
-            lo, hi = st.session_state[f"sr_lo_{f}"], st.session_state[f"sr_hi_{f}"]
-            if lo > hi:
-                raise ConfigError(f"{label}: the lower end {lo:g} is above the upper end {hi:g}")
-            space[f] = IntRange(int(lo), int(hi)) if kind == "int" else Range(lo, hi)
-    return space
+    s = st.session_state
+    return space_from_form(fields, mode == "Random",
+                           values={f: s.get(f"sr_grid_{f}", "") for f in fields},
+                           ranges={f: (s.get(f"sr_lo_{f}"), s.get(f"sr_hi_{f}")) for f in fields})
 
 
 st.subheader("What to compare")
@@ -168,12 +147,12 @@ try:
                             help="Grid: every combination of the listed values. Random: N "
                                  "draws from ranges (log-uniform for learning rate and weight "
                                  "decay), which covers more values for the same budget.")
-            fields = m2.multiselect("Vary", list(VARIABLE), key="sr_vary",
-                                    format_func=lambda f: VARIABLE[f][0])
+            fields = m2.multiselect("Vary", list(OFFERED), key="sr_vary",
+                                    format_func=lambda f: FIELDS[f].label)
             for f in fields:
-                label, kind, text, rng = VARIABLE[f]
+                label, kind, rng = FIELDS[f].label, FIELDS[f].kind, FIELDS[f].range
                 if mode == "Grid" or rng is None:
-                    ui.widgets.default(f"sr_grid_{f}", text)
+                    ui.widgets.default(f"sr_grid_{f}", FIELDS[f].grid)
                     st.text_input(f"{label}: values, comma separated", key=f"sr_grid_{f}",
                                   help="Layer sizes as 128x64.")
                 else:
@@ -188,9 +167,7 @@ try:
                 ui.widgets.default("sr_trials", 8)
                 st.number_input("Random trials", 1, MAX_RUNS, key="sr_trials")
             base = base_from_widgets().replace(**budget)
-            if not fields:
-                raise ConfigError("choose at least one setting to vary")
-            space = space_from_widgets(fields, mode)
+            space = space_from_widgets(fields, mode)  # ConfigError names a bad field
             if mode == "Grid":
                 configs = grid(space, base, paired=paired)
             else:
