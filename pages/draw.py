@@ -5,20 +5,18 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import mnist
 import mnist.analysis as an
 from mnist.drawing import naive_resize, pipeline_steps
+from mnist.errors import DatasetError
 from mnist.plots import analysis as ap
 from mnist.training.metrics import score
-from ui import data, limits, session
+from ui import data, limits, my_digits, session
 
 CANVAS_SIDE = 280
 TEST_HOOK = "draw_test_drawing"  # tests put (rgba, json_data) here instead of drawing
-MY = "my_digits"  # session: {"x": [uint8 (28, 28)], "y": [int]}
 
 ss = st.session_state
 ss.setdefault("draw_canvas_n", 0)
-ss.setdefault(MY, {"x": [], "y": []})
 
 
 def canvas_key() -> str:
@@ -150,7 +148,6 @@ if reading is not None:
 # ------------------------------------------------------------------------- my handwriting
 st.divider()
 st.subheader("Teach it your handwriting")
-mine = ss[MY]
 train = data.active_data()[0]  # fine-tuning mixes some of it in, so nothing is forgotten
 
 t1, t2 = st.columns([1, 1.4], gap="large")
@@ -161,41 +158,33 @@ with t1:
         label = st.selectbox("The right answer is", list(range(10)), index=reading["pred"],
                              key="draw_label")
         if st.button("Add to my digits", icon=":material/add:", key="draw_add",
-                     disabled=len(mine["y"]) >= limits.MAX_MY_DIGITS,
+                     disabled=my_digits.full(),
                      help=f"Keeps this 28x28 drawing with the right label (at most "
                           f"{limits.MAX_MY_DIGITS} digits)."):
-            mine["x"].append(an.to_uint8(reading["image"]))
-            mine["y"].append(int(label))
-            st.toast(f"Added a {label} to your digits ({len(mine['y'])} so far)")
+            n = my_digits.add(reading["image"], label)
+            st.toast(f"Added a {label} to your digits ({n} so far)")
     up = st.file_uploader("Load my digits (.npz with x, y)", type=["npz"], key="draw_upload")
     if up is not None and ss.get("draw_upload_seen") != up.file_id:
         try:
-            x, y = an.read_my_digits(up.getvalue(), up.name)
-            room = limits.MAX_MY_DIGITS - len(mine["y"])
-            if len(y) > room:
-                raise mnist.DatasetError(
-                    f"{up.name}: {len(y)} digits, but your set holds at most "
-                    f"{limits.MAX_MY_DIGITS} ({room} more now); nothing was added")
-            mine["x"].extend(list(x))
-            mine["y"].extend(int(v) for v in y)
+            k = my_digits.load(up.getvalue(), up.name)
             ss["draw_upload_seen"] = up.file_id
-            st.toast(f"Loaded {len(y)} digits from {up.name}")
-        except mnist.DatasetError as e:
+            st.toast(f"Loaded {k} digits from {up.name}")
+        except DatasetError as e:
             st.error(str(e))
 
 with t2:
-    n = len(mine["y"])
+    n = my_digits.count()
     if n == 0:
         st.caption("Your digits: none yet.")
     else:
-        xs, ys = np.stack(mine["x"]), np.asarray(mine["y"])
+        xs, ys = my_digits.arrays()
         counts = np.bincount(ys, minlength=10)
         st.markdown(f"**Your digits: {n}** (" + ", ".join(f"{d}: {c}" for d, c in
                                                           enumerate(counts) if c) + ")")
         show = min(n, 30)
         st.image(an.upscale(an.mosaic(xs[-show:], cols=10, pad=2, fill=60), 2),
                  caption=f"the last {show}")
-        sc = score(model, mnist.Dataset(xs, ys, "my digits"))
+        sc = score(model, my_digits.dataset())
         st.metric(f"{entry.name} on your digits", f"{sc['test_acc']:.0%}",
                   f"{int(round(sc['test_acc'] * n))} of {n} right", delta_color="off",
                   delta_arrow="off")
@@ -213,7 +202,7 @@ with t2:
                                   "model; the current one is kept.")
         with b3:
             if st.button("Forget them", icon=":material/delete_sweep:", key="draw_forget"):
-                ss[MY] = {"x": [], "y": []}
+                my_digits.forget()
                 st.rerun()
         if tune:
             with st.spinner("Fine-tuning ..."):
@@ -221,7 +210,7 @@ with t2:
                 tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned",
                                           config=cfg, history=history,
                                           note=f"on {n} of your digits")
-            after = score(new, mnist.Dataset(xs, ys, "my digits"))["test_acc"]
+            after = score(new, my_digits.dataset())["test_acc"]
             ss["draw_tuned_msg"] = (
                 f"**{tuned.name}** is now the current model: {after:.0%} on your digits (was "
                 f"{sc['test_acc']:.0%}); test accuracy {tuned.metrics['test_acc']:.2%} (was "

@@ -12,9 +12,11 @@ or `mnist`, and draw; everything that computes arrays is in `mnist/`.
     ui.limits    the app's caps (weights per model, models per session, runs per server)
     ui.widgets   shared widget helpers and formats
     ui.train_form  the Train page's form <-> TrainConfig
+    ui.my_digits   the Draw page's "my digits" (this session's own handwriting)
     ui.sidebar   the sidebar app.py draws on every page (`sidebar.draw()`)
 
 Importing ui changes nothing in the process (app.py limits BLAS threads at start).
 """
 
-from ui import cache, data, limits, runs, session, sidebar, train_form, widgets  # noqa: F401
+from ui import (cache, data, limits, my_digits, runs, session, sidebar,  # noqa: F401
+                train_form, widgets)
