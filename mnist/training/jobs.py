@@ -24,6 +24,7 @@ from mnist.data.dataset import Dataset
 from mnist.nn.model import MLP
 from mnist.training.loop import train
 from mnist.training.metrics import score
+from mnist.training.threads import blas_threads
 
 FINISHED = ("done", "stopped", "diverged", "early_stopped", "error")
 _STARTED: weakref.WeakSet = weakref.WeakSet()  # every job started in this process
@@ -33,29 +34,6 @@ def running_jobs() -> int:
     """Training jobs running in this process right now (in the app: all sessions' jobs)."""
     return sum(1 for job in list(_STARTED) if not job.done)
 REPORTS_PER_EPOCH = 20  # intra-epoch records, so the curves move during an epoch
-
-
-_blas_limited = False
-
-
-def limit_blas_threads(n: int = 1) -> None:
-    """Run BLAS (OpenBLAS) single-threaded from now on, in this process.
-
-    A web server trains in a thread next to other threads (the server, the page that draws
-    the curves, other users). OpenBLAS's own worker threads then spin against them: measured
-    here, a 784-64-10 net trained at about 380 digits/s with 2 BLAS threads while a page
-    redrew its chart, and at about 27,000 digits/s with 1. Parallelism comes from the users'
-    runs, not from splitting small matrix products. No-op without threadpoolctl.
-    """
-    global _blas_limited
-    if _blas_limited:
-        return
-    _blas_limited = True
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(limits=n, user_api="blas")  # process-wide, kept (not a context)
 
 
 def report_every_for(n_train: int, batch_size: int | None, per_epoch: int = REPORTS_PER_EPOCH):
@@ -111,7 +89,7 @@ class TrainingJob:
         if self._thread is not None:
             raise RuntimeError("this job has already been started")
         _STARTED.add(self)
-        limit_blas_threads()
+        blas_threads(1)  # a training thread next to a server's: see mnist.training.threads
         self.status = "running"
         self.started = time.time()
         self._thread = threading.Thread(target=self._work, name=f"train:{self.name}",
