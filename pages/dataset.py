@@ -17,7 +17,7 @@ widgets.keep_widget_state()
 with st.container(border=True):
     c1, c2 = st.columns([3, 1])
     c1.markdown(f"**Data in use:** {data.data_description()}")
-    if st.session_state.get("data_override"):
+    if data.is_uploaded():
         if c2.button("Back to MNIST", icon=":material/restart_alt:",
                      help="Forget the uploaded data and use the bundled MNIST again."):
             data.reset_data()

@@ -34,6 +34,11 @@ def active_data() -> tuple[Dataset, Dataset]:
     return cache.mnist_data()
 
 
+def is_uploaded() -> bool:
+    """Whether this session uses an uploaded dataset (else the bundled MNIST)."""
+    return bool(st.session_state.get("data_override"))
+
+
 def data_token() -> str:
     """Changes whenever this session's data changes (evaluations are keyed by it)."""
     override = st.session_state.get("data_override")
