@@ -22,10 +22,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the canvas-like renderer the tests use
 import mnist  # noqa: E402
 import mnist.drawing as pp  # noqa: E402
-from test_preprocess import draw, fabric_json  # noqa: E402
+from tests.drawing.drawings import draw, fabric_json  # noqa: E402  (the tests' canvas renderer)
 
 _t = np.linspace(0, 2 * np.pi, 40)
 # Each digit as pen paths in a unit box (x right, y down).
