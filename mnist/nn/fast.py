@@ -1,36 +1,24 @@
 """The fast path: the same forward and backward pass as `MLP.forward_backward`, tuned.
 
-For the small nets of MNIST Lab (784-128-64-10) the matrix products are cheap enough that
-everything around them matters: every temporary array NumPy allocates, every `np.sum` with its
-microseconds of overhead, every one-hot matrix, every pass over a weight matrix. `FastPath`
-computes exactly what the plain layers compute (tests/test_fast.py checks outputs, gradients
-and whole training trajectories against them) but
+For small nets (784-128-64-10) everything around the matrix products matters, so `FastPath`
+computes exactly what the plain layers compute (tests/nn/test_fast.py checks outputs,
+gradients and trajectories) with:
 
-- allocates and slices nothing per batch: activations, deltas and softmax scratch are
-  preallocated for the batch size and cut once per batch size (`_Views`; a smaller last batch
-  uses the leading rows/columns of each buffer) - on this machine a NumPy call right after a
-  big matrix product costs several times its warm cost, so fewer calls is most of the game;
-- gathers a minibatch itself (`load`): the uint8 rows into one buffer, cast to float32 as they
-  are (0..255), and the `/ 255` is folded into the first layer's matrix products (`alpha` of
-  the BLAS call) instead of being a pass over B x 784 floats;
-- folds the biases into the matrix products: a layer's input buffer has one more column of
-  ones (255s for the raw pixels) and the layer keeps `Wb = [W; b]` in one array
-  (mnist/layers.py), so `[a, 1] @ Wb` is `a @ W + b` with no broadcast add, and one product
-  gives dW and db together;
-- keeps the logits and their gradient class-major, (10, B): the softmax's reductions over 10
-  classes then run along long contiguous rows instead of 10-element ones (5-15x faster);
-- uses `ufunc.reduce(..., out=)` instead of `np.max`/`np.sum` (a fraction of the overhead),
-  ReLU as `np.maximum(z, zeros, out=z)` against a preallocated zeros array, gets the
-  softmax/cross-entropy gradient by subtracting 1/B at the label positions (no one-hot), and
-  the number correct from the shifted logits (the label's is 0 exactly when it is a maximum);
-- for plain SGD, fuses gradient and update (`loaded(..., lr=)`): `Wb = -lr * [a, 1].T @ delta
-  + Wb` is one BLAS call per layer (mnist/blas.py), so dW is never written and W is not swept
-  twice more.
+- every buffer preallocated and cut once per batch size (`_Views`): a NumPy call right after
+  a big product costs several times its warm cost, so fewer calls is most of the game;
+- its own gather (`load`): uint8 rows cast as they are, the / 255 folded into the first
+  product's alpha;
+- biases folded into the products: inputs carry a column of ones (255s for the raw pixels)
+  and Dense keeps `Wb = [W; b]`, so `[a, 1] @ Wb` is `a @ W + b` and one product gives
+  [dW; db];
+- class-major logits (10, B): the softmax reduces along long contiguous rows; the gradient
+  is 1/B subtracted at the labels' flat positions (no one-hot);
+- plain SGD's step fused into the backward pass (`loaded(..., lr=)`, which `SGD.step_loaded`
+  calls): `Wb = -lr [a, 1].T @ delta + Wb` is one BLAS call per layer; dW is never written.
 
-`fb(x, y, wd)` fills the model's own `dW`/`db` (so any optimizer works unchanged);
-`fb.load(...)` + `fb.loaded(y, wd)` does the same for a batch gathered by the fast path, and
-`fb.loaded(y, wd, lr=lr)` is the fused SGD step. What it does not handle (dropout) goes
-through the plain layers: `FastPath.supports(model)`.
+`fb(x, y, wd)` fills the model's own dW/db (any optimizer works unchanged); `fb.load(...)` +
+`fb.loaded(y, wd)` does the same on a batch it gathered. `FastPath.declines(model)` says
+which models it cannot run (then the plain layers do).
 """
 
 from __future__ import annotations
@@ -39,8 +27,9 @@ import math
 
 import numpy as np
 
-from mnist.nn.blas import Gemm
 from mnist.constants import SCALE
+from mnist.nn.blas import Gemm
+from mnist.nn.layers import Activation, Dense, Dropout
 from mnist.nn.model import MLP
 
 
@@ -52,38 +41,45 @@ class FastPath:
     """
 
     @staticmethod
-    def supports(model: MLP) -> bool:
-        return model.dropout == 0.0
+    def declines(model: MLP) -> str | None:
+        """Why the fast path cannot run `model`, or None when it can. It knows a stack of
+        Dense layers with one activation between them and the two losses, nothing else."""
+        kinds = [type(layer) for layer in model.layers]
+        if Dropout in kinds:
+            return "the fast path does not do dropout"
+        if kinds != [Activation if i % 2 else Dense for i in range(len(kinds))] \
+                or kinds[-1] is not Dense:
+            others = sorted({k.__name__ for k in kinds} - {"Dense", "Activation"})
+            return ("the fast path runs Dense layers with an activation between them only"
+                    + (f", not {', '.join(others)}" if others else ""))
+        if len({layer.name for layer in model.layers if isinstance(layer, Activation)}) > 1:
+            return "the fast path needs the same activation in every hidden layer"
+        if model.loss not in ("cross_entropy", "mse"):
+            return f"the fast path has no {model.loss!r} loss"
+        return None
 
-    @staticmethod
-    def loads_exactly(model: MLP) -> bool:
-        """Whether `load()` gives this model the data layer's inputs bit for bit. It folds the
-        pixels' / 255 into the first product; in float32 that is the data layer's float32
-        pixel value, in float64 it is more precise than it, so a float64 run would no longer
-        match the plain batches() path exactly (train() then keeps to batches())."""
-        return model.dtype == np.float32
+    @classmethod
+    def supports(cls, model: MLP) -> bool:
+        return cls.declines(model) is None
 
     def __init__(self, model: MLP, batch_size: int):
-        if not self.supports(model):
-            raise ValueError("the fast path does not do dropout; use model.forward_backward")
+        why = self.declines(model)
+        if why is not None:
+            raise ValueError(f"{why}; use model.forward_backward")
         self.model = model
         self.B = B = int(batch_size)
         self.dtype = dt = model.dtype
         self.dense = model.dense
-        self.act = model.activation
-        self.f = model.layers[1].f if len(model.dense) > 1 else None
+        acts = [layer for layer in model.layers if isinstance(layer, Activation)]
+        self.act = acts[0].name if acts else None
+        self.f = acts[0].f if acts else None
         self.ce = model.loss == "cross_entropy"
-        widths = model.sizes[1:]
+        widths = [layer.W.shape[1] for layer in self.dense]
         n_classes = widths[-1]
-        # a[i]: output of hidden layer i after its activation, with a last column of ones
-        # (B, n_i + 1), so that a[i] @ Wb = a @ W + b; the last entry is the logits,
-        # class-major: (n_classes, B)
+        # hidden layer i's output a[i] and delta d[i] are (B, n_i + 1): a column of ones (of
+        # zeros in d) lets elementwise work run over whole contiguous buffers; logits (10, B)
         self.a = [np.ones((B, n + 1), dtype=dt) for n in widths[:-1]]
         self.a.append(np.empty((n_classes, B), dtype=dt))
-        # d[i]: dLoss/d(pre-activation of layer i) in the first n_i columns of (B, n_i + 1)
-        # (the last column stays 0); class-major for the logits. The elementwise work (ReLU,
-        # its derivative) then runs over whole contiguous buffers, 3-4x faster than over the
-        # strided (b, n_i) views; relu(1) = 1 keeps the ones column as it is.
         self.d = [np.zeros((B, n + 1), dtype=dt) for n in widths[:-1]]
         self.d.append(np.empty((n_classes, B), dtype=dt))
         self.zeros = [np.zeros((B, n + 1), dtype=dt) for n in widths[:-1]]
@@ -95,7 +91,6 @@ class FastPath:
         self.cols = np.arange(B)
         self.label_at = np.empty(B, dtype=np.intp)  # flat positions of the labels in d[-1]
         self.ones = np.ones(B, dtype=dt)
-        self.wd_tmp = [np.empty_like(layer.W) for layer in self.dense]
         self.x = None  # the loaded batch (load()): raw 0..255 pixels + a column of 255s
         self.u8 = None
         self._gemms = None
@@ -105,11 +100,8 @@ class FastPath:
     def load(self, images: np.ndarray, idx: np.ndarray) -> int:
         """Gather rows `idx` of `images` (uint8, (N, 784)) as this step's batch; returns b.
 
-        `take(..., out=, mode="clip")` is NumPy's fast gather (mode="raise" goes through a
-        temporary; and the method skips np.take's Python wrapper, a microsecond or two); the
-        indices come from a permutation, so clipping never changes them. The rows are only
-        cast (0..255): the `/ 255` happens inside the first layer's products (the extra
-        column holds 255, which the same `/ 255` turns into the bias's 1).
+        The rows are only cast (0..255): the / 255 happens in the first layer's products, and
+        the extra column holds 255, which the same / 255 turns into the bias's 1.
         """
         v = self._views_for(len(idx))
         if self.x is None:
@@ -118,14 +110,16 @@ class FastPath:
             self.u8 = np.empty((self.B, n_in), dtype=images.dtype)
         if v.x is None:
             v.x, v.pixels, v.u8 = self.x[:v.b], self.x[:v.b, :-1], self.u8[:v.b]
+        # the method with out= and mode="clip" is NumPy's fast gather (mode="raise" copies
+        # through a temporary); the indices come from a permutation, so nothing is clipped
         images.take(idx, axis=0, out=v.u8, mode="clip")
         np.copyto(v.pixels, v.u8)
         return v.b
 
     def _bind(self):
-        """The BLAS calls with alpha/beta (mnist/blas.py) for a loaded batch, bound to this
-        model's weights and to the buffers: the first layer's forward product and each
-        layer's update, whole (`Wb`) or, with weight decay (which spares the bias), split."""
+        """The BLAS calls (mnist/nn/blas.py) for a loaded batch, bound to the weights and
+        buffers: the first layer's forward product and each layer's update, whole (`Wb`) or
+        split in W and b (weight decay spares the bias)."""
         x, dense = self.x, self.dense
         fwd0 = None
         if len(dense) > 1:  # z = s * [x, 255] @ Wb, into the first hidden buffer
@@ -145,12 +139,12 @@ class FastPath:
     def _bound(self):
         gemms = self._gemms
         if gemms is None or any(Wb is not layer.Wb for Wb, layer in zip(gemms[2], self.dense)):
-            self._bind()  # first use, or the model's arrays were replaced (pointers would be stale)
+            self._bind()  # first use, or the model's arrays were replaced (stale pointers)
         return self._gemms
 
     def _views_for(self, b: int) -> "_Views":
-        """Every buffer cut to a batch of b rows, made once per batch size (slicing ~30 views
-        per step costs microseconds, and the last batch is the only other size)."""
+        """Every buffer cut to a batch of b rows, once per batch size (slicing ~30 views per
+        step costs microseconds; the last batch is the only other size)."""
         v = self._views.get(b)
         if v is None:
             if b > self.B:
@@ -170,9 +164,8 @@ class FastPath:
         return self._forward(x, v, False).T
 
     def _forward(self, x: np.ndarray, v: "_Views", loaded: bool) -> np.ndarray:
-        """Class-major logits (10, b). `loaded`: x is the batch load() gathered, raw pixels
-        and a column of 255s, multiplied by 1/255 on the way (in the first product's BLAS
-        call); else x is (b, 784) as given, without the extra column."""
+        """Class-major logits (10, b). `loaded`: x is load()'s batch (raw pixels and a column
+        of 255s, scaled by 1/255 in the first product); else x is (b, 784) as given."""
         h = x
         last = len(self.dense) - 1
         for i, layer in enumerate(self.dense):
@@ -202,22 +195,22 @@ class FastPath:
 
     # ------------------------------------------------------------------------------ loss
     def label_positions(self, y: np.ndarray) -> np.ndarray:
-        """Where each label sits in the flat class-major (10, B) logits buffer, for a whole
-        epoch of labels `y` cut into batches of B in order: `y[j] * B + j % B`. Computed
-        once per epoch, it spares each batch two small operations (`loaded(label_at=)`)."""
+        """Where each label of an epoch's labels `y` (cut into batches of B in order) sits in
+        the flat class-major (10, B) buffer: `y[j] * B + j % B`. Once per epoch instead of
+        per batch (`loaded(label_at=)`)."""
         return y * self.B + np.arange(len(y)) % self.B
 
     def _cross_entropy(self, zT: np.ndarray, y: np.ndarray, v: "_Views",
                        at: np.ndarray | None = None, mean: bool = True) -> tuple[float, int]:
         """(mean softmax cross-entropy, number correct) of the class-major logits zT (10, b);
-        writes dL/dz into the class-major delta buffer: the mean gradient softmax / b -
-        onehot / b, or with `mean=False` the per-digit sum softmax - onehot (the fused SGD
-        step puts the 1 / b into its BLAS calls' alpha instead: one pass fewer here)."""
+        writes dL/dz into the delta buffer: softmax / b - onehot / b, or with `mean=False`
+        softmax - onehot (the fused step puts the 1 / b into its BLAS alpha instead)."""
         b, dT, m, s, picked, flat = v.b, v.dT, v.m, v.s, v.picked, v.flat
         if at is None:  # flat positions of (y[j], j) in the (10, B) buffer
             at = v.at
             np.multiply(y, self.B, out=at)
             at += v.cols
+        # ufunc.reduce(out=) has a fraction of np.max/np.sum's overhead
         np.maximum.reduce(zT, axis=0, out=m)
         np.subtract(zT, m, out=dT)  # shifted logits, max 0 per column
         flat.take(at, out=picked, mode="clip")  # the shifted logit of the right class
@@ -236,12 +229,9 @@ class FastPath:
 
     @staticmethod
     def _correct(zT, shifted, picked, y) -> int:
-        """How many columns have their label as argmax (the first maximum, as np.argmax).
-
-        `shifted` is zT minus each column's max: the label is a maximum exactly where its
-        shifted logit `picked` is 0. That decides it unless some column has two maxima (two
-        zeros): then, rarely, the plain argmax breaks the tie.
-        """
+        """How many columns have their label as argmax (the first maximum, as np.argmax):
+        the label's shifted logit is 0 exactly when it is a maximum; only a column with two
+        maxima needs the plain argmax to break the tie."""
         if np.count_nonzero(shifted == 0) == shifted.shape[1]:  # one maximum per column
             return int(np.count_nonzero(picked == 0))
         return int(np.count_nonzero(zT.argmax(axis=0) == y))
@@ -264,10 +254,9 @@ class FastPath:
 
     def loaded(self, y: np.ndarray, weight_decay: float = 0.0, lr: float | None = None,
                label_at: np.ndarray | None = None):
-        """The same on the batch `load()` gathered. With `lr`, it is one plain SGD step
-        instead (`W -= lr * (dW + wd * W)`, `b -= lr * db`, fused; dW/db are not filled),
-        skipped if the loss is not finite. `label_at`: this batch's slice of
-        `label_positions(...)`, if the caller has it."""
+        """The same on the batch `load()` gathered. With `lr`, one plain SGD step instead
+        (`W -= lr * (dW + wd * W)`, `b -= lr * db`, fused; dW/db are not filled), skipped if
+        the loss is not finite. `label_at`: this batch's slice of `label_positions(...)`."""
         if self.x is None:
             raise ValueError("no batch loaded: call load() first")
         updates = self._bound()[1]
@@ -283,8 +272,8 @@ class FastPath:
             loss, correct = self._cross_entropy(zT, y, v, label_at, mean=not summed)
         else:
             loss, correct = self._mse(zT, y, v)
-        if wd:
-            loss += 0.5 * wd * sum(float(np.vdot(layer.W, layer.W)) for layer in self.dense)
+        if wd:  # the penalty now: a fused step changes the weights on the way back
+            loss += self.model.weight_decay(wd, grads=False)
         if updates is not None and not math.isfinite(loss):
             return loss, correct  # a diverged step: leave the weights alone
         dt = self.dtype.type
@@ -294,14 +283,12 @@ class FastPath:
             layer = self.dense[i]
             below = x if i == 0 else v.h[i - 1]  # (b, n_in [+ 1 column of ones])
             delta = v.delta[i]  # (b, n_out)
-            # the error for the layer below, with this layer's weights before any update
-            if i > 0:
+            if i > 0:  # the error for the layer below, with this layer's weights before update
                 d_below = v.delta[i - 1]
                 np.matmul(delta, layer.W.T, out=d_below)  # (b, n_in)
                 if self.act == "relu":
-                    # relu'(z) = [a > 0], as 0./1. floats: a float mask multiplies faster than
-                    # a bool one, and np.copyto(where=) is ten times slower than either here;
-                    # over the whole buffers (the spare column: 0 * 1 = 0)
+                    # relu'(z) = [a > 0] as a float mask (faster than a bool one or
+                    # copyto(where=)), over the whole buffers (spare column: 0 * 1 = 0)
                     on, d_all = v.on[i - 1], v.d_all[i - 1]
                     np.greater(below, v.zeros[i - 1], out=on)
                     np.multiply(d_all, on, out=d_all)
@@ -311,7 +298,7 @@ class FastPath:
             if updates is None:  # the gradient, for any optimizer
                 if i == 0 and not loaded:  # a given x has no column of ones
                     np.matmul(below.T, delta, out=layer.dW)  # (n_in, n_out)
-                    if i == last:  # a sum along contiguous rows of the class-major delta
+                    if i == last:  # along contiguous rows of the class-major delta
                         np.add.reduce(v.dT, axis=1, out=layer.db)
                     else:
                         np.add.reduce(delta, axis=0, out=layer.db)
@@ -319,16 +306,15 @@ class FastPath:
                     np.matmul(below.T, delta, out=layer.dWb)  # [dW; db] in one product
                     if scale != 1.0:
                         layer.dWb *= dt(scale)
-                if wd:
-                    np.multiply(layer.W, dt(wd), out=self.wd_tmp[i])
-                    layer.dW += self.wd_tmp[i]
-            else:  # fused SGD
+            else:  # fused SGD: p = beta p + alpha g, one BLAS call (weight decay in beta)
                 update_Wb, update_W, update_b = updates[i]
-                if not wd:  # Wb = -lr * scale * [a, 1].T @ delta + Wb
+                if not wd:
                     update_Wb(-lr * scale * per, 1.0, None, b)
-                else:  # W = -lr * scale * a.T @ delta + (1 - lr * wd) W; b = -lr * sum + b
+                else:
                     update_W(-lr * scale * per, 1.0 - lr * wd, None, b)
                     update_b(-lr * per, 1.0, None, b)
+        if updates is None and wd:
+            self.model.weight_decay(wd)  # its gradient; the penalty is in the loss already
         return loss, correct
 
 

@@ -1,7 +1,7 @@
-"""Layers: Dense (weights), Activation, Dropout; weight initialisations by name.
+"""Layers: Dense (weights), Activation, Dropout, by name in `LAYERS`; initialisations by name.
 
-A layer is a small object with `forward(x, training)` and `backward(delta)`. A layer with
-parameters owns them and their gradients (`W, b, dW, db`) and `params()` yields the
+A layer is a small object (see `Layer`) with `forward(x, training)` and `backward(delta)`. A
+layer with parameters owns them and their gradients (`W, b, dW, db`) and `params()` yields the
 `(param, grad)` pairs that an optimizer updates in place. Rows are samples: `x` is (B, n_in),
 `W` is (n_in, n_out), `z = x @ W + b` is (B, n_out).
 
@@ -67,12 +67,42 @@ def _view(name: str) -> property:
     return property(get, set)
 
 
-class Dense:
+class Layer:
+    """What the network (mnist/nn/model.py) asks of a layer; a new layer type is a class like
+    this and an entry in `LAYERS`, nothing else.
+
+    - `forward(x, training=False)`: the output, keeping what backward needs (`training`
+      draws dropout masks).
+    - `backward(delta)`: from dL/d(output), fill the parameters' gradients (from what the last
+      forward kept) and return dL/d(input), or None when `need_dx` is False.
+    - `params()`: (param, grad) pairs; a layer with parameters yields its weights, then its
+      bias (state_dict keys "i.W", "i.b"). Weight decay applies to the weights only.
+    """
+
+    need_dx = True  # the first layer skips dL/dx: nobody needs the input's gradient
+
+    def params(self):
+        return iter(())
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, delta: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+def _kept(value, layer):
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward needs a forward first")
+    return value
+
+
+class Dense(Layer):
     """z = x @ W + b.
 
     W and b live in one array, `Wb = [W; b]` of shape (n_in + 1, n_out) (and dW, db in
     `dWb`): `W`, `b`, `dW`, `db` are views of them. To the maths nothing changes; but the
-    bias is then one more row of weights, so the fast path (mnist/fast.py) computes
+    bias is then one more row of weights, so the fast path (mnist/nn/fast.py) computes
     `[x, 1] @ Wb` and updates W and b together in a single matrix product. Assigning to
     `layer.W` (or b, dW, db) copies into the array; the views themselves never change.
     """
@@ -86,7 +116,7 @@ class Dense:
         self.dWb = np.zeros_like(self.Wb)  # [dW; db]
         self._views()
         self.x = None  # input kept for backward (a reference, not a copy)
-        self.need_dx = True  # the first layer skips dL/dx: nobody needs the input's gradient
+        self.need_dx = True
 
     def _views(self):
         self._W, self._b = self.Wb[:-1], self.Wb[-1]  # (n_in, n_out), (n_out,)
@@ -120,44 +150,38 @@ class Dense:
 
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
         # dW = x^T delta, db = sum over the batch of delta, dx = delta W^T
-        np.matmul(self.x.T, delta, out=self.dW)
+        x, self.x = _kept(self.x, self), None
+        np.matmul(x.T, delta, out=self.dW)
         np.sum(delta, axis=0, out=self.db)
-        self.x = None
         return delta @ self.W.T if self.need_dx else None
 
 
-class Activation:
-    """a = f(z), elementwise; keeps `a` (its derivative is a function of `a`)."""
+class Activation(Layer):
+    """a = f(z), elementwise, in place on z; keeps `a` (the derivative is a function of `a`,
+    mnist/nn/activations.py)."""
 
     def __init__(self, name: str):
         self.name = name
         self.f = ACTIVATIONS[name]
         self.a = None
 
-    def params(self):
-        return iter(())
-
     def forward(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         self.a = self.f.forward(z)  # in place on z
         return self.a
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
-        out = self.f.backward(delta, self.a)  # in place on delta
-        self.a = None
-        return out
+        a, self.a = _kept(self.a, self), None
+        return self.f.backward(delta, a)  # in place on delta
 
 
-class Dropout:
+class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability q = 1 - p and scale the
     survivors by 1/q, so the expected activation is unchanged and evaluation needs nothing."""
 
     def __init__(self, p: float, rng=None):
         self.p = float(p)
-        self.rng = np.random.default_rng(rng)
+        self.rng = np.random.default_rng(rng)  # the model's set_rng() gives the run's own
         self.mask = None
-
-    def params(self):
-        return iter(())
 
     def forward(self, a: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.p <= 0.0:
@@ -174,3 +198,6 @@ class Dropout:
             delta *= self.mask
             self.mask = None
         return delta
+
+
+LAYERS = {"dense": Dense, "activation": Activation, "dropout": Dropout}

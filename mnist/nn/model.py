@@ -7,15 +7,18 @@ softmax lives in the loss (so log-sum-exp keeps it stable); for `loss="mse"` the
 output compared with the one-hot target.
 
 `forward_backward(x, y)` is the hot path of training: one forward pass that keeps what backward
-needs, the loss, one backward pass that fills every layer's gradients in place. A faster
-implementation can replace it (and the optimizer's `step`) without touching the rest.
+needs, the loss, one backward pass that fills every layer's gradients in place (a faster
+implementation, mnist/nn/fast.py, can replace it).
+
+Nothing here knows the layer types beyond building them: parameters, state_dict, gradients and
+weight decay go through the layer protocol (mnist/nn/layers.py `Layer`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mnist.nn.layers import INITS, Activation, Dense, Dropout
+from mnist.nn.layers import INITS, LAYERS, Dense
 from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.losses import LOSSES
 
@@ -53,22 +56,25 @@ class MLP:
         self.meta: dict = {}
         rng = np.random.default_rng(seed)
         self.layers = []
-        self.dense: list[Dense] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layer = Dense(n_in, n_out, init, rng, self.dtype)
-            self.layers.append(layer)
-            self.dense.append(layer)
+            self.layers.append(LAYERS["dense"](n_in, n_out, init, rng, self.dtype))
             if i < len(sizes) - 2:  # hidden layer
-                self.layers.append(Activation(activation))
+                self.layers.append(LAYERS["activation"](activation))
                 if self.dropout > 0:
-                    self.layers.append(Dropout(self.dropout, rng))
-        self.dense[0].need_dx = False
+                    self.layers.append(LAYERS["dropout"](self.dropout, rng))
+        self.layers[0].need_dx = False
+        self._decay_tmp = None  # scratch for weight decay's gradient, made on first use
 
     # ---------------------------------------------------------------------------- description
     def __repr__(self) -> str:
         arch = "-".join(map(str, self.sizes))
         return (f"MLP({arch}, activation={self.activation!r}, loss={self.loss!r}, "
                 f"dtype={self.dtype.name})")
+
+    @property
+    def dense(self) -> list[Dense]:
+        """The Dense layers, input to output."""
+        return [layer for layer in self.layers if isinstance(layer, Dense)]
 
     @property
     def n_params(self) -> int:
@@ -81,35 +87,42 @@ class MLP:
 
     def params(self):
         """(param, grad) pairs, in state_dict order."""
-        for layer in self.dense:
+        for layer in self.layers:
             yield from layer.params()
+
+    def named_params(self):
+        """("i.W", W, dW), ("i.b", b, db) for the i-th layer with parameters."""
+        i = 0
+        for layer in self.layers:
+            pairs = list(layer.params())
+            if not pairs:
+                continue
+            if len(pairs) != 2:
+                raise ValueError(f"{type(layer).__name__}.params() must yield (W, dW) and "
+                                 f"(b, db), got {len(pairs)} pairs")
+            for name, (p, g) in zip("Wb", pairs):
+                yield f"{i}.{name}", p, g
+            i += 1
 
     def set_rng(self, rng: np.random.Generator) -> None:
         """Draw dropout masks from `rng` (training passes its single generator)."""
         for layer in self.layers:
-            if isinstance(layer, Dropout):
+            if hasattr(layer, "rng"):  # a layer that draws random numbers in training
                 layer.rng = rng
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
         """{"0.W": (784, h1), "0.b": (h1,), "1.W": ...}: copies, safe to keep."""
-        out = {}
-        for i, layer in enumerate(self.dense):
-            out[f"{i}.W"] = layer.W.copy()
-            out[f"{i}.b"] = layer.b.copy()
-        return out
+        return {name: p.copy() for name, p, _ in self.named_params()}
 
     def _expected_shapes(self) -> dict[str, tuple]:
-        shapes = {}
-        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            shapes[f"{i}.W"] = (n_in, n_out)
-            shapes[f"{i}.b"] = (n_out,)
-        return shapes
+        return {name: p.shape for name, p, _ in self.named_params()}
 
     def load_state_dict(self, state: dict) -> None:
         """Copy arrays into the existing parameters (in place, so optimizers keep their hold).
         Names and shapes must match exactly; values must be finite."""
-        expected = self._expected_shapes()
+        params = {name: p for name, p, _ in self.named_params()}
+        expected = {name: p.shape for name, p in params.items()}
         missing = [k for k in expected if k not in state]
         extra = [k for k in state if k not in expected]
         if missing or extra:
@@ -125,17 +138,12 @@ class MLP:
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"{name} contains NaN or infinite values")
             arrays[name] = a
-        for i, layer in enumerate(self.dense):
-            layer.W[...] = arrays[f"{i}.W"]
-            layer.b[...] = arrays[f"{i}.b"]
+        for name, p in params.items():
+            p[...] = arrays[name]
 
     def grads(self) -> dict[str, np.ndarray]:
         """The gradients of the last backward pass, keyed like state_dict (views, not copies)."""
-        out = {}
-        for i, layer in enumerate(self.dense):
-            out[f"{i}.W"] = layer.dW
-            out[f"{i}.b"] = layer.db
-        return out
+        return {name: g for name, _, g in self.named_params()}
 
     # ---------------------------------------------------------------------------- compute
     def _as_input(self, x) -> np.ndarray:
@@ -190,16 +198,23 @@ class MLP:
         for layer in reversed(self.layers):
             delta = layer.backward(delta)
         if weight_decay:
-            loss += self.add_weight_decay(weight_decay)
+            loss += self.weight_decay(weight_decay)
         return loss, correct
 
-    def add_weight_decay(self, weight_decay: float) -> float:
-        """Add wd * W to every dW (not to biases); return the penalty 0.5 * wd * sum(W^2)."""
-        penalty = 0.0
-        wd = self.dtype.type(weight_decay)
-        for layer in self.dense:
-            penalty += 0.5 * weight_decay * float(np.vdot(layer.W, layer.W))
-            layer.dW += wd * layer.W
+    def weight_decay(self, weight_decay: float, grads: bool = True) -> float:
+        """L2 weight decay, for every path of training: returns the penalty
+        0.5 * wd * sum(W^2) over the weights (not the biases) and, with `grads`, adds its
+        gradient wd * W to every dW."""
+        decayed = [(p, g) for p, g in self.params() if p.ndim > 1]  # weights, not biases
+        penalty = 0.5 * weight_decay * sum(float(np.vdot(p, p)) for p, _ in decayed)
+        if grads:
+            tmps = self._decay_tmp
+            if tmps is None or [t.shape for t in tmps] != [p.shape for p, _ in decayed]:
+                tmps = self._decay_tmp = [np.empty_like(p) for p, _ in decayed]
+            wd = self.dtype.type(weight_decay)
+            for (p, g), tmp in zip(decayed, tmps):
+                np.multiply(p, wd, out=tmp)
+                g += tmp
         return penalty
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0,

@@ -2,8 +2,13 @@
 
 An optimizer is built on the `(param, grad)` pairs of a model (`model.params()`), keeps only its
 own state (velocities, moment estimates), and `step()` updates every parameter in place from
-the gradients the last backward pass left in the grad arrays. `opt.lr` may change between
-steps (schedules set it).
+the gradients the last backward pass left in the grad arrays. `opt.lr` is the one learning
+rate of a run: schedules set it there, between steps.
+
+`step_loaded(fast, y, weight_decay)` is one whole step on a batch the fast path
+(mnist/nn/fast.py) has gathered: its gradients, then `step()`. Plain SGD's update is linear in
+the gradient, so SGD instead has the fast path apply it inside the product that makes the
+gradient (one BLAS call per layer, the gradient never written): its own way of stepping.
 
 The update rules, exactly (g = gradient, t = step number starting at 1):
 - sgd:       p -= lr * g
@@ -32,6 +37,14 @@ class Optimizer:
         for i, (p, g) in enumerate(self.pairs):
             self._update(i, p, g)
 
+    def step_loaded(self, fast, y, weight_decay: float = 0.0, label_at=None):
+        """(loss, number correct) of a FastPath's loaded batch, after the update (none when
+        the loss is not finite)."""
+        loss, correct = fast.loaded(y, weight_decay, label_at=label_at)
+        if math.isfinite(loss):
+            self.step()
+        return loss, correct
+
     def _update(self, i, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -43,10 +56,17 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self._tmp = [np.empty_like(p) for p, _ in self.pairs]  # no allocation per step
 
+    def step_loaded(self, fast, y, weight_decay: float = 0.0, label_at=None):
+        """Gradient and update fused in the fast path's backward pass (skipped by it when the
+        loss is not finite)."""
+        loss, correct = fast.loaded(y, weight_decay, lr=self.lr, label_at=label_at)
+        if math.isfinite(loss):
+            self.t += 1
+        return loss, correct
+
     def _update(self, i, p, g):
-        # Two NumPy passes into a preallocated buffer. (scipy's BLAS axpy does it in one pass,
-        # but scipy loads an OpenBLAS of its own: with 2 threads the two libraries' spinning
-        # thread pools fought over the cores and an epoch took 20x longer.)
+        # two NumPy passes into a preallocated buffer (not scipy's axpy: a second OpenBLAS
+        # whose threads would fight NumPy's)
         tmp = self._tmp[i]
         np.multiply(g, p.dtype.type(self.lr), out=tmp)
         p -= tmp

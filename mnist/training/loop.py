@@ -12,11 +12,9 @@ gives the same start whether the caller or train() builds it), shuffling from
 minibatch order is the same whatever else differs. Same config, same data, same records
 (timings aside).
 
-The per-batch work is `_step`: the forward and backward pass, then `optimizer.step()`. The
-pass is `mnist.nn.fast.FastPath` (preallocated buffers, same numbers) whenever it supports the
-model, else the plain `model.forward_backward`. On the fast path the batch is gathered by
-FastPath itself (same shuffled order) and, for plain SGD, gradient and update are one fused
-step (`FastPath.loaded(..., lr=)`; mnist/fast.py explains).
+The per-batch work is a stepper's (mnist/training/steps.py), chosen once per run: the loop
+calls `stepper.step(x, y)` the same way whatever computes it, sets the learning rate on the
+optimizer (the only place it lives) and watches the loss.
 """
 
 from __future__ import annotations
@@ -27,20 +25,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from mnist.training.config import ConfigError, TrainConfig
 from mnist.data.dataset import Dataset, batches
-from mnist.errors import DatasetError
-from mnist.nn.fast import FastPath, forward_backward_for
+from mnist.errors import ConfigError, DatasetError
 from mnist.nn.model import MLP
-from mnist.nn.optim import SGD, make_optimizer, schedule_lr
+from mnist.nn.optim import make_optimizer, schedule_lr
+from mnist.training.config import TrainConfig
+from mnist.training.steps import ACCUM_CHUNK, make_stepper
 
 EVAL_BATCH = 1000  # rows per evaluation chunk: memory stays small on 60k digits
-ACCUM_CHUNK = 8192  # a batch larger than this is processed in chunks, gradients accumulated
 # A loss this much larger than the first batch's is an explosion even if still finite: with
-# ReLUs and a stable log-sum-exp a huge learning rate kills every unit, and the loss jumps to
-# hundreds (or 1e20) and stays there without ever reaching inf. A run that makes its loss 50
-# times worse than at random initial weights is not learning; the floor keeps tiny initial
-# losses (MSE ~0.2) from tripping it on a harmless bump.
+# ReLUs and a huge learning rate every unit dies and the loss sits at hundreds without ever
+# reaching inf. The floor keeps tiny initial losses (MSE ~0.2) from tripping it on a bump.
 EXPLODE_FACTOR = 50
 EXPLODE_FLOOR = 100.0
 
@@ -60,44 +55,6 @@ def evaluate_loss(model: MLP, ds: Dataset, batch_size: int = EVAL_BATCH) -> tupl
         correct += c
     n = max(len(ds), 1)
     return total_loss / n, correct / n
-
-
-def _step(forward_backward, opt, x: np.ndarray, y: np.ndarray, weight_decay: float):
-    """One minibatch: gradients (`model.forward_backward` or its fast equivalent, see
-    mnist/fast.py), then the update (skipped if the loss is not finite)."""
-    loss, correct = forward_backward(x, y, weight_decay)
-    if math.isfinite(loss):
-        opt.step()
-    return loss, correct
-
-
-def _big_step(forward_backward, model: MLP, opt, ds: Dataset, idx: np.ndarray,
-              weight_decay: float, augment, rng, accum: list[np.ndarray]):
-    """One step on a batch too big to hold at once (full-batch gradient descent on 60k):
-    the mean gradient is accumulated over chunks of ACCUM_CHUNK rows, then one update.
-    `forward_backward` handles up to ACCUM_CHUNK rows (the fast path when it applies)."""
-    n = len(idx)
-    for a in accum:
-        a[...] = 0
-    total_loss, correct = 0.0, 0
-    pairs = list(model.params())
-    for x, y in batches(ds.take(idx) if len(idx) < len(ds) else ds, ACCUM_CHUNK):
-        if augment is not None:
-            x = augment(x, rng)
-        loss, c = forward_backward(x, y, 0.0)
-        weight = len(y) / n
-        total_loss += loss * weight
-        correct += c
-        w = model.dtype.type(weight)
-        for a, (_, g) in zip(accum, pairs):
-            a += w * g
-    for a, (_, g) in zip(accum, pairs):
-        g[...] = a
-    if weight_decay:
-        total_loss += model.add_weight_decay(weight_decay)
-    if math.isfinite(total_loss):
-        opt.step()
-    return total_loss, correct
 
 
 def _finite(model: MLP) -> bool:
@@ -139,61 +96,32 @@ class TrainingRun:
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> Iterator[dict]:
-        cfg, model, data, val = self.config, self.model, self.train_set, self.validation
+        cfg, model, data = self.config, self.model, self.train_set
         stop = self.stop or (lambda: False)
         # One stream per purpose, all from the seed: the minibatch order never depends on
         # whether dropout or augmentation also draw numbers (paired comparisons rely on it).
         rng = np.random.default_rng([cfg.seed, 1])  # shuffling
         model.set_rng(np.random.default_rng([cfg.seed, 2]))  # dropout masks
         aug_rng = np.random.default_rng([cfg.seed, 3])  # augmentation
-        augment = _augmenter(cfg)
-        opt = make_optimizer(cfg.optimizer, model.params(), cfg.lr, momentum=cfg.momentum,
-                             beta1=cfg.beta1, beta2=cfg.beta2, rho=cfg.rho, eps=cfg.eps)
+        self._opt = opt = make_optimizer(
+            cfg.optimizer, model.params(), cfg.lr, momentum=cfg.momentum, beta1=cfg.beta1,
+            beta2=cfg.beta2, rho=cfg.rho, eps=cfg.eps)
         n = len(data)
         B = min(cfg.batch_size or n, n)
-        big = B > ACCUM_CHUNK
         n_batches = math.ceil(n / B)
-        accum = [np.zeros_like(p) for p, _ in model.params()] if big else None
-        forward_backward = forward_backward_for(model, ACCUM_CHUNK if big else B)
-        # the fast path gathers its own batches and fuses plain SGD's update into the backward
-        # pass; not when augmentation rewrites the batches
-        fast = (forward_backward if isinstance(forward_backward, FastPath) and not big
-                and augment is None and FastPath.loads_exactly(model) else None)
-        fused_sgd = fast is not None and type(opt) is SGD
-        if fast is not None:  # once per run, not per batch
-            flat, labels = data.flat, data.labels.astype(np.int64)
-        fixed_lr = cfg.schedule == "constant" and not cfg.warmup_epochs
-        wd = cfg.weight_decay
+        stepper = make_stepper(model, opt, data, B, cfg.weight_decay, _augmenter(cfg), aug_rng,
+                               chunk=ACCUM_CHUNK)
+        scheduled = cfg.schedule != "constant" or cfg.warmup_epochs
         every = self.report_every
-
-        t0 = time.perf_counter()
-        train_time = 0.0  # seconds spent in training steps since the last record
-        step = 0
-        best_val, best_state, bad_epochs = math.inf, None, 0
-        lr = cfg.lr
+        self._t0 = time.perf_counter()
+        self._train_time = 0.0  # seconds spent in training steps since the last record
+        self._rate_seen = 0  # samples trained on since the last record (for samples/s)
+        self._step = 0
+        self._best = (math.inf, None, 0, 0)  # val loss, weights, epoch, epochs without gain
         explode_at = math.inf  # set from the first batch's loss
 
-        rate_seen = 0  # samples trained on since the last record (for samples/s)
-
-        def record(epoch, status, loss_sum, correct, seen, with_val, message=""):
-            nonlocal train_time, rate_seen
-            val_loss = val_acc = None
-            if with_val and val is not None and len(val):
-                val_loss, val_acc = evaluate_loss(model, val)
-            rec = dict(
-                epoch=round(float(epoch), 6), step=step,
-                train_loss=_num(loss_sum / seen) if seen else None,
-                train_acc=_num(correct / seen) if seen else None,
-                val_loss=_num(val_loss), val_acc=_num(val_acc),
-                lr=float(lr), elapsed=time.perf_counter() - t0,
-                samples_per_s=(rate_seen / train_time) if train_time > 0 else None,
-                status=status, message=message,
-            )
-            train_time, rate_seen = 0.0, 0
-            return rec
-
         if stop():
-            yield record(0, "stopped", 0, 0, 0, False, "stopped before the first step")
+            yield self._record(0, "stopped", 0, 0, 0, False, "stopped before the first step")
             return
 
         for e in range(cfg.epochs):
@@ -201,53 +129,26 @@ class TrainingRun:
             snapshot, snapshot_at = model.state_dict(), f"the start of epoch {e + 1}"
             ep_loss = ep_correct = ep_seen = 0  # whole epoch
             win_loss = win_correct = win_seen = 0  # since the last intra-epoch report
-            if big:  # batches of indices
-                order = np.arange(n) if B >= n else rng.permutation(n)
-                source = (order[i:i + B] for i in range(0, n, B))
-            elif fast is not None:  # batches of indices, labels, label positions
-                order = rng.permutation(n)  # the very order batches() would draw
-                y_epoch = labels.take(order)
-                at_epoch = fast.label_positions(y_epoch)
-                source = ((order[i:i + B], y_epoch[i:i + B], at_epoch[i:i + B])
-                          for i in range(0, n, B))
-            else:
-                source = batches(data, B, rng)
-            for i, item in enumerate(source):
-                if not fixed_lr:
-                    lr = schedule_lr(e + i / n_batches, cfg.lr, cfg.schedule, cfg.epochs,
-                                     cfg.warmup_epochs, cfg.step_size, cfg.gamma, cfg.min_lr)
-                    opt.lr = lr
+            for i, (x, y) in enumerate(stepper.epoch(rng)):
+                if scheduled:
+                    opt.lr = schedule_lr(e + i / n_batches, cfg.lr, cfg.schedule, cfg.epochs,
+                                         cfg.warmup_epochs, cfg.step_size, cfg.gamma,
+                                         cfg.min_lr)
                 ts = time.perf_counter()
-                if big:
-                    b = len(item)
-                    loss, correct = _big_step(forward_backward, model, opt, data, item, wd,
-                                              augment, aug_rng, accum)
-                elif fast is not None:
-                    idx, y, at = item
-                    b = fast.load(flat, idx)
-                    if fused_sgd:  # one fused step (skipped by itself if the loss is not finite)
-                        loss, correct = fast.loaded(y, wd, lr=lr, label_at=at)
-                    else:
-                        loss, correct = fast.loaded(y, wd, label_at=at)
-                        if math.isfinite(loss):
-                            opt.step()
-                else:
-                    x, y = item
-                    b = len(y)
-                    if augment is not None:
-                        x = augment(x, aug_rng)
-                    loss, correct = _step(forward_backward, opt, x, y, wd)
-                train_time += time.perf_counter() - ts
-                rate_seen += b
-                step += 1
+                loss, correct = stepper.step(x, y)
+                self._train_time += time.perf_counter() - ts
+                b = len(y)
+                self._rate_seen += b
+                self._step += 1
                 epoch_pos = e + (i + 1) / n_batches
                 if not math.isfinite(loss) or loss > explode_at:
                     model.load_state_dict(snapshot)
                     msg = (f"diverged: the loss became {loss:.4g} at epoch {e + 1} "
-                           f"(batch {i + 1} of {n_batches}) with learning rate {lr:g}; "
+                           f"(batch {i + 1} of {n_batches}) with learning rate {opt.lr:g}; "
                            f"restored the weights from {snapshot_at}; "
                            "try a smaller learning rate")
-                    rec = record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen, True, msg)
+                    rec = self._record(epoch_pos, "diverged", ep_loss, ep_correct, ep_seen,
+                                       True, msg)
                     # the value that blew up, for plots: a number, or "inf" / "nan"
                     rec["blowup_loss"] = float(loss) if math.isfinite(loss) else str(loss)
                     yield rec
@@ -261,52 +162,79 @@ class TrainingRun:
                 win_correct += correct
                 win_seen += b
                 if stop():
-                    yield record(epoch_pos, "stopped", ep_loss, ep_correct, ep_seen, True,
-                                 f"stopped at epoch {epoch_pos:.3g}")
+                    yield self._record(epoch_pos, "stopped", ep_loss, ep_correct, ep_seen, True,
+                                       f"stopped at epoch {epoch_pos:.3g}")
                     return
                 if every and (i + 1) % every == 0 and i + 1 < n_batches:
                     snapshot, snapshot_at = model.state_dict(), f"epoch {epoch_pos:.4g}"
-                    yield record(epoch_pos, "running", win_loss, win_correct, win_seen, False)
+                    yield self._record(epoch_pos, "running", win_loss, win_correct, win_seen,
+                                       False)
                     win_loss = win_correct = win_seen = 0
 
             if not _finite(model):
                 model.load_state_dict(snapshot)
-                yield record(e + 1, "diverged", ep_loss, ep_correct, ep_seen, True,
-                             f"diverged: the weights became non-finite in epoch {e + 1} with "
-                             f"learning rate {lr:g}; restored the weights from {snapshot_at}; "
-                             "try a smaller learning rate")
+                yield self._record(
+                    e + 1, "diverged", ep_loss, ep_correct, ep_seen, True,
+                    f"diverged: the weights became non-finite in epoch {e + 1} with learning "
+                    f"rate {opt.lr:g}; restored the weights from {snapshot_at}; "
+                    "try a smaller learning rate")
                 return
             last = e == cfg.epochs - 1
-            rec = record(e + 1, "done" if last else "running", ep_loss, ep_correct, ep_seen,
-                         True)
-            if cfg.patience is not None and rec["val_loss"] is not None:
-                if rec["val_loss"] < best_val:
-                    best_val, best_state, bad_epochs = rec["val_loss"], model.state_dict(), 0
-                    best_epoch = e + 1
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= cfg.patience and not last:
-                        model.load_state_dict(best_state)
-                        rec["status"] = "early_stopped"
-                        rec["message"] = (f"validation loss has not improved for {bad_epochs} "
-                                          f"epochs; restored the best weights (epoch "
-                                          f"{best_epoch}, val loss {best_val:.4f})")
-                        yield rec
-                        return
-                if last and best_state is not None and bad_epochs:
-                    model.load_state_dict(best_state)
-                    rec["message"] = (f"restored the best weights (epoch {best_epoch}, "
-                                      f"val loss {best_val:.4f})")
+            rec = self._record(e + 1, "done" if last else "running", ep_loss, ep_correct,
+                               ep_seen, True)
+            if self._early_stopping(rec, e + 1, last):
+                yield rec
+                return
             yield rec
+
+    def _record(self, epoch, status, loss_sum, correct, seen, with_val, message="") -> dict:
+        val = self.validation
+        val_loss = val_acc = None
+        if with_val and val is not None and len(val):
+            val_loss, val_acc = evaluate_loss(self.model, val)
+        rec = dict(
+            epoch=round(float(epoch), 6), step=self._step,
+            train_loss=_num(loss_sum / seen) if seen else None,
+            train_acc=_num(correct / seen) if seen else None,
+            val_loss=_num(val_loss), val_acc=_num(val_acc),
+            lr=float(self._opt.lr), elapsed=time.perf_counter() - self._t0,
+            samples_per_s=(self._rate_seen / self._train_time) if self._train_time > 0 else None,
+            status=status, message=message,
+        )
+        self._train_time, self._rate_seen = 0.0, 0
+        return rec
+
+    def _early_stopping(self, rec: dict, epoch: int, last: bool) -> bool:
+        """With `patience`: keep the best weights by validation loss; True (and `rec` says
+        so) when the run stops early, the best weights restored. At the last epoch the best
+        weights come back too."""
+        patience = self.config.patience
+        if patience is None or rec["val_loss"] is None:
+            return False
+        best_val, best_state, best_epoch, bad = self._best
+        if rec["val_loss"] < best_val:
+            self._best = (rec["val_loss"], self.model.state_dict(), epoch, 0)
+            return False
+        bad += 1
+        self._best = (best_val, best_state, best_epoch, bad)
+        if bad >= patience and not last:
+            self.model.load_state_dict(best_state)
+            rec["status"] = "early_stopped"
+            rec["message"] = (f"validation loss has not improved for {bad} epochs; restored "
+                              f"the best weights (epoch {best_epoch}, val loss {best_val:.4f})")
+            return True
+        if last and best_state is not None:
+            self.model.load_state_dict(best_state)
+            rec["message"] = (f"restored the best weights (epoch {best_epoch}, "
+                              f"val loss {best_val:.4f})")
+        return False
 
 
 def _augmenter(cfg: TrainConfig):
+    """augment_batch if the config asks for it (imported only then: it loads scipy.ndimage)."""
     if not cfg.augment:
         return None
-    try:
-        from mnist.data.augment import augment_batch
-    except ImportError:
-        raise ConfigError("augment not available: mnist.data.augment is missing") from None
+    from mnist.data.augment import augment_batch
     return augment_batch
 
 
@@ -332,7 +260,6 @@ def train(config: TrainConfig, train: Dataset, model: MLP | None = None,
         raise DatasetError(f"{train.name} has no labels: it cannot be trained on")
     if validation is not None and not validation.has_labels:
         raise DatasetError(f"{validation.name} has no labels: it cannot validate")
-    _augmenter(config)  # fail now if augmentation is asked for but missing
     data = train
     if config.subset is not None:
         data = data.subset(config.subset, seed=config.seed)

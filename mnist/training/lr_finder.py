@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnist.training.config import ConfigError, TrainConfig
-from mnist.data.dataset import Dataset, batches
+from mnist.data.dataset import Dataset
 from mnist.errors import DatasetError
 from mnist.training.threads import blas_threads
 
@@ -62,9 +62,9 @@ def lr_range_test(config: TrainConfig, train: Dataset, lr_min: float = 1e-5,
 
     The batches come from `default_rng([seed, 2])` (and cycle through the data if `steps`
     batches are more than an epoch). `stop()` (optional) is checked every batch."""
-    from mnist.nn.fast import forward_backward_for
     from mnist.nn.optim import make_optimizer
     from mnist.training.loop import build_model
+    from mnist.training.steps import make_stepper
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -84,28 +84,26 @@ def lr_range_test(config: TrainConfig, train: Dataset, lr_min: float = 1e-5,
     B = min(config.batch_size or 128, len(data))  # full batch would take too long: use 128
     opt = make_optimizer(config.optimizer, model.params(), lr_min, momentum=config.momentum,
                          beta1=config.beta1, beta2=config.beta2, rho=config.rho, eps=config.eps)
-    forward_backward = forward_backward_for(model, B)
+    stepper = make_stepper(model, opt, data, B, config.weight_decay)  # as train() steps
     growth = (lr_max / lr_min) ** (1.0 / (steps - 1))
 
     with blas_threads(1):  # small matrices: one BLAS thread is faster and shares the machine
-        return _run(config, data, model, opt, forward_backward, B, rng, lr_min, growth, steps,
-                    smoothing, explode, stop)
+        return _run(config, opt, stepper, rng, lr_min, growth, steps, smoothing, explode, stop)
 
 
-def _run(config, data, model, opt, forward_backward, B, rng, lr_min, growth, steps, smoothing,
-         explode, stop) -> LRFinderResult:
+def _run(config, opt, stepper, rng, lr_min, growth, steps, smoothing, explode,
+         stop) -> LRFinderResult:
     t0 = time.perf_counter()
     lrs, losses, smoothed = [], [], []
     avg, best, stopped_early, i = 0.0, math.inf, False, 0
     while i < steps:
-        for x, y in batches(data, B, rng):
+        for x, y in stepper.epoch(rng):
             lr = lr_min * growth ** i
             opt.lr = lr
-            loss, _ = forward_backward(x, y, config.weight_decay)
+            loss, _ = stepper.step(x, y)  # no update when the loss is not finite
             if not math.isfinite(loss):
                 stopped_early = True
                 break
-            opt.step()
             avg = smoothing * avg + (1 - smoothing) * loss
             s = avg / (1 - smoothing ** (i + 1))  # bias correction: the average starts at 0
             lrs.append(float(lr))

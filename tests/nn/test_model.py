@@ -104,3 +104,57 @@ def test_bad_constructor_arguments():
 def test_all_inits_build():
     for init in INITS:
         assert np.isfinite(MLP((784, 8, 10), init=init).dense[0].W).all()
+
+
+# ------------------------------------------------------------------------------ a new layer
+class Scale:
+    """A layer the network has never heard of: out = x * s + c, per unit (s (1, n), c (n,))."""
+
+    need_dx = True
+
+    def __init__(self, n, rng=None):
+        rng = np.random.default_rng(rng)
+        self.s, self.c = rng.normal(1, 0.2, (1, n)), rng.normal(0, 0.2, n)
+        self.ds, self.dc = np.zeros_like(self.s), np.zeros_like(self.c)
+        self.x = None
+
+    def params(self):
+        yield self.s, self.ds
+        yield self.c, self.dc
+
+    def forward(self, x, training=False):
+        self.x = x
+        return x * self.s + self.c
+
+    def backward(self, delta):
+        x, self.x = self.x, None
+        np.sum(delta * x, axis=0, keepdims=True, out=self.ds)
+        np.sum(delta, axis=0, out=self.dc)
+        return delta * self.s
+
+
+def test_a_new_layer_type_needs_only_its_class_and_registry_entry(monkeypatch):
+    from mnist.nn.fast import FastPath
+    from mnist.nn.layers import LAYERS
+
+    monkeypatch.setitem(LAYERS, "scale", Scale)
+    x, y = tiny_batch()
+    net = MLP((6, 5, 4), activation="tanh", seed=3, dtype="float64")
+    net.layers.insert(2, LAYERS["scale"](5, rng=1))
+    assert list(net.state_dict()) == ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]
+    wd = 0.01
+    _, grads = net.loss_and_grads(x, y, weight_decay=wd)
+    grads = {k: v.copy() for k, v in grads.items()}
+    params = {name: p for name, p, _ in net.named_params()}
+
+    def loss_fn():
+        value, _ = net.loss_fn.loss_and_delta(net.forward(x), y)
+        return value + 0.5 * wd * sum(np.sum(p ** 2) for p in params.values() if p.ndim > 1)
+
+    for name, param in params.items():
+        assert rel_error(grads[name], numeric_grad(loss_fn, param)) < 1e-6, name
+    assert "Scale" in FastPath.declines(net) and not FastPath.supports(net)
+    other = MLP((6, 5, 4), activation="tanh", seed=9, dtype="float64")
+    other.layers.insert(2, Scale(5, rng=2))
+    other.load_state_dict(net.state_dict())
+    np.testing.assert_array_equal(other.forward(x), net.forward(x))

@@ -91,3 +91,38 @@ def test_schedules():
     assert schedule_lr(6.0, 0.1, "cosine", 10, warmup_epochs=2) == pytest.approx(0.05)
     assert 0 < schedule_lr(0.0, 0.1, "constant", 10, warmup_epochs=1) <= 1e-3 * 0.1 + 1e-15
     assert math.isclose(schedule_lr(7, 0.2, "step", 10, step_size=3, gamma=0.1), 0.002)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_step_loaded_is_the_same_step_as_gradients_then_step(name):
+    """An optimizer's step on a batch the fast path gathered (fused into the backward pass
+    for SGD) lands where gradients + step() land; a non-finite loss moves nothing."""
+    import copy
+
+    from mnist.constants import SCALE
+    from mnist.nn.fast import FastPath
+    from mnist.nn.model import MLP
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (64, 784), dtype=np.uint8), rng.integers(0, 10, 64)
+    plain = MLP((784, 16, 10), seed=1)
+    fused = copy.deepcopy(plain)
+    opt_p = make_optimizer(name, plain.params(), 0.05)
+    opt_f = make_optimizer(name, fused.params(), 0.05)
+    fb = FastPath(fused, 32)
+    for step in range(4):
+        idx = np.arange(step * 16, step * 16 + 32) % 64
+        plain.forward_backward((images[idx] * SCALE).astype(np.float32), labels[idx], 1e-3)
+        opt_p.step()
+        fb.load(images, idx)
+        opt_f.step_loaded(fb, labels[idx], 1e-3)
+    assert opt_f.t == opt_p.t == 4
+    for (p, _), (q, _) in zip(plain.params(), fused.params()):
+        np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-6)
+    fused.dense[1].W[0, 0] = np.nan
+    before = fused.state_dict()
+    with np.errstate(invalid="ignore"):
+        loss, _ = opt_f.step_loaded(fb, labels[idx], 0.0)
+    assert not np.isfinite(loss) and opt_f.t == 4
+    for k, v in fused.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])

@@ -169,12 +169,6 @@ def test_every_optimizer_learns(small, opt):
     assert recs[-1]["status"] == "done" and recs[-1]["val_acc"] > 0.7, recs[-1]
 
 
-def test_augment_missing_is_a_config_error(small, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mnist.data.augment", None)  # import fails
-    with pytest.raises(ConfigError, match="augment not available"):
-        train(TrainConfig(augment=True), small)
-
-
 def test_augment_is_used_with_the_run_generator(small, monkeypatch):
     seen = []
 
@@ -222,3 +216,21 @@ def test_fast_path_trains_like_the_plain_layers(small, monkeypatch, optimizer):
             assert f[key] == pytest.approx(p[key], rel=1e-3, abs=1e-4), key
     for k, v in fast_run.model.state_dict().items():
         np.testing.assert_allclose(v, plain_run.model.state_dict()[k], rtol=1e-3, atol=1e-4)
+
+
+def test_the_stepper_is_chosen_once_by_what_the_fast_path_supports(small):
+    """make_stepper is the one place: big batches accumulate, float32 nets the fast path
+    supports gather their own batches, the rest (dropout, float64, augmentation) go plain."""
+    from mnist.nn.optim import make_optimizer
+    from mnist.training.steps import Accumulated, Gathered, Plain, make_stepper
+
+    def stepper(B=32, chunk=8192, augment=None, **kw):
+        model = build_model(TrainConfig(hidden=(8,), **kw))
+        opt = make_optimizer("sgd", model.params(), 0.1)
+        return make_stepper(model, opt, small, B, 0.0, augment, None, chunk=chunk)
+
+    assert isinstance(stepper(), Gathered)
+    assert isinstance(stepper(dropout=0.2), Plain)
+    assert isinstance(stepper(dtype="float64"), Plain)
+    assert isinstance(stepper(augment=lambda x, rng: x), Plain)
+    assert isinstance(stepper(B=600, chunk=64), Accumulated)
