@@ -11,7 +11,7 @@ or `mnist`, and draw; everything that computes arrays is in `mnist/`.
     ui.runs      this session's background training run: start, find, collect its model
     ui.limits    the app's caps (weights per model, models per session, runs per server)
     ui.widgets   shared widget helpers and formats
-    ui.train_form  the Train page's form <-> TrainConfig
+    ui.train_form  the Train page's form <-> TrainConfig, the presets it offers
     ui.my_digits   the Draw page's "my digits" (this session's own handwriting)
     ui.sidebar   the sidebar app.py draws on every page (`sidebar.draw()`)
 

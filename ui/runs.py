@@ -13,18 +13,8 @@ import streamlit as st
 from mnist.training.config import TrainConfig, config_for_model
 from mnist.training.jobs import TrainingJob
 from mnist.training.persist import clone_model
-from mnist.training.presets import PRESETS
 from ui import limits, session
 from ui.data import active_data, data_token
-
-QUICK_PRESET = "quick: 784-32-10 Adam, 5,000 digits, 3 epochs"
-
-
-def presets() -> dict[str, tuple[TrainConfig, str]]:
-    """Name -> (TrainConfig, note): mnist.training.presets, its seconds-long "quick" starter
-    first, under a name that says what it is."""
-    return {QUICK_PRESET if name == "quick" else name: p for name, p in PRESETS.items()}
-
 
 class SessionToken:
     """Lives in one session's state only: a training job holds it weakly and stops itself

@@ -12,9 +12,11 @@ import streamlit as st
 
 from mnist.errors import ConfigError
 from mnist.training.config import TrainConfig, parse_hidden
-from ui import data, runs, widgets
+from mnist.training.presets import PRESETS
+from ui import data, widgets
 
 LR_STEPS = widgets.log_steps(-5, 1)  # the learning-rate slider's stops, 1e-5 to 10
+QUICK_PRESET = "quick: 784-32-10 Adam, 5,000 digits, 3 epochs"
 HELP = {
     "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
               "Empty: no hidden layer (a linear classifier).",
@@ -102,22 +104,28 @@ def config_from_form(n_train: int) -> TrainConfig:
     return cfg
 
 
+def presets() -> dict[str, tuple[TrainConfig, str]]:
+    """Name -> (TrainConfig, note): mnist.training.presets, its seconds-long "quick" starter
+    first, under a name that says what it is."""
+    return {QUICK_PRESET if name == "quick" else name: p for name, p in PRESETS.items()}
+
+
 def init_form(n_train: int) -> dict[str, tuple[TrainConfig, str]]:
     """At the top of every run: on the first visit the first preset fills the form; values
     of widgets hidden in this run (Adam's betas under SGD) survive. Returns the presets."""
-    presets = runs.presets()
-    widgets.default("tr_preset", next(iter(presets)))
+    offered = presets()
+    widgets.default("tr_preset", next(iter(offered)))
     widgets.keep_widget_state()
-    for k, v in form_values(presets[st.session_state.tr_preset][0], n_train).items():
+    for k, v in form_values(offered[st.session_state.tr_preset][0], n_train).items():
         widgets.default(k, v)
     st.session_state["tr_val_fraction"] = data.val_fraction()  # the Dataset page's split wins
-    return presets
+    return offered
 
 
 # ---------------------------------------------------------------------------- callbacks
 def load_preset(n_train: int) -> None:
     """Fill the form with the chosen preset (its split becomes the session's)."""
-    cfg = runs.presets()[st.session_state.tr_preset][0]
+    cfg = presets()[st.session_state.tr_preset][0]
     for k, v in form_values(cfg, n_train).items():
         st.session_state[k] = v
     data.set_val_fraction(cfg.val_fraction)
