@@ -30,6 +30,7 @@ import itertools
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -55,14 +56,19 @@ class _Ticket:
     owner: str
 
 
-def round_robin(queues: dict, turns) -> list:
-    """Every queued item in the order it will start: one from each owner in turn (`turns`:
-    the owners, next to serve first), each owner's own items oldest first."""
+def round_robin(queues: dict, turns, running: dict | None = None) -> list:
+    """Every queued item in the order it will start. The next item is the oldest of the owner
+    with the fewest runs going (`running`, plus those handed out before it); among equals, the
+    first in `turns` (the owners' rotation, next to serve first), who then goes to the back."""
     queues = {o: list(q) for o, q in queues.items()}
-    order, turns = [], deque(o for o in turns if queues.get(o))
+    load = dict(running or {})
+    turns = [o for o in turns if queues.get(o)]
+    order = []
     while turns:
-        o = turns.popleft()
+        o = min(turns, key=lambda o: (load.get(o, 0), turns.index(o)))
+        turns.remove(o)
         order.append(queues[o].pop(0))
+        load[o] = load.get(o, 0) + 1
         if queues[o]:
             turns.append(o)
     return order
@@ -122,10 +128,18 @@ class Pool:
     def position(self, study_id: str) -> int | None:
         """Place of the study's next queued trial: 1 = starts next; None = nothing queued."""
         with self._lock:
-            for i, t in enumerate(round_robin(self._queues, self._turns), start=1):
+            order = round_robin(self._queues, self._turns, self._running_by_owner())
+            for i, t in enumerate(order, start=1):
                 if t.study_id == study_id:
                     return i
         return None
+
+    def _running_by_owner(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for w in self._workers:
+            if w.ticket is not None:
+                counts[w.ticket.owner] = counts.get(w.ticket.owner, 0) + 1
+        return counts
 
     def queued(self, study_id: str | None = None) -> int:
         with self._lock:
@@ -258,21 +272,21 @@ class Pool:
         with self._lock:
             for w in self._workers:
                 if not self._turns:
-                    return
+                    break
                 if not w.ready or w.ticket is not None or not w.proc.is_alive():
                     continue
-                owner = self._turns.popleft()
-                q = self._queues[owner]
-                t = q.popleft()
-                if q:
-                    self._turns.append(owner)
+                t = round_robin(self._queues, self._turns, self._running_by_owner())[0]
+                self._queues[t.owner].popleft()
+                self._turns.remove(t.owner)
+                if self._queues[t.owner]:
+                    self._turns.append(t.owner)  # served: to the back of the rotation
                 try:
                     w.conn.send((t.id, t.storage, t.study_id))
                     w.ticket = t
                 except (OSError, ValueError):  # died just now: back to the front
-                    q.appendleft(t)
-                    if owner not in self._turns:
-                        self._turns.appendleft(owner)
+                    self._queues[t.owner].appendleft(t)
+                    if t.owner not in self._turns:
+                        self._turns.appendleft(t.owner)
             # owners whose tickets were all cancelled leave the rotation
             self._turns = deque(o for o in self._turns if self._queues.get(o))
 
@@ -280,6 +294,8 @@ class Pool:
 def _child_main(conn) -> None:
     """A worker process: load the digits once, then run one trial per ticket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    # terminate() unwinds (releasing the journal's file lock) instead of vanishing holding it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from mnist.training.threads import blas_threads
 
     blas_threads(1)

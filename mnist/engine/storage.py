@@ -36,7 +36,8 @@ STORAGE_ENV = "MNIST_STORAGE"  # the default storage URL (the app and workers re
 JOURNAL_NAME = "studies.journal"
 HEARTBEAT_S = 1  # a running trial's worker writes a heartbeat this often (RDB storage)
 GRACE_S = 4  # ... and is presumed dead after this long without one
-CONNECT_TIMEOUT_S = 5  # an unreachable database is reported after this long, not never
+CONNECT_TIMEOUT_S = 5
+LOCK_GRACE_S = 5  # a journal lock older than this is a dead writer's  # an unreachable database is reported after this long, not never
 
 
 def runs_dir() -> Path:
@@ -111,7 +112,7 @@ def _quiet_optuna() -> None:
 
 def _open_journal(path: Path) -> Storage:
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
     if path.is_dir():
         raise EngineError(f"{path} is a folder; give the journal file's path")
@@ -122,7 +123,10 @@ def _open_journal(path: Path) -> Storage:
             raise EngineError(f"cannot open the journal {path}: folder {path.parent} does not "
                               "exist")
     try:
-        storage = JournalStorage(JournalFileBackend(str(path)))
+        # a worker killed while appending leaves the lock behind; others take it over after
+        # LOCK_GRACE_S without a write (appends take milliseconds)
+        lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
+        storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
         storage.get_all_studies()  # reads the log now: a file that is not a journal says so
     except OSError as e:
         raise EngineError(f"cannot open the journal {path}: {e.strerror or e}") from None
