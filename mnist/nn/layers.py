@@ -6,7 +6,9 @@ layer with parameters owns them and their gradients (`W, b, dW, db`) and `params
 `W` is (n_in, n_out), `z = x @ W + b` is (B, n_out).
 
 Backward is the chain rule one layer at a time: given delta = dL/d(output) it fills the
-layer's gradients and returns dL/d(input) for the layer below.
+layer's gradients and returns dL/d(input) for the layer below. What backward needs is kept
+only by a training forward (`training=True`): inference writes nothing to the layer, so one
+model can answer several threads at once.
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ class Layer:
     """What the network (mnist/nn/model.py) asks of a layer; a new layer type is a class like
     this and an entry in `LAYERS`, nothing else.
 
-    - `forward(x, training=False)`: the output, keeping what backward needs (`training`
-      draws dropout masks).
+    - `forward(x, training=False)`: the output. Only with `training=True` does the layer keep
+      what its backward needs (and draw dropout masks); inference stores nothing on it.
     - `backward(delta)`: from dL/d(output), fill the parameters' gradients (from what the last
-      forward kept) and return dL/d(input), or None when `need_dx` is False.
+      training forward kept) and return dL/d(input), or None when `need_dx` is False.
+    - `input_grad(delta, x, out)`: dL/d(input) for one forward call given its input and output,
+      touching nothing on the layer (saliency: gradients with respect to the pixels).
     - `params()`: (param, grad) pairs; a layer with parameters yields its weights, then its
       bias (state_dict keys "i.W", "i.b"). Weight decay applies to the weights only.
     """
@@ -90,10 +94,14 @@ class Layer:
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    def input_grad(self, delta: np.ndarray, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
 
 def _kept(value, layer):
     if value is None:
-        raise RuntimeError(f"{type(layer).__name__}.backward needs a forward first")
+        raise RuntimeError(f"{type(layer).__name__}.backward needs a forward(x, training=True) "
+                           "first")
     return value
 
 
@@ -115,7 +123,7 @@ class Dense(Layer):
         self.Wb[-1] = b
         self.dWb = np.zeros_like(self.Wb)  # [dW; db]
         self._views()
-        self.x = None  # input kept for backward (a reference, not a copy)
+        self.x = None  # input kept by a training forward (a reference, not a copy)
         self.need_dx = True
 
     def _views(self):
@@ -143,7 +151,8 @@ class Dense(Layer):
         yield self.b, self.db
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self.x = x
+        if training:
+            self.x = x
         z = x @ self.W  # (B, n_out)
         z += self.b
         return z
@@ -155,10 +164,13 @@ class Dense(Layer):
         np.sum(delta, axis=0, out=self.db)
         return delta @ self.W.T if self.need_dx else None
 
+    def input_grad(self, delta, x=None, out=None):
+        return delta @ self.W.T  # (B, n_in)
+
 
 class Activation(Layer):
-    """a = f(z), elementwise, in place on z; keeps `a` (the derivative is a function of `a`,
-    mnist/nn/activations.py)."""
+    """a = f(z), elementwise, in place on z; a training forward keeps `a` (the derivative is
+    a function of `a`, mnist/nn/activations.py)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -166,12 +178,17 @@ class Activation(Layer):
         self.a = None
 
     def forward(self, z: np.ndarray, training: bool = False) -> np.ndarray:
-        self.a = self.f.forward(z)  # in place on z
-        return self.a
+        a = self.f.forward(z)  # in place on z
+        if training:
+            self.a = a
+        return a
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
         a, self.a = _kept(self.a, self), None
         return self.f.backward(delta, a)  # in place on delta
+
+    def input_grad(self, delta, x, out):
+        return self.f.backward(delta, out)
 
 
 class Dropout(Layer):
@@ -185,7 +202,6 @@ class Dropout(Layer):
 
     def forward(self, a: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.p <= 0.0:
-            self.mask = None
             return a
         q = 1.0 - self.p
         mask = self.rng.random(a.shape, dtype=np.float64 if a.dtype == np.float64 else np.float32)
@@ -198,6 +214,9 @@ class Dropout(Layer):
             delta *= self.mask
             self.mask = None
         return delta
+
+    def input_grad(self, delta, x, out):
+        return delta  # evaluation: the identity
 
 
 LAYERS = {"dense": Dense, "activation": Activation, "dropout": Dropout}

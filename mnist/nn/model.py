@@ -8,7 +8,10 @@ output compared with the one-hot target.
 
 `forward_backward(x, y)` is the hot path of training: one forward pass that keeps what backward
 needs, the loss, one backward pass that fills every layer's gradients in place (a faster
-implementation, mnist/nn/fast.py, can replace it).
+implementation, mnist/nn/fast.py, can replace it). Everything else is inference, which keeps
+nothing on the layers: the bundled model answers every session at once. `forward(x, trace=[])`
+also records each layer's input and output (pre- and post-activations), and `input_grad`
+backpropagates through such a record to the pixels (saliency) without touching the layers.
 
 Nothing here knows the layer types beyond building them: parameters, state_dict, gradients and
 weight decay go through the layer protocol (mnist/nn/layers.py `Layer`).
@@ -154,12 +157,34 @@ class MLP:
             x = x.astype(self.dtype)
         return x
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Raw outputs (B, 10): logits, or the linear output of an MSE net."""
+    def forward(self, x: np.ndarray, training: bool = False, trace: list | None = None
+                ) -> np.ndarray:
+        """Raw outputs (B, 10): logits, or the linear output of an MSE net.
+
+        `training=True` is the forward of a training step: the layers keep what backward
+        needs and dropout is on. Otherwise nothing is written to the model (thread-safe).
+        `trace`, a list, receives `(layer, input, output)` for every layer, as copies of the
+        values (activations overwrite their input in place).
+        """
         a = self._as_input(x)
+        if trace is None:
+            for layer in self.layers:
+                a = layer.forward(a, training)
+            return a
+        below = a
         for layer in self.layers:
             a = layer.forward(a, training)
+            out = a.copy()
+            trace.append((layer, below, out))
+            below = out
         return a
+
+    def input_grad(self, trace: list, delta: np.ndarray) -> np.ndarray:
+        """dL/d(input) (B, 784) from dL/d(output) (B, 10), back through a `forward(x,
+        trace=...)` record; reads the weights, writes nothing on the model."""
+        for layer, x, out in reversed(trace):
+            delta = layer.input_grad(delta, x, out)
+        return delta
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) (softmax of the outputs), in chunks of EVAL_CHUNK rows."""
@@ -185,14 +210,14 @@ class MLP:
         loss, _ = self.loss_fn.loss_and_delta(out, y, overwrite=True)
         return loss, correct
 
-    def forward_backward(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0,
-                         training: bool = True) -> tuple[float, int]:
+    def forward_backward(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0
+                         ) -> tuple[float, int]:
         """THE HOT PATH. Forward (keeping activations), loss, backward; fills every dW, db.
 
         Returns (mean loss including the L2 penalty 0.5 * wd * sum(W^2), number correct).
         Gradients are the mean over the batch.
         """
-        out = self.forward(x, training)  # (B, 10)
+        out = self.forward(x, training=True)  # (B, 10)
         correct = int(np.count_nonzero(out.argmax(1) == y))
         loss, delta = self.loss_fn.loss_and_delta(out, y, overwrite=True)  # delta (B, 10)
         for layer in reversed(self.layers):
@@ -217,9 +242,9 @@ class MLP:
                 g += tmp
         return penalty
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0,
-                       training: bool = False):
-        """(loss, {name: gradient}) keyed like state_dict(). Dropout off unless training=True.
-        The gradient arrays are the layers' own buffers: copy them to keep them."""
-        loss, _ = self.forward_backward(x, np.asarray(y, dtype=np.int64), weight_decay, training)
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0):
+        """(loss, {name: gradient}) keyed like state_dict(), from one training pass (dropout
+        masks drawn, if the model has dropout). The gradient arrays are the layers' own
+        buffers: copy them to keep them."""
+        loss, _ = self.forward_backward(x, np.asarray(y, dtype=np.int64), weight_decay)
         return loss, self.grads()

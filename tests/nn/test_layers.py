@@ -50,7 +50,7 @@ def test_dense_gradients():
     def loss():
         return float(np.sum(w * layer.forward(x)))
 
-    layer.forward(x)
+    layer.forward(x, training=True)  # a training forward keeps x for backward
     dx = layer.backward(w.copy())
     assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-6
     assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-6
@@ -88,7 +88,7 @@ def test_dropout_is_off_at_evaluation():
 def test_activation_layer_keeps_output_for_backward():
     layer = Activation("tanh")
     z = np.array([[0.3, -0.2]])
-    a = layer.forward(z.copy())
+    a = layer.forward(z.copy(), training=True)
     assert np.allclose(layer.backward(np.ones_like(a)), 1 - np.tanh([[0.3, -0.2]]) ** 2)
 
 

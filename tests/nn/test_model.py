@@ -106,6 +106,69 @@ def test_all_inits_build():
         assert np.isfinite(MLP((784, 8, 10), init=init).dense[0].W).all()
 
 
+# ------------------------------------------------------------------------------ threads
+def _inference(net, x):
+    """Everything a shared model answers: outputs, probabilities, loss, and the traced
+    forward with its gradient back to the pixels (saliency)."""
+    trace = []
+    out = net.forward(x, trace=trace)
+    delta = np.zeros_like(out)
+    delta[np.arange(len(out)), out.argmax(1)] = 1
+    return (out, net.predict_proba(x), net.loss_on(x, np.arange(len(x)) % 10)[0],
+            [o for _, _, o in trace], net.input_grad(trace, delta))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(activation="tanh", dropout=0.3)])
+def test_inference_from_many_threads_gives_the_single_threaded_answers(kw):
+    """One model (the bundled one serves every session) called from 8 threads at once, each
+    with its own inputs: every answer equals the one computed alone, and no layer is left
+    holding a batch."""
+    from concurrent.futures import ThreadPoolExecutor
+    import threading
+
+    net = MLP((784, 64, 32, 10), seed=4, **kw)
+    n_threads, calls = 8, 30
+    rng = np.random.default_rng(7)
+    inputs = [[rng.random((1 + (t * calls + c) % 37, 784), dtype=np.float32)
+               for c in range(calls)] for t in range(n_threads)]
+    expected = [[_inference(net, x) for x in row] for row in inputs]
+    start = threading.Barrier(n_threads)
+
+    def work(t):
+        start.wait()
+        return [_inference(net, x) for x in inputs[t]]
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        results = list(pool.map(work, range(n_threads)))
+    for t in range(n_threads):
+        for c in range(calls):
+            got, want = results[t][c], expected[t][c]
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            assert got[2] == want[2]
+            for a, b in zip(got[3], want[3]):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(got[4], want[4])
+    for layer in net.layers:
+        assert all(getattr(layer, k, None) is None for k in ("x", "a", "mask"))
+
+
+def test_trace_records_every_layer_and_input_grad_is_the_gradient():
+    net = MLP((784, 12, 7, 10), activation="sigmoid", seed=2, dtype="float64")
+    x = np.random.default_rng(3).random((2, 784))
+    trace = []
+    out = net.forward(x, trace=trace)
+    assert [layer for layer, _, _ in trace] == net.layers
+    assert trace[0][1] is not None and np.array_equal(trace[-1][2], out)
+    z1 = x @ net.dense[0].W + net.dense[0].b
+    np.testing.assert_allclose(trace[0][2], z1)  # the pre-activation, kept as it was
+    np.testing.assert_allclose(trace[1][2], 1 / (1 + np.exp(-z1)))
+    w = np.random.default_rng(4).normal(size=out.shape)  # L = sum(w * out)
+    grad = net.input_grad(trace, w.copy())
+    num = numeric_grad(lambda: float(np.sum(w * net.forward(x))), x)
+    assert rel_error(grad, num) < 1e-6
+
+
 # ------------------------------------------------------------------------------ a new layer
 class Scale:
     """A layer the network has never heard of: out = x * s + c, per unit (s (1, n), c (n,))."""
@@ -123,13 +186,17 @@ class Scale:
         yield self.c, self.dc
 
     def forward(self, x, training=False):
-        self.x = x
+        if training:
+            self.x = x
         return x * self.s + self.c
 
     def backward(self, delta):
         x, self.x = self.x, None
         np.sum(delta * x, axis=0, keepdims=True, out=self.ds)
         np.sum(delta, axis=0, out=self.dc)
+        return delta * self.s
+
+    def input_grad(self, delta, x, out):
         return delta * self.s
 
 
