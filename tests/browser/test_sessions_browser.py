@@ -199,8 +199,6 @@ def test_download_a_model_upload_it_back_and_use_it_everywhere(page, tmp_path):
 
     # every page works with the uploaded model as the current one
     for title in PAGES:
-        if not nav_link(page, title).count():
-            continue
         open_page(page, title)
         no_exception(page, f"on the {title} page")
         assert sidebar.get_by_text(name).count() >= 1, f"{title}: not the current model"
