@@ -2,16 +2,14 @@
 
 The functions behind the Inside page and the Draw page's saliency, as plain NumPy:
 
-- a forward pass that keeps every layer's pre-activation `z` and activation `a`;
-- saliency = d(winning logit)/d(input), by backprop through the same layers;
+- every layer's pre-activation `z` and activation `a`, from the model's own forward;
+- saliency = d(winning logit)/d(input), by backprop through the same record;
 - how each last-hidden unit moves the winning logit;
 - the first layer's weights as 28x28 tiles; pictures: float images as uint8 pixels,
   nearest-neighbour upscaling and a red/blue saliency overlay.
 
-Why a separate forward pass instead of `model.forward`: the layers keep references for their
-backward pass (`Dense.x`, `Activation.a`), so calling them from several sessions at once (the
-bundled model is shared) would race. Here everything lives in local variables; the weights are
-only read.
+Both use `model.forward(x, trace=...)` and `model.input_grad`, which write nothing on the model:
+the bundled model serves every session at once.
 """
 
 from __future__ import annotations
@@ -19,16 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from mnist.constants import SIDE
-from mnist.nn.activations import ACTIVATIONS
+from mnist.nn.layers import Activation
 from mnist.nn.losses import softmax
-
-
-def _layers(model):
-    """[(W (n_in, n_out), b (n_out,), activation or None)] read from the model's Dense layers
-    (the output layer has no activation)."""
-    dense = model.dense
-    f = ACTIVATIONS[model.activation]
-    return [(d.W, d.b, f if i < len(dense) - 1 else None) for i, d in enumerate(dense)]
 
 
 def _as_rows(model, x) -> np.ndarray:
@@ -55,16 +45,15 @@ def forward_trace(model, x) -> list[dict]:
 
     z is the pre-activation x @ W + b, a = f(z) (softmax for the output). Dropout is off.
     """
-    a = _as_rows(model, x)  # (N, 784)
+    steps = []
+    model.forward(_as_rows(model, x), trace=steps)  # (layer, input, output) per layer
     trace = []
-    layers = _layers(model)
-    for i, (W, b, f) in enumerate(layers):
-        z = a @ W + b  # (N, n_out)
-        if f is not None:
-            a = f.forward(z.copy())  # forward works in place; keep z
-            trace.append(dict(name=f"hidden {i + 1}", z=z, a=a))
-        else:
-            trace.append(dict(name="output", z=z, a=softmax(z)))
+    for layer, _, out in steps:
+        if list(layer.params()):  # a layer with weights: a new pre-activation
+            trace.append(dict(name=f"hidden {len(trace) + 1}", z=out, a=None))
+        elif isinstance(layer, Activation):
+            trace[-1]["a"] = out
+    trace[-1].update(name="output", a=softmax(trace[-1]["z"]))
     return trace
 
 
@@ -84,26 +73,15 @@ def saliency(model, x, target=None) -> tuple[np.ndarray, np.ndarray]:
         delta <- delta @ W^T            through a Dense layer
         delta <- delta * f'(z)          through an activation (f' from its output a)
     """
-    a = _as_rows(model, x)
-    layers = _layers(model)
-    acts = []  # output a of each hidden activation, for f'
-    for W, b, f in layers:
-        z = a @ W + b
-        a = f.forward(z) if f is not None else z
-        acts.append(a)
-    logits = a  # (N, 10)
+    steps = []
+    logits = model.forward(_as_rows(model, x), trace=steps)  # (N, 10)
     probs = softmax(logits)
     if target is None:
         target = logits.argmax(axis=1)
     target = np.broadcast_to(np.asarray(target, dtype=np.int64), (len(logits),))
     delta = np.zeros_like(logits)  # (N, 10)
     delta[np.arange(len(logits)), target] = 1
-    for i in range(len(layers) - 1, -1, -1):
-        W, _, f = layers[i]
-        if f is not None:
-            delta = f.backward(delta, acts[i])  # (N, n_out) * f'(z)
-        delta = delta @ W.T  # (N, n_in)
-    return delta, probs
+    return model.input_grad(steps, delta), probs
 
 
 def output_contributions(model, trace: list[dict], row: int = 0, target: int | None = None):
