@@ -269,11 +269,13 @@ class MaxPool2D:
             np.maximum(t, v, out=t)
         rows = t.reshape(ws.m.shape[0], -1, s, *ws.m.shape[2:])  # (N, Ho, s, Wo, C)
         m = ws.m
-        np.copyto(m, rows[:, :, 0])
+        best = rows[:, :, 0]  # the maximum so far: the first row, then m
         for p in range(1, s):
             if keep:
-                _beats(rows[:, :, p], m, p, ws.row_win)
-            np.maximum(m, rows[:, :, p], out=m)
+                _beats(rows[:, :, p], best, p, ws.row_win)
+            best = np.maximum(best, rows[:, :, p], out=m)
+        if s == 1:
+            np.copyto(m, best)
         return m
 
     def _route(self, d, ws):

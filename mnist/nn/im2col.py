@@ -5,9 +5,9 @@ to each other as a transposed *view* of that memory (`nchw` / `nhwc` below cost 
 
 - im2col copies every k x k window of the (padded) input into one row of `cols`, so the
   convolution is one matrix product. Over NHWC memory a window is k runs of k*C adjacent
-  numbers, and one `np.copyto` from a `sliding_window_view` moves them. With one channel
-  those runs are too short to copy well, so `cols` is then kept tap-major, `(k*k, M)`: each
-  tap is one shifted copy of the image, long contiguous rows on both sides.
+  numbers, each moved as one opaque block (`_window_rows`). With one channel those runs are
+  too short to copy well, so `cols` is then kept tap-major, `(k*k, M)`: each tap is one
+  shifted copy of the image, long contiguous rows on both sides.
 - Its adjoint (dL/dx) skips cols altogether: `InputGrad` accumulates one matrix product per
   tap straight into shifted rows of the padded input's gradient.
 
@@ -61,9 +61,36 @@ def im2col(xp: np.ndarray, k: int, cols: np.ndarray, tap_major: bool) -> None:
             for j in range(k):
                 taps[i, j] = xp[:, i:i + Ho, j:j + Wo, 0]
         return
-    patches = cols[:, :k * k * C].reshape((N, Ho, Wo, k, k, C), copy=False)
-    window = sliding_window_view(xp, (k, k), axis=(1, 2))  # (N, Ho, Wo, C, k, k)
-    np.copyto(patches, window.transpose(0, 1, 2, 4, 5, 3))
+    rows = _window_rows(xp, k)
+    if rows is None:  # (w, c) not adjacent in memory: copy number by number
+        patches = cols[:, :k * k * C].reshape((N, Ho, Wo, k, k, C), copy=False)
+        window = sliding_window_view(xp, (k, k), axis=(1, 2))  # (N, Ho, Wo, C, k, k)
+        np.copyto(patches, window.transpose(0, 1, 2, 4, 5, 3))
+        return
+    for i in range(k):  # kernel row i of every window: one k*C block per output pixel
+        block = cols[:, i * k * C:(i + 1) * k * C].view(rows.dtype)[:, 0]  # (M,)
+        np.copyto(block.reshape(N, Ho, Wo), rows[:, i:i + Ho, :Wo])
+
+
+class _Interface:
+    def __init__(self, interface, base):
+        self.__array_interface__ = interface
+        self.base = base  # keeps the memory alive
+
+
+def _window_rows(xp: np.ndarray, k: int) -> np.ndarray | None:
+    """xp (N, Hp, Wp, C) seen as (N, Hp, Wp - k + 1) opaque blocks: block (n, h, w) is the
+    k*C adjacent numbers xp[n, h, w:w + k], one block starting every C numbers (they
+    overlap). Copying such blocks moves a whole window row per memcpy, twice as fast as
+    NumPy's loop over 24 floats. None when (w, c) are not adjacent in memory."""
+    N, Hp, Wp, C = xp.shape
+    s = xp.itemsize
+    if xp.strides[3] != s or xp.strides[2] != C * s:
+        return None
+    typestr = f"|V{k * C * s}"
+    face = dict(xp.__array_interface__, shape=(N, Hp, Wp - k + 1), strides=xp.strides[:3],
+                typestr=typestr, descr=[("", typestr)])
+    return np.asarray(_Interface(face, xp))
 
 
 class InputGrad:

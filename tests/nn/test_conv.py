@@ -69,10 +69,12 @@ def test_conv_forward_matches_the_loops(C, O, k, padding, H, W):
     layer = conv(C, O, k, padding)
     x = np.random.default_rng(2).normal(size=(3, C, H, W))
     expected = conv_loops(x, layer.W, layer.b, padding)
-    for training in (False, True):
-        y = layer.forward(x, training)
-        assert y.shape == expected.shape
-        assert np.allclose(y, expected, rtol=1e-12, atol=1e-12)
+    channels_last = x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)  # as layers pass it
+    for xin in (x, channels_last, channels_last[:, :, ::-1, :][:, :, ::-1, :]):
+        for training in (False, True):
+            y = layer.forward(xin, training)
+            assert y.shape == expected.shape
+            assert np.allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("C,O,k,padding,H,W", [
