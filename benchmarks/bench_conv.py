@@ -2,7 +2,7 @@
 
 The net is conv8k3(same)-relu-pool-conv16k3-relu-pool-flatten-dense64-relu-dense10 with
 softmax/cross-entropy and a plain SGD step, trained on the first `--samples` MNIST digits
-(scaled to a 60k epoch). Ours is a plain composition of mnist/nn/conv.py and Dense layers;
+(scaled to a 60k epoch). Ours is a plain composition of the layers (mnist/nn/conv.py, pool.py, layers.py);
 PyTorch gets the identical net, batches and initial weights. Both run in the same process,
 interleaved round by round (a busy shared machine slows them alike), on one thread each
 (threadpoolctl for NumPy's BLAS, torch.set_num_threads(1)). One JSON line per case, then
@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from mnist.data import load_mnist  # noqa: E402
-from mnist.nn.conv import Conv2D, Flatten, MaxPool2D  # noqa: E402
+from mnist.nn.conv import Conv2D  # noqa: E402
 from mnist.nn.layers import Activation, Dense  # noqa: E402
 from mnist.nn.losses import LOSSES  # noqa: E402
+from mnist.nn.pool import Flatten, MaxPool2D  # noqa: E402
 
 LR = 0.05
 EPOCH = 60_000

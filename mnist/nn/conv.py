@@ -1,10 +1,11 @@
-"""Convolution layers: Conv2D (stride 1), MaxPool2D and Flatten, in PyTorch's tensor layout.
+"""The convolution layer, Conv2D (stride 1), in PyTorch's tensor layout.
 
-At the interface a batch of images is `(N, C, H, W)` and a convolution's weights are
-`W (out, in, k, k)`, `b (out,)`, as in `torch.nn.Conv2d`, so every layer can be checked
-against PyTorch with the same numbers. The layers follow `Dense` (mnist/nn/layers.py):
-`forward(x, training)`, `backward(delta)` returning dL/d(input) and leaving `dW`, `db` on the
-layer, `params()` yielding `(param, grad)` pairs, `input_grad(delta, x, out)` for saliency.
+At the interface a batch of images is `(N, C, H, W)` and the weights are `W (out, in, k, k)`,
+`b (out,)`, as in `torch.nn.Conv2d`, so the layer can be checked against PyTorch with the
+same numbers (its pooling and flattening neighbours are in mnist/nn/pool.py). It is a
+`Layer` (mnist/nn/layers.py) like `Dense`: `forward(x, training)`, `backward(delta)`
+returning dL/d(input) and leaving `dW`, `db` on the layer, `params()` yielding `(param,
+grad)` pairs, `input_grad(delta, x, out)` for saliency.
 
 Inside, images are stored channels-last, `(N, H, W, C)` (PyTorch's channels_last memory
 format), and what a layer returns is an `(N, C, H, W)` view of that memory. Why: a k x k
@@ -22,13 +23,13 @@ from __future__ import annotations
 import numpy as np
 
 from mnist.errors import ConfigError
-from mnist.nn.im2col import InputGrad, copy_runs, im2col, nchw, nhwc
-from mnist.nn.layers import INITS, _view
+from mnist.nn.im2col import InputGrad, im2col, nchw, nhwc
+from mnist.nn.layers import INITS, Layer, _kept, _view
 
 PADDINGS = ("same", "valid")
 
 
-def _count(name: str, value, low: int = 1) -> int:
+def check_count(name: str, value, low: int = 1) -> int:
     """`value` as an int >= low, or a ConfigError naming the argument."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or value < low:
@@ -36,7 +37,7 @@ def _count(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
-def _images(x, who: str, channels: int | None = None) -> np.ndarray:
+def check_images(x, who: str, channels: int | None = None) -> np.ndarray:
     """x as an (N, C, H, W) array (with `channels` channels), else a ValueError saying so."""
     x = np.asarray(x)
     if x.ndim != 4:
@@ -46,14 +47,7 @@ def _images(x, who: str, channels: int | None = None) -> np.ndarray:
     return x
 
 
-def _kept(value, layer):
-    if value is None:
-        raise RuntimeError(f"{type(layer).__name__}.backward needs a forward(x, training=True) "
-                           "first")
-    return value
-
-
-class Conv2D:
+class Conv2D(Layer):
     """y = x * W + b: a k x k convolution (cross-correlation, as in PyTorch), stride 1.
 
     `padding="same"` keeps H x W (the k - 1 zeros split as PyTorch does: for an even k the
@@ -67,13 +61,11 @@ class Conv2D:
     and one product gives dW and db.
     """
 
-    need_dx = True  # the first layer skips dL/dx: nobody needs the input's gradient
-
     def __init__(self, in_channels: int, out_channels: int, kernel: int,
                  padding: str = "same", init: str = "he", rng=None, dtype=np.float32):
-        C = self.in_channels = _count("in_channels", in_channels)
-        O = self.out_channels = _count("out_channels", out_channels)
-        k = self.kernel = _count("kernel", kernel)
+        C = self.in_channels = check_count("in_channels", in_channels)
+        O = self.out_channels = check_count("out_channels", out_channels)
+        k = self.kernel = check_count("kernel", kernel)
         if padding not in PADDINGS:
             raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         if init not in INITS:
@@ -128,7 +120,7 @@ class Conv2D:
 
     # ------------------------------------------------------------------------------- passes
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        x = nhwc(_images(x, "Conv2D", self.in_channels))  # (N, H, W, C)
+        x = nhwc(check_images(x, "Conv2D", self.in_channels))  # (N, H, W, C)
         N, H, W, _ = x.shape
         Ho, Wo = self.output_shape(H, W)
         if Ho < 1 or Wo < 1:
@@ -203,185 +195,3 @@ class _Buffers:
             self.cols = self.A = np.empty((M, K + 1), dtype=dt)
             self.cols[:, K] = 1
         self.y = np.empty((M, O), dtype=dt)
-
-
-class MaxPool2D:
-    """The maximum of each size x size window, stride = size (PyTorch's MaxPool2d(size)).
-
-    Rows and columns that do not fill a window are dropped (floor, as PyTorch does).
-    Backward routes each gradient to the window's maximum; on a tie one input wins, the
-    first in row-major order, as in PyTorch. The window is scanned across its columns, then
-    down its rows, each time keeping the earlier input unless a later one is strictly
-    greater: the first column holding each row's maximum, then the first row holding the
-    window's, which is the row-major first.
-    """
-
-    need_dx = True
-
-    def __init__(self, size: int = 2):
-        self.size = _count("size", size)
-        self._ws = None  # training buffers for the last input shape
-        self._saved = None
-
-    def __repr__(self) -> str:
-        return f"MaxPool2D({self.size})"
-
-    def __getstate__(self):
-        return dict(self.__dict__, _ws=None, _saved=None)
-
-    def params(self):
-        return iter(())
-
-    def output_shape(self, H: int, W: int) -> tuple[int, int]:
-        return H // self.size, W // self.size
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        x = nhwc(_images(x, "MaxPool2D"))  # (N, H, W, C)
-        key = (x.shape, x.dtype)
-        if not training:
-            return nchw(self._pool(x, _PoolBuffers(self, *key), keep=False))
-        if self._ws is None or self._ws.key != key:
-            self._ws = _PoolBuffers(self, *key)
-        self._saved = self._ws
-        return nchw(self._pool(x, self._ws, keep=True))
-
-    def backward(self, delta: np.ndarray) -> np.ndarray:
-        ws, self._saved = _kept(self._saved, self), None
-        return nchw(self._route(nhwc(delta), ws))
-
-    def input_grad(self, delta, x, out=None):
-        x = nhwc(_images(x, "MaxPool2D"))
-        ws = _PoolBuffers(self, x.shape, x.dtype)
-        self._pool(x, ws, keep=True)
-        return nchw(self._route(nhwc(delta), ws))
-
-    def _pool(self, x, ws, keep: bool):
-        """The maxima (N, Ho, Wo, C); with keep, the winners' offsets go into ws: which
-        column of each window row (N, Ho*s, Wo, C) and which row of each window."""
-        s = self.size
-        cols = ws.windows(x)  # (N, Ho*s, Wo, s, C)
-        t, v = ws.t, ws.v  # each window row's maximum so far; the next column
-        copy_runs(t, cols[:, :, :, 0])
-        for q in range(1, s):
-            copy_runs(v, cols[:, :, :, q])  # contiguous: compares run over long rows
-            if keep:
-                _beats(v, t, q, ws.col_win)
-            np.maximum(t, v, out=t)
-        rows = t.reshape(ws.m.shape[0], -1, s, *ws.m.shape[2:])  # (N, Ho, s, Wo, C)
-        m = ws.m
-        best = rows[:, :, 0]  # the maximum so far: the first row, then m
-        for p in range(1, s):
-            if keep:
-                _beats(rows[:, :, p], best, p, ws.row_win)
-            best = np.maximum(best, rows[:, :, p], out=m)
-        if s == 1:
-            np.copyto(m, best)
-        return m
-
-    def _route(self, d, ws):
-        """dL/dx (N, H, W, C) from d = dL/d(max) (N, Ho, Wo, C): each window's gradient to
-        its winner, zero elsewhere."""
-        s = self.size
-        N, Ho, Wo, C = ws.m.shape
-        dt = ws.dt  # (N, Ho, s, Wo, C): to each window row
-        _split(d, ws.row_win, [dt[:, :, p] for p in range(s)], ws.row_eq)
-        _split(dt.reshape(N, Ho * s, Wo, C), ws.col_win, ws.parts, ws.col_eq)
-        cols = ws.windows(ws.dx)
-        for q in range(s):
-            copy_runs(cols[:, :, :, q], ws.parts[q])
-        return ws.dx
-
-
-def _beats(v, best, offset: int, index):
-    """Record in `index` (uint8) that input `offset`, with values v, wins wherever it beats
-    `best` strictly. Offsets come in increasing order: the winner is the largest that won."""
-    if offset == 1:
-        np.greater(v, best, out=index.view(bool))  # 0 or 1
-    else:
-        np.maximum(index, np.greater(v, best).view(np.uint8) * np.uint8(offset), out=index)
-
-
-def _split(d, index, parts, eq):
-    """parts[p] = d where input p won, else 0. The parts sum to d exactly (one nonzero
-    each), so the first is d minus the others: one multiply fewer."""
-    if len(parts) == 1:
-        np.copyto(parts[0], d)
-    for p in range(1, len(parts)):
-        # offsets are 0/1 when s == 2: the index is its own mask
-        won = index.view(bool) if len(parts) == 2 else np.equal(index, p, out=eq)
-        np.multiply(d, won, out=parts[p])
-        if p == 1:
-            np.subtract(d, parts[1], out=parts[0])
-        else:
-            parts[0] -= parts[p]
-
-
-class _PoolBuffers:
-    """The arrays one MaxPool2D pass over an (N, H, W, C) batch writes."""
-
-    def __init__(self, pool: MaxPool2D, shape, dtype):
-        N, H, W, C = shape
-        s = pool.size
-        Ho, Wo = pool.output_shape(H, W)
-        if Ho < 1 or Wo < 1:
-            raise ValueError(f"MaxPool2D({s}) needs images of at least {s}x{s}, got {H}x{W}")
-        self.key = (shape, dtype)
-        self.s = s
-        half = (N, Ho * s, Wo, C)  # one number per window row
-        self.t, self.v = np.empty(half, dtype), np.empty(half, dtype)
-        self.m = np.empty((N, Ho, Wo, C), dtype)
-        self.col_win = np.zeros(half, np.uint8)
-        self.row_win = np.zeros(self.m.shape, np.uint8)
-        self.col_eq, self.row_eq = np.empty(half, bool), np.empty(self.m.shape, bool)
-        self.dt = np.empty((N, Ho, s, Wo, C), dtype)
-        self.parts = [np.empty(half, dtype) for _ in range(s)]
-        # rows and columns outside every window get no gradient: zero once, never written
-        self.dx = (np.empty if (H, W) == (Ho * s, Wo * s) else np.zeros)(shape, dtype)
-
-    def windows(self, x):
-        """x (N, H, W, C) -> (N, Ho*s, Wo, s, C), a view of the part the windows cover."""
-        N, Ho, Wo, C = self.m.shape
-        s = self.s
-        return x[:, :Ho * s, :Wo * s].reshape(N, Ho * s, Wo, s, C)
-
-
-class Flatten:
-    """(N, C, H, W) -> (N, C*H*W) in PyTorch's order (channel, row, column)."""
-
-    need_dx = True
-
-    def __init__(self):
-        self._saved = None
-
-    def __repr__(self) -> str:
-        return "Flatten()"
-
-    def params(self):
-        return iter(())
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim < 2:
-            raise ValueError(f"Flatten expects (N, ...), got shape {x.shape}")
-        if training:
-            self._saved = x.shape
-        return x.reshape(x.shape[0], -1)  # a copy when x is channels-last memory
-
-    def backward(self, delta: np.ndarray) -> np.ndarray:
-        shape = _kept(self._saved, self)
-        self._saved = None
-        return _unflatten(delta, shape)
-
-    def input_grad(self, delta, x, out=None):
-        return _unflatten(delta, np.shape(x))
-
-
-def _unflatten(delta, shape):
-    """delta (N, C*H*W) -> (N, C, H, W); images as a view of channels-last memory, the
-    layout the layers below work in (a small copy here saves slow strided passes there)."""
-    if len(shape) != 4:
-        return delta.reshape(shape)
-    N, C, H, W = shape
-    out = np.empty((N, H, W, C), dtype=delta.dtype)
-    np.copyto(nchw(out), delta.reshape(shape))
-    return nchw(out)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from mnist.errors import ConfigError
-from mnist.nn.conv import Conv2D, Flatten, MaxPool2D
+from mnist.nn.conv import Conv2D
 from mnist.nn.layers import Activation, Dense
+from mnist.nn.pool import Flatten, MaxPool2D
 from tests.gradcheck import numeric_grad, rel_error
 
 

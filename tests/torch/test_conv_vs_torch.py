@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist.nn.conv import Conv2D, Flatten, MaxPool2D
+from mnist.nn.conv import Conv2D
 from mnist.nn.layers import Activation, Dense
+from mnist.nn.pool import Flatten, MaxPool2D
 
 torch.set_num_threads(1)
 
