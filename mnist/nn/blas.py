@@ -251,7 +251,8 @@ class Gemm:
 
         alpha multiplies the smallest of A, B and the product (for a weight update, delta: a
         batch of rows, not the whole weight matrix); beta == 0 writes the product straight
-        into C; beta == 1 leaves C unscaled. Python floats keep float32 in float32.
+        into C; beta == 1 leaves C unscaled. Python floats keep float32 in float32. Memory:
+        the scaled factor's copy, and a C-sized product buffer once beta != 0 is asked for.
         """
         A, B, C = self.A[:m, :k], self.B[:k], self.C[:m]
         scales = min(("A", A.size), ("B", B.size), ("product", C.size), key=lambda t: t[1])[0]
@@ -260,13 +261,19 @@ class Gemm:
             scratch = self._buffer("A", self.A.shape)[:m, :k]
         elif scales == "B":
             scratch = self._buffer("B", self.B.shape)[:k]
-        prod = self._buffer("prod", self.C.shape)[:m]
+        prod = None
         multiply, matmul = np.multiply, np.matmul
 
         def run(alpha: float, beta: float) -> None:
+            nonlocal prod
             alpha = float(alpha)
             a, b, c = A, B, C
-            out = c if beta == 0 else prod
+            if beta == 0:
+                out = c
+            else:
+                if prod is None:
+                    prod = self._buffer("prod", self.C.shape)[:m]
+                out = prod
             if alpha != 1.0 and scales == "A":
                 a = multiply(A, alpha, scratch)
             elif alpha != 1.0 and scales == "B":
@@ -277,7 +284,7 @@ class Gemm:
             if beta != 0:
                 if beta != 1:
                     c *= float(beta)
-                c += prod
+                c += out
 
         run.scales = scales
         self._plans[(m, k)] = run

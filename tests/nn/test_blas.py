@@ -98,6 +98,18 @@ def test_fallback_scales_the_smallest_of_a_b_and_the_product(which, monkeypatch)
     assert bound._plans[(m, k)].scales == which
 
 
+def test_fallback_keeps_a_product_buffer_only_for_beta_other_than_zero(monkeypatch):
+    """beta == 0 writes straight into C: no C-sized buffer is kept for such products."""
+    monkeypatch.setenv("MNIST_NO_BLAS", "1")
+    A, B, C = np.ones((6, 5)), np.ones((5, 4)), np.zeros((6, 4))
+    bound = blas.Gemm(A, B, C)
+    bound(2.0, 0.0)
+    assert "prod" not in bound._buffers
+    bound(2.0, 1.0)
+    assert bound._buffers["prod"].shape == C.shape
+    np.testing.assert_array_equal(C, np.full((6, 4), 20.0))
+
+
 @pytest.mark.parametrize("which", SHAPES)
 def test_beta_zero_ignores_what_c_held(mode, which):
     A = np.ones((2, 3), np.float32)
