@@ -61,8 +61,8 @@ def im2col(xp: np.ndarray, k: int, cols: np.ndarray, tap_major: bool) -> None:
             for j in range(k):
                 taps[i, j] = xp[:, i:i + Ho, j:j + Wo, 0]
         return
-    rows = _window_rows(xp, k)
-    if rows is None:  # (w, c) not adjacent in memory: copy number by number
+    rows = _window_rows(xp, k) if xp.dtype == cols.dtype else None
+    if rows is None:  # another dtype, or (w, c) not adjacent in memory: number by number
         patches = cols[:, :k * k * C].reshape((N, Ho, Wo, k, k, C), copy=False)
         window = sliding_window_view(xp, (k, k), axis=(1, 2))  # (N, Ho, Wo, C, k, k)
         np.copyto(patches, window.transpose(0, 1, 2, 4, 5, 3))

@@ -146,6 +146,18 @@ def test_conv_float32_agrees_with_float64():
         assert rel_error(a32, a64) < 1e-5
 
 
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("C", [1, 3])
+def test_conv_casts_other_input_dtypes_to_its_own(C, padding):
+    layer = Conv2D(C, 2, 3, padding, rng=0)  # float32
+    pixels = np.random.default_rng(15).integers(0, 256, (2, C, 6, 7)).astype(np.uint8)
+    channels_last = pixels.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    expected = layer.forward(pixels.astype(np.float32))
+    for x in (pixels, channels_last, pixels.astype(np.float64), channels_last / 1.0):
+        y = layer.forward(x, training=True)
+        assert y.dtype == np.float32 and np.allclose(y, expected, rtol=1e-6)
+
+
 def test_conv_weights_are_views_of_one_array_that_copies_keep():
     layer = Conv2D(2, 3, 3, rng=0)
     assert layer.W.shape == (3, 2, 3, 3) and layer.b.shape == (3,)
