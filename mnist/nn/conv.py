@@ -156,11 +156,11 @@ class Conv2D(Layer):
     def _dx(self, d, ws):
         """dL/dx from d = dL/dy (N*Ho*Wo, O)."""
         N, H, W, Ho, Wo = ws.shape
-        if ws.input_grad is None:
+        if ws.to_input is None:
             k, C = self.kernel, self.in_channels
             W_taps = [self.Wb[t * C:(t + 1) * C] for t in range(k * k)]  # (C, O) per tap
-            ws.input_grad = InputGrad(W_taps, N, *ws.padded[1:3], Ho, Wo, self.Wb.dtype)
-        dxp = ws.input_grad(d.reshape(N, Ho, Wo, self.out_channels))
+            ws.to_input = InputGrad(W_taps, N, *ws.padded[1:3], Ho, Wo, self.Wb.dtype)
+        dxp = ws.to_input(d.reshape(N, Ho, Wo, self.out_channels))
         lo = self.pad[0]
         return nchw(dxp[:, lo:lo + H, lo:lo + W])  # (N, C, H, W) view
 
@@ -176,14 +176,13 @@ class _Buffers:
         k, C, O = conv.kernel, conv.in_channels, conv.out_channels
         lo, hi = conv.pad
         Ho, Wo = conv.output_shape(H, W)
-        self.dtype = dt = conv.Wb.dtype
+        dt = conv.Wb.dtype
         self.key = (N, H, W)
         self.shape = (N, H, W, Ho, Wo)
-        self.k, self.C = k, C
         M, K = N * Ho * Wo, k * k * C
         self.padded = (N, H + lo + hi, W + lo + hi, C)
         self.tap_major = C == 1
-        self.input_grad = None  # made by the first backward that needs dL/dx
+        self.to_input = None  # the dL/dx products, made by the first backward needing them
         if not forward:
             return
         self.xp = np.zeros(self.padded, dtype=dt) if lo + hi else None

@@ -72,7 +72,8 @@ class MaxPool2D(Layer):
             if keep:
                 _beats(v, t, q, ws.col_win)
             np.maximum(t, v, out=t)
-        rows = t.reshape(ws.m.shape[0], -1, s, *ws.m.shape[2:])  # (N, Ho, s, Wo, C)
+        N, Ho, Wo, C = ws.m.shape
+        rows = t.reshape(N, Ho, s, Wo, C)
         m = ws.m
         best = rows[:, :, 0]  # the maximum so far: the first row, then m
         for p in range(1, s):
@@ -91,10 +92,12 @@ class MaxPool2D(Layer):
         dt = ws.dt  # (N, Ho, s, Wo, C): to each window row
         _split(d, ws.row_win, [dt[:, :, p] for p in range(s)], ws.row_eq)
         _split(dt.reshape(N, Ho * s, Wo, C), ws.col_win, ws.parts, ws.col_eq)
-        cols = ws.windows(ws.dx)
+        dx = ws.dx
         for q in range(s):
-            copy_runs(cols[:, :, :, q], ws.parts[q])
-        return ws.dx
+            copy_runs(ws.windows(dx)[:, :, :, q], ws.parts[q])
+        dx[:, Ho * s:] = 0  # rows and columns outside every window (odd sizes) get nothing
+        dx[:, :, Wo * s:] = 0
+        return dx
 
 
 def _beats(v, best, offset: int, index):
@@ -112,7 +115,6 @@ def _split(d, index, parts, eq):
     if len(parts) == 1:
         np.copyto(parts[0], d)
     for p in range(1, len(parts)):
-        # offsets are 0/1 when s == 2: the index is its own mask
         won = index.view(bool) if len(parts) == 2 else np.equal(index, p, out=eq)
         np.multiply(d, won, out=parts[p])
         if p == 1:
@@ -137,11 +139,12 @@ class _PoolBuffers:
         self.m = np.empty((N, Ho, Wo, C), dtype)
         self.col_win = np.zeros(half, np.uint8)
         self.row_win = np.zeros(self.m.shape, np.uint8)
-        self.col_eq, self.row_eq = np.empty(half, bool), np.empty(self.m.shape, bool)
+        # where index == p, for windows of more than two (a 0/1 index is its own mask)
+        self.col_eq = np.empty(half, bool) if s > 2 else None
+        self.row_eq = np.empty(self.m.shape, bool) if s > 2 else None
         self.dt = np.empty((N, Ho, s, Wo, C), dtype)
         self.parts = [np.empty(half, dtype) for _ in range(s)]
-        # rows and columns outside every window get no gradient: zero once, never written
-        self.dx = (np.empty if (H, W) == (Ho * s, Wo * s) else np.zeros)(shape, dtype)
+        self.dx = np.zeros(shape, dtype)
 
     def windows(self, x):
         """x (N, H, W, C) -> (N, Ho*s, Wo, s, C), a view of the part the windows cover."""
@@ -165,7 +168,8 @@ class Flatten(Layer):
             raise ValueError(f"Flatten expects (N, ...), got shape {x.shape}")
         if training:
             self._saved = x.shape
-        return x.reshape(x.shape[0], -1)  # a copy when x is channels-last memory
+        # a copy when x is channels-last memory; the size spelt out so N = 0 works too
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
         shape = _kept(self._saved, self)

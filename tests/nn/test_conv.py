@@ -327,6 +327,18 @@ def test_one_layer_serves_several_threads():
     assert errors == []
 
 
+def test_an_empty_batch_goes_through():
+    layers = [conv(1, 2, 3), MaxPool2D(2), conv(2, 3, 3, "valid"), Flatten()]
+    for training in (False, True):
+        a = np.zeros((0, 1, 10, 10))
+        for layer in layers:
+            a = layer.forward(a, training)
+        assert a.shape == (0, 3 * 3 * 3)
+    for layer in reversed(layers):
+        a = layer.backward(a)
+    assert a.shape == (0, 1, 10, 10) and np.all(layers[0].dW == 0)
+
+
 def test_training_buffers_follow_the_batch_shape():
     layer = conv(2, 3, 3)
     for N in (4, 3, 4):
