@@ -4,8 +4,9 @@ A worker can die without a word: killed (SIGKILL, out of memory), its machine sw
 Its trial would then say "running" forever. Two ways to notice, one per kind of storage:
 
 - *Database (RDB) storage:* Optuna's heartbeat. The worker writes a heartbeat every
-  `HEARTBEAT_S`; `optuna.storages.fail_stale_trials` fails trials whose heartbeat is older than
-  the grace period. Any process may run it: workers before each trial, readers when they look.
+  `HEARTBEAT_S`; a trial whose heartbeat is older than `GRACE_S` (Optuna's own test, as in
+  `optuna.storages.fail_stale_trials`) is failed. Any process may do it: workers before each
+  trial, readers when they look.
 - *Journal file:* Optuna 5 has no heartbeat for it, and the journal is one machine's anyway.
   Each trial records its worker's host, process id and process start time (`worker_tag`);
   a reader on that host fails the trial when that process no longer exists (or is a zombie,
@@ -19,9 +20,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import warnings
 
 from optuna.trial import TrialState
+
+from mnist.engine.storage import GRACE_S
 
 WORKER_ATTR = "worker"
 
@@ -91,23 +93,23 @@ def heartbeat_enabled(storage) -> bool:
 
 def fail_dead_trials(ostudy) -> list[int]:
     """Fail the study's running trials whose worker is gone; the numbers of those failed."""
-    import optuna
-
     storage = ostudy._storage
     failed = []
     with _lock:
-        if heartbeat_enabled(storage):
-            before = {t.number for t in ostudy.get_trials(deepcopy=False,
-                                                          states=(TrialState.RUNNING,))}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # fail_stale_trials is "experimental"
-                optuna.storages.fail_stale_trials(ostudy)
-            after = {t.number for t in ostudy.get_trials(deepcopy=False,
-                                                         states=(TrialState.RUNNING,))}
-            failed += sorted(before - after)
-        for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return failed
+        stale = set()
+        if heartbeat_enabled(storage):  # Optuna's own test, with a message of ours
+            stale = set(storage._get_stale_trial_ids(ostudy._study_id))
+        for t in running:
             tag = t.user_attrs.get(WORKER_ATTR)
-            if process_alive(tag) is False and fail_trial(
-                    storage, t._trial_id, f"its worker process (pid {tag['pid']}) died"):
+            if t._trial_id in stale:
+                why = f"its worker stopped answering (no heartbeat for {GRACE_S} s)"
+            elif process_alive(tag) is False:
+                why = f"its worker process (pid {tag['pid']}) died"
+            else:
+                continue
+            if fail_trial(storage, t._trial_id, why):
                 failed.append(t.number)
     return failed

@@ -275,7 +275,10 @@ class Pool:
                     break
                 if not w.ready or w.ticket is not None or not w.proc.is_alive():
                     continue
-                t = round_robin(self._queues, self._turns, self._running_by_owner())[0]
+                order = round_robin(self._queues, self._turns, self._running_by_owner())
+                if not order:  # only cancelled owners were left in the rotation
+                    break
+                t = order[0]
                 self._queues[t.owner].popleft()
                 self._turns.remove(t.owner)
                 if self._queues[t.owner]:

@@ -122,6 +122,7 @@ def _open_journal(path: Path) -> Storage:
         else:
             raise EngineError(f"cannot open the journal {path}: folder {path.parent} does not "
                               "exist")
+    _check_journal(path)
     try:
         # a worker killed while appending leaves the lock behind; others take it over after
         # LOCK_GRACE_S without a write (appends take milliseconds)
@@ -135,17 +136,46 @@ def _open_journal(path: Path) -> Storage:
     return Storage(str(path), str(path), storage, path.parent, False)
 
 
+def _check_journal(path: Path) -> None:
+    """A file that exists must start like a journal (one JSON operation a line): Optuna would
+    take a lone bad line for a write in progress and show an empty storage."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise EngineError(f"cannot open the journal {path}: {e.strerror or e}") from None
+    if not first:
+        return
+    try:
+        ok = "op_code" in json.loads(first)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise EngineError(f"{path} is not an Optuna journal file (its first line is not a "
+                          "journal operation)")
+
+
 def _open_rdb(url: str) -> Storage:
+    import warnings
+
     import sqlalchemy.exc
     from optuna.storages import RDBStorage, get_storage
 
     label = hide_password(url)
     kwargs: dict = {"pool_pre_ping": True}
-    if url.startswith("postgresql"):
+    if url.startswith("postgres"):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the driver we ship is psycopg2
+    driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     try:
-        storage = RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                             grace_period=GRACE_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the heartbeat is "experimental" in Optuna 5
+            storage = RDBStorage(driver_url, engine_kwargs=kwargs,
+                                 heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError) as e:
         raise EngineError(f"not a storage URL: {label} ({_first_line(e)}); give a "
                           "postgresql:// URL or a journal file path") from None
