@@ -15,8 +15,10 @@ import numpy as np
 
 from mnist.cli.common import DEFAULT_MODEL, EXIT_ERROR, EXIT_USAGE, emit, model_path, read_set
 from mnist.cli.search import add_search_parser
+from mnist.cli.studies import add_engine_parsers
 from mnist.cli.train import add_train_parser
-from mnist.errors import CLIError, ConfigError, DatasetError, ModelFileError, PreprocessError
+from mnist.errors import (CLIError, ConfigError, DatasetError, EngineError, ModelFileError,
+                          PreprocessError)
 from mnist.training.threads import blas_threads
 
 
@@ -197,13 +199,15 @@ def cmd_info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mnist", description="MNIST Lab: train, evaluate and use "
                      "a neural network written from scratch in NumPy.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,info,search}",
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{train,evaluate,predict,info,search,worker,studies}",
+        parser_class=_Parser)
     add_train_parser(sub)
     _add_evaluate(sub)
     _add_predict(sub)
     _add_info(sub)
     add_search_parser(sub)
+    add_engine_parsers(sub)
     return parser
 
 
@@ -217,7 +221,7 @@ def main(argv=None) -> int:
         blas_threads(1)  # unless asked otherwise: small products, see mnist.training.threads
     try:
         return args.func(args)
-    except (CLIError, ConfigError, DatasetError, ModelFileError) as e:
+    except (CLIError, ConfigError, DatasetError, ModelFileError, EngineError) as e:
         msg = str(e)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -1,4 +1,5 @@
-"""`python -m mnist search`: the search engine (mnist.search) from the command line.
+"""`python -m mnist search`: a search from the command line, run as a study on the run engine
+(mnist.engine; the running and following is mnist.cli.studies, the parsing is here).
 
     python -m mnist search --vary lr=1e-4,1e-3,1e-2,1e-1 --epochs 3 --subset 10000 --out r.csv
     python -m mnist search --random 8 --vary lr=1e-4:1 --vary batch_size=32,128 --jobs 2
@@ -14,14 +15,12 @@ JSON with --json) and to --out (.csv or .json). `mnist.cli.main` calls `add_sear
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from mnist.errors import CLIError
-from mnist.search.pool import Search
+from mnist.cli.studies import add_engine_arguments, run_search
 from mnist.search.presets import SEARCH_PRESETS
-from mnist.search.results import results_table, write_results
-from mnist.search.space import can_range, grid, parse_value, parse_values, range_of, sample
+from mnist.search.space import can_range, parse_value, parse_values, range_of
 from mnist.training.config import TrainConfig
 
 
@@ -56,6 +55,7 @@ def add_search_parser(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="write the results table (.csv or .json)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_engine_arguments(p)
     p.set_defaults(func=cmd_search)
 
 
@@ -125,60 +125,10 @@ def cmd_search(args) -> int:
         out_dir = Path(args.out).resolve().parent
         if not out_dir.is_dir():
             raise CLIError(f"--out: directory {out_dir} does not exist")
-    train_ds, _ = load_mnist()
     if args.lr_find:
-        return _lr_find(args, base, train_ds)
+        return _lr_find(args, base, load_mnist()[0])
 
-    space = parse_vary(args.vary)
-    paired = not args.unpaired
-    if preset is not None and not space:
-        configs = preset.configs(paired, **changes)
-    elif not space:
-        raise CLIError("nothing to compare: give --vary FIELD=VALUES (or --preset)")
-    elif args.random:
-        configs = sample(space, args.random, seed=args.sample_seed, base=base, paired=paired)
-    else:
-        configs = grid(space, base=base, paired=paired)
-
-    search = Search(configs, train_ds, jobs=args.jobs, halving=args.halving, keep="none")
-    n = len(configs)
-    if not args.quiet:
-        sys.stderr.write(f"search: {n} runs on {search.jobs or 1} "
-                         f"{'worker' if search.jobs <= 1 else 'workers'}"
-                         f"{' (in this process)' if search.jobs == 0 else ''}, varying "
-                         f"{', '.join(search.varied) or 'nothing'}\n")
-    interrupted = False
-    try:
-        for ev in search:
-            if ev.kind == "record" and args.json:
-                print(json.dumps(dict(event="record", run=ev.run_id, **ev.record)), flush=True)
-            elif ev.kind == "finished":
-                r = ev.result
-                if not args.quiet:
-                    acc = r.last.get("val_acc")
-                    acc_text = f", val acc {100 * acc:.2f}%" if acc is not None else ""
-                    sys.stderr.write(f"run {r.run_id + 1}/{n} {r.label}: {r.status}{acc_text} "
-                                     f"({r.epochs_done:.3g} epochs, {search.elapsed:.1f} s)\n")
-                    sys.stderr.flush()
-            elif ev.kind == "rung" and not args.quiet:
-                sys.stderr.write(ev.message + "\n")
-    except KeyboardInterrupt:
-        interrupted = True
-        search.cancel()
-        sys.stderr.write("\ninterrupted: runs stopped, writing what there is\n")
-    rows = results_table(search.results)
-    best = search.best
-    if args.out:
-        write_results(search.results, args.out)
-    if args.json:
-        print(json.dumps(dict(final=True, seconds=search.elapsed, jobs=search.jobs,
-                              varied=search.varied, best=best.run_id if best else None,
-                              results=rows, saved=args.out)), flush=True)
-    else:
-        print(_table(rows, best.run_id if best else None))
-        if args.out:
-            print(f"saved: {args.out}")
-    return 130 if interrupted else 0
+    return run_search(args, base, preset, changes, parse_vary(args.vary))
 
 
 def _table(rows: list[dict], best) -> str:
