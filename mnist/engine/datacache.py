@@ -78,8 +78,14 @@ def load(folder: str | os.PathLike, key: str = BUNDLED) -> tuple[Dataset, Datase
     return _load(str(folder), key)
 
 
-def save_dataset(folder: str | os.PathLike, train: Dataset, test: Dataset | None = None) -> str:
-    """Put a dataset (an upload) in the cache for workers; returns its data key."""
+def save_dataset(train: Dataset, test: Dataset | None = None,
+                 folder: str | os.PathLike | None = None) -> str:
+    """Put a dataset (an upload) in this machine's cache (default: the runs folder's) for the
+    workers; returns its data key, for `create_study(..., data=key)`."""
+    if folder is None:
+        from mnist.engine.storage import runs_dir
+
+        folder = runs_dir()
     h = hashlib.sha256()
     for ds in (train, test):
         if ds is not None:

@@ -213,3 +213,18 @@ def test_bad_plans_say_what_is_wrong(journal):
         create_study({"lr": Range(0.01, 1)}, sampler="random", trials=99, storage=journal)
     with pytest.raises(EngineError, match="no study named 'nope'"):
         open_study("nope", journal)
+
+
+def test_an_uploaded_dataset_reaches_the_workers_by_its_key(journal):
+    train_ds, _ = datacache.load(os.environ["MNIST_RUNS_DIR"])
+    mine = train_ds.take(np.arange(300))
+    key = datacache.save_dataset(mine)
+    assert key.startswith("npz:") and datacache.save_dataset(mine) == key
+    study = create_study(configs=[TINY.replace(subset=None, epochs=1)], data=key,
+                         storage=journal)
+    work(study.id, journal)
+    t = study.trial(0)
+    assert t.status == "complete"
+    assert t.records[-1]["step"] == -(-225 // 32)  # 300 digits, a quarter held out
+    with pytest.raises(EngineError, match="not on this machine"):
+        datacache.load(os.environ["MNIST_RUNS_DIR"], "npz:feedfeedfeedfeedfeed")
