@@ -1,10 +1,12 @@
-"""The multi-layer perceptron: a stack of Dense layers with activations (and dropout) between.
+"""The network: a stack of layers from a layer spec; the MLP is the spec of Dense sizes alone.
 
     x (B, 784) -> Dense -> act -> [dropout] -> Dense -> act -> ... -> Dense -> out (B, 10)
+    x (B, 784) -> (B, 1, 28, 28) -> Conv2D -> act -> MaxPool2D -> ... -> Flatten -> Dense ... -> out
 
 The output layer has no activation: for `loss="cross_entropy"` the outputs are logits and the
 softmax lives in the loss (so log-sum-exp keeps it stable); for `loss="mse"` they are a linear
-output compared with the one-hot target.
+output compared with the one-hot target. Whatever its layers, a model takes (N, 784) pixels and
+gives (N, 10) outputs; a conv net reshapes the rows to images itself.
 
 `forward_backward(x, y)` is the hot path of training: one forward pass that keeps what backward
 needs, the loss, one backward pass that fills every layer's gradients in place (a faster
@@ -13,43 +15,56 @@ nothing on the layers: the bundled model answers every session at once. `forward
 also records each layer's input and output (pre- and post-activations), and `input_grad`
 backpropagates through such a record to the pixels (saliency) without touching the layers.
 
-Nothing here knows the layer types beyond building them: parameters, state_dict, gradients and
-weight decay go through the layer protocol (mnist/nn/layers.py `Layer`).
+Nothing here knows the layer types beyond building them (mnist/nn/spec.py): parameters,
+state_dict, gradients and weight decay go through the layer protocol (mnist/nn/layers.py
+`Layer`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from mnist.nn.layers import INITS, LAYERS, Dense
+from mnist.nn.layers import INITS, Dense
 from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.losses import LOSSES
+from mnist.nn.spec import IMAGE, N_CLASSES, build_layers, canonical, dense_units, is_dense, \
+    layer_shapes, working_floats
 
 EVAL_CHUNK = 1000  # rows per forward pass at evaluation: bounded memory for any N
+# A conv layer holds k*k copies of its input (the patches): chunks of a conv net are cut so
+# that one layer's pass stays under these many bytes.
+EVAL_BYTES = 64 * 1024 * 1024
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-class MLP:
-    """A fully connected network `sizes = (784, h1, ..., 10)`.
+class Network:
+    """Any network a layer spec describes (mnist/nn/spec.py), e.g. "conv16k5-pool-128".
 
     `seed` (int or np.random.Generator) draws the initial weights and, unless training passes
     its own generator, the dropout masks. `dtype` is "float32" (fast) or "float64" (gradient
-    checks).
+    checks). `input_shape` is what the first layer sees: (1, 28, 28) for a conv net (the
+    (N, 784) rows reshaped), flattened for a spec of Dense layers alone. Use
+    `build_network` to get an `MLP` for such a spec.
     """
 
-    def __init__(self, sizes=(784, 128, 64, 10), activation: str = "relu", init: str = "he",
+    def __init__(self, spec: str = "128-64", activation: str = "relu", init: str = "he",
                  seed=0, dropout: float = 0.0, loss: str = "cross_entropy",
-                 dtype: str = "float32"):
-        sizes = tuple(int(s) for s in sizes)
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must be at least (inputs, outputs), all positive: {sizes}")
+                 dtype: str = "float32", input_shape=IMAGE, n_classes: int = N_CLASSES):
         for what, value, known in (("activation", activation, ACTIVATIONS), ("init", init, INITS),
                                    ("loss", loss, LOSSES), ("dtype", str(dtype), DTYPES)):
             if value not in known:
                 raise ValueError(f"unknown {what} {value!r} (known: {', '.join(known)})")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.sizes = sizes
+        input_shape = tuple(int(s) for s in input_shape)
+        if is_dense(spec):
+            input_shape = (math.prod(input_shape),)
+        self.spec = canonical(spec)
+        self.input_shape = input_shape
+        self.n_inputs = math.prod(input_shape)
+        self.n_classes = int(n_classes)
         self.activation = activation
         self.init = init
         self.dropout = float(dropout)
@@ -58,21 +73,21 @@ class MLP:
         self.loss_fn = LOSSES[loss]
         self.meta: dict = {}
         rng = np.random.default_rng(seed)
-        self.layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            self.layers.append(LAYERS["dense"](n_in, n_out, init, rng, self.dtype))
-            if i < len(sizes) - 2:  # hidden layer
-                self.layers.append(LAYERS["activation"](activation))
-                if self.dropout > 0:
-                    self.layers.append(LAYERS["dropout"](self.dropout, rng))
+        self.layers = build_layers(self.spec, input_shape, self.n_classes, activation, init,
+                                   self.dropout, rng, self.dtype)
         self.layers[0].need_dx = False
         self._decay_tmp = None  # scratch for weight decay's gradient, made on first use
+        self.chunk_rows = min(EVAL_CHUNK, self.rows_within(EVAL_BYTES))  # rows per inference pass
 
     # ---------------------------------------------------------------------------- description
     def __repr__(self) -> str:
-        arch = "-".join(map(str, self.sizes))
-        return (f"MLP({arch}, activation={self.activation!r}, loss={self.loss!r}, "
+        return (f"Network({self.spec!r}, activation={self.activation!r}, loss={self.loss!r}, "
                 f"dtype={self.dtype.name})")
+
+    @property
+    def kind(self) -> str:
+        """"mlp" (Dense layers only) or "cnn" (conv or pool layers first)."""
+        return "mlp" if is_dense(self.spec) else "cnn"
 
     @property
     def dense(self) -> list[Dense]:
@@ -83,9 +98,21 @@ class MLP:
     def n_params(self) -> int:
         return sum(p.size for p, _ in self.params())
 
+    def layer_shapes(self):
+        """Each layer's (name, output shape, parameters), as `mnist.nn.spec.layer_shapes`."""
+        return layer_shapes(self.spec, self.input_shape, self.n_classes)
+
+    def rows_within(self, nbytes: int, training: bool = False) -> int:
+        """How many rows a pass can take with its conv layers holding at most `nbytes` (in
+        training every layer keeps its buffers, so they add up); no limit without convs."""
+        floats = working_floats(self.spec, self.input_shape)
+        per_image = (sum(floats) if training else max(floats, default=0)) * self.dtype.itemsize
+        return max(1, nbytes // per_image) if per_image else 2**62
+
     def architecture(self) -> dict:
-        """Plain values that rebuild this network (weights aside)."""
-        return dict(sizes=list(self.sizes), activation=self.activation, init=self.init,
+        """Plain values that rebuild this network (weights aside): `from_architecture`."""
+        return dict(spec=self.spec, input_shape=list(self.input_shape),
+                    n_classes=self.n_classes, activation=self.activation, init=self.init,
                     dropout=self.dropout, loss=self.loss, dtype=self.dtype.name)
 
     def params(self):
@@ -151,11 +178,11 @@ class MLP:
     # ---------------------------------------------------------------------------- compute
     def _as_input(self, x) -> np.ndarray:
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
-            raise ValueError(f"expected input of shape (N, {self.sizes[0]}), got {x.shape}")
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            raise ValueError(f"expected input of shape (N, {self.n_inputs}), got {x.shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        return x
+        return x.reshape(len(x), *self.input_shape)  # (B, 1, 28, 28) for a conv net
 
     def forward(self, x: np.ndarray, training: bool = False, trace: list | None = None
                 ) -> np.ndarray:
@@ -184,14 +211,15 @@ class MLP:
         trace=...)` record; reads the weights, writes nothing on the model."""
         for layer, x, out in reversed(trace):
             delta = layer.input_grad(delta, x, out)
-        return delta
+        return delta.reshape(len(delta), self.n_inputs)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) (softmax of the outputs), in chunks of EVAL_CHUNK rows."""
+        """Class probabilities (N, 10) (softmax of the outputs), in chunks of `chunk_rows`."""
         x = np.asarray(x)
-        out = np.empty((len(x), self.sizes[-1]), dtype=self.dtype)
-        for start in range(0, len(x), EVAL_CHUNK):
-            chunk = self.forward(x[start:start + EVAL_CHUNK])
+        out = np.empty((len(x), self.n_classes), dtype=self.dtype)
+        step = self.chunk_rows
+        for start in range(0, len(x), step):
+            chunk = self.forward(x[start:start + step])
             out[start:start + len(chunk)] = self.loss_fn.probs(chunk)
         return out
 
@@ -199,8 +227,9 @@ class MLP:
         """Predicted labels (N,) int64."""
         x = np.asarray(x)
         out = np.empty(len(x), dtype=np.int64)
-        for start in range(0, len(x), EVAL_CHUNK):
-            out[start:start + EVAL_CHUNK] = self.forward(x[start:start + EVAL_CHUNK]).argmax(1)
+        step = self.chunk_rows
+        for start in range(0, len(x), step):
+            out[start:start + step] = self.forward(x[start:start + step]).argmax(1)
         return out
 
     def loss_on(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
@@ -248,3 +277,48 @@ class MLP:
         buffers: copy them to keep them."""
         loss, _ = self.forward_backward(x, np.asarray(y, dtype=np.int64), weight_decay)
         return loss, self.grads()
+
+
+class MLP(Network):
+    """A fully connected network `sizes = (784, h1, ..., 10)`: the Network of the spec
+    "h1-h2-..." (same layers, same weights for the same seed)."""
+
+    def __init__(self, sizes=(784, 128, 64, 10), activation: str = "relu", init: str = "he",
+                 seed=0, dropout: float = 0.0, loss: str = "cross_entropy",
+                 dtype: str = "float32"):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must be at least (inputs, outputs), all positive: {sizes}")
+        super().__init__("-".join(map(str, sizes[1:-1])), activation, init, seed, dropout, loss,
+                         dtype, input_shape=(sizes[0],), n_classes=sizes[-1])
+        self.sizes = sizes
+
+    def __repr__(self) -> str:
+        arch = "-".join(map(str, self.sizes))
+        return (f"MLP({arch}, activation={self.activation!r}, loss={self.loss!r}, "
+                f"dtype={self.dtype.name})")
+
+    def architecture(self) -> dict:
+        return dict(sizes=list(self.sizes), **super().architecture())
+
+
+def build_network(spec: str, activation: str = "relu", init: str = "he", seed=0,
+                  dropout: float = 0.0, loss: str = "cross_entropy", dtype: str = "float32",
+                  input_shape=IMAGE, n_classes: int = N_CLASSES) -> Network:
+    """The network of a spec: an `MLP` when it has Dense layers only, else a `Network`."""
+    if is_dense(spec):
+        sizes = (math.prod(input_shape), *dense_units(spec), n_classes)
+        return MLP(sizes, activation, init, seed, dropout, loss, dtype)
+    return Network(spec, activation, init, seed, dropout, loss, dtype, input_shape, n_classes)
+
+
+def from_architecture(arch: dict, seed=0) -> Network:
+    """The (untrained) network `model.architecture()` describes; also reads the older
+    {"sizes": [...]} form of an MLP. KeyError / TypeError / ValueError on a bad one."""
+    kw = dict(activation=arch["activation"], init=arch.get("init", "he"),
+              dropout=arch.get("dropout", 0.0), loss=arch.get("loss", "cross_entropy"),
+              dtype=arch.get("dtype", "float32"), seed=seed)
+    if "spec" in arch:
+        return build_network(arch["spec"], input_shape=tuple(arch.get("input_shape", IMAGE)),
+                             n_classes=arch.get("n_classes", N_CLASSES), **kw)
+    return MLP(arch["sizes"], **kw)
