@@ -60,8 +60,10 @@ def run_next_trial(study: Study, on_claim=None) -> int | None:
     trial_id, number = claimed
     if on_claim is not None:
         on_claim(trial_id, number)
-    ostudy = optuna.load_study(study_name=study.id, storage=study.storage.optuna,
-                               sampler=make_sampler(study, number), pruner=make_pruner(study))
+    ostudy = study.optuna  # this trial's sampler and the pruner: the storage has neither
+    ostudy.sampler, ostudy.pruner = make_sampler(study, number), make_pruner(study)
+    if isinstance(ostudy.sampler, optuna.samplers.GridSampler):
+        _mark_grid_point(ostudy, trial_id)
     trial = optuna.trial.Trial(ostudy, trial_id)
     with _Heartbeat(study.storage.optuna, trial_id):
         state, value = _train(study, trial)
@@ -70,7 +72,9 @@ def run_next_trial(study: Study, on_claim=None) -> int | None:
             ostudy.tell(trial, value)
         else:
             ostudy.tell(trial, state=state)
-    except (RuntimeError, ValueError):  # already failed by someone who thought us dead
+    except (RuntimeError, ValueError):
+        # already failed by a reader who thought us dead; or the grid sampler, its grid done,
+        # asks to stop an optimize loop we do not run (the state is stored either way)
         pass
     return number
 
@@ -99,6 +103,17 @@ def _claim(study: Study) -> tuple[int, int] | None:
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     return None
+
+
+def _mark_grid_point(ostudy, trial_id: int) -> None:
+    """Tell the grid sampler which of its points this enqueued trial is (as if it had picked
+    it), so it counts the grid's visited points as it does for its own trials."""
+    sampler, storage = ostudy.sampler, ostudy._storage
+    fixed = storage.get_trial(trial_id).system_attrs.get("fixed_params", {})
+    point = tuple(fixed.get(k) for k in sampler._search_space)
+    if point in sampler._all_grids:
+        storage.set_trial_system_attr(trial_id, "search_space", sampler._search_space)
+        storage.set_trial_system_attr(trial_id, "grid_id", sampler._all_grids.index(point))
 
 
 def _seed(study_seed: int, number: int) -> int:
@@ -162,14 +177,15 @@ class StopFlag:
 
 class RecordWriter:
     """Records to the trial's user attributes in numbered chunks, at most every FLUSH_S (the
-    first at once, so a page shows the first point without waiting)."""
+    first at once, so a page shows the first point without waiting). Each gets a "time" (epoch
+    seconds) when it was made."""
 
     def __init__(self, storage, trial_id: int):
         self.storage, self.trial_id = storage, trial_id
         self.buffer, self.chunks, self.last = [], 0, None
 
     def add(self, rec: dict) -> None:
-        self.buffer.append(rec)
+        self.buffer.append(dict(rec, time=time.time()))  # when it was made (readers' latency)
         if self.last is None or time.monotonic() - self.last >= FLUSH_S:
             self.flush()
 
