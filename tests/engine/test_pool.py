@@ -10,7 +10,7 @@ from collections import deque
 
 import pytest
 
-from conftest import TINY, wait_for
+from engine_helpers import TINY, wait_for
 from mnist.engine.pool import Pool, round_robin
 from mnist.engine.study import create_study
 from mnist.training.persist import load_model

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TINY, start_worker, wait_for
+from engine_helpers import ROOT, TINY, start_worker, wait_for
 from mnist.engine.storage import open_storage
 from mnist.engine.study import create_study, list_studies, open_study
 from mnist.errors import EngineError

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from optuna.distributions import FloatDistribution
 
-from conftest import ROOT, TINY
+from engine_helpers import ROOT, TINY
 from mnist.engine import datacache
 from mnist.engine import trial as T
 from mnist.engine.storage import JOURNAL_NAME, open_storage
