@@ -6,7 +6,8 @@ JSON too, because a study's space is stored with the study (its user attributes)
 by every worker that joins it, on whatever machine:
 
     dists = distributions({"lr": Range(1e-4, 1.0), "hidden": [(64,), (128, 64)]})
-    # {"lr": FloatDistribution(1e-4, 1.0, log=True), "hidden": CategoricalDistribution(["64", "128-64"])}
+    # {"lr": FloatDistribution(1e-4, 1.0, log=True),
+    #  "hidden": CategoricalDistribution(["64", "128-64"])}
     values = suggest(trial, dists)        # {"lr": 0.0123, "hidden": (128, 64)}
 
 Which ranges are log-uniform is the search's own rule (`Range.is_log`: lr, weight decay and the

@@ -36,8 +36,8 @@ STORAGE_ENV = "MNIST_STORAGE"  # the default storage URL (the app and workers re
 JOURNAL_NAME = "studies.journal"
 HEARTBEAT_S = 1  # a running trial's worker writes a heartbeat this often (RDB storage)
 GRACE_S = 4  # ... and is presumed dead after this long without one
-CONNECT_TIMEOUT_S = 5
-LOCK_GRACE_S = 5  # a journal lock older than this is a dead writer's  # an unreachable database is reported after this long, not never
+CONNECT_TIMEOUT_S = 5  # an unreachable database is reported after this long, not never
+LOCK_GRACE_S = 5  # a journal lock older than this is a dead writer's
 
 
 def runs_dir() -> Path:
