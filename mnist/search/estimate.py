@@ -63,4 +63,5 @@ def estimate_seconds(configs: list[TrainConfig], n_train: int, samples_per_s: fl
 
 def speed_key(config: TrainConfig) -> tuple:
     """What the training speed depends on (for caching measured speeds)."""
-    return (config.hidden, config.batch_size, config.optimizer, config.dtype, config.dropout)
+    return (config.hidden, config.layers, config.batch_size, config.optimizer, config.dtype,
+            config.dropout)

@@ -54,6 +54,7 @@ FIELDS: dict[str, Field] = {
     "activation": Field("str", label="activation", grid="relu, tanh, sigmoid"),
     "seed": Field("int", label="seed (run-to-run luck)", grid="0, 1, 2, 3", range=(0, 1000)),
     # the rest: the command line can set or vary them too
+    "layers": Field("str"),  # a layer spec, e.g. conv16k5-pool-128 ("": the MLP of hidden)
     "loss": Field("str"),
     "dtype": Field("str"),
     "beta1": Field("float"),

@@ -3,6 +3,11 @@
 A frozen dataclass of names and numbers: it validates itself on creation (ConfigError names the
 field and the bad value), round-trips through JSON, and `cfg.replace(lr=0.1)` makes a variant.
 So a run can be saved next to its model, shared, and searched over.
+
+The network is `hidden` (the MLP's hidden sizes) unless `layers` holds a layer spec with conv
+or pool pieces (mnist/nn/spec.py), e.g. "conv16k5-pool-conv32k5-pool-128"; then `hidden`
+mirrors the spec's Dense sizes. A spec of Dense sizes alone is stored as `hidden` (layers
+""), so one MLP has one config. `cfg.spec` is the network's spec either way.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.layers import INITS
 from mnist.nn.losses import LOSSES
 from mnist.nn.optim import OPTIMIZERS, SCHEDULES
+from mnist.nn.spec import IMAGE, N_CLASSES, canonical, check_limits, dense_units, is_dense
 from mnist.errors import ConfigError  # noqa: F401  (re-exported)
 
 DTYPE_NAMES = ("float32", "float64")
@@ -24,8 +30,6 @@ MAX_HIDDEN = 4096
 MAX_LAYERS = 10
 MAX_EPOCHS = 1000
 MAX_BATCH = 100_000
-
-
 
 
 def parse_hidden(text: str) -> tuple:
@@ -50,6 +54,7 @@ def parse_hidden(text: str) -> tuple:
 class TrainConfig:
     # architecture
     hidden: tuple = (128, 64)
+    layers: str = ""  # a layer spec with conv/pool pieces; "" (or None): the MLP of hidden
     activation: str = "relu"
     init: str = "he"
     loss: str = "cross_entropy"
@@ -96,6 +101,16 @@ class TrainConfig:
                 raise ConfigError(f"hidden: each size must be an integer in 1..{MAX_HIDDEN}, "
                                   f"got {h!r} in {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+        if self.layers is None:
+            object.__setattr__(self, "layers", "")
+        if not isinstance(self.layers, str):
+            raise ConfigError("layers must be a layer spec like 'conv16k5-pool-128', got "
+                              f"{self.layers!r}")
+        if self.layers.strip():
+            check_limits(self.layers)  # ConfigError "layers: ..." naming the piece
+            spec = canonical(self.layers)
+            object.__setattr__(self, "hidden", dense_units(spec))
+            object.__setattr__(self, "layers", "" if is_dense(spec) else spec)
 
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("init", self.init, INITS)
@@ -140,18 +155,39 @@ class TrainConfig:
     # ------------------------------------------------------------------ helpers
     @property
     def sizes(self) -> tuple:
+        """(784, *hidden, 10): the MLP's layer sizes (for a conv spec, only its Dense part)."""
         return (784, *self.hidden, 10)
 
     @property
+    def spec(self) -> str:
+        """The network as a layer spec: `layers`, or the hidden sizes ("128-64"; "" for none)."""
+        return self.layers or "-".join(map(str, self.hidden))
+
+    @property
+    def kind(self) -> str:
+        """"mlp" or "cnn", as the built model's `kind`."""
+        return "cnn" if self.layers else "mlp"
+
+    def layer_shapes(self) -> list:
+        """[(name, output shape, parameters), ...] input to output, e.g. ("conv16k5",
+        (16, 28, 28), 416), ..., ("flatten", (784,), 0), ("128", (128,), 100480), ("output",
+        (10,), 1290)): `mnist.nn.spec.layer_shapes` of `spec`."""
+        return check_limits(self.spec, IMAGE, N_CLASSES)
+
+    @property
     def n_params(self) -> int:
-        """Weights and biases of the network this config builds (as `MLP.n_params`)."""
-        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        """Weights and biases of the network this config builds (as `model.n_params`)."""
+        return sum(row.params for row in self.layer_shapes())
 
     def replace(self, **changes) -> TrainConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again). A conv config's Dense sizes
+        change through `layers`: `hidden` alone would be overwritten by the spec."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        if "hidden" in changes and "layers" not in changes and self.layers:
+            raise ConfigError(f"hidden: this network is layers={self.layers!r}; change layers "
+                              "(or set layers='' for the MLP of hidden)")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -185,11 +221,13 @@ class TrainConfig:
 
 
 def config_for_model(cfg: TrainConfig, model) -> TrainConfig:
-    """`cfg` with the architecture fields replaced by `model`'s own (an MLP; for resumed
-    training, where train() keeps the model's architecture whatever the config says)."""
-    return cfg.replace(hidden=tuple(model.sizes[1:-1]), activation=model.activation,
-                       init=model.init, loss=model.loss, dropout=model.dropout,
-                       dtype=model.dtype.name)
+    """`cfg` with the architecture fields replaced by `model`'s own (an MLP or a conv net; for
+    resumed training, where train() keeps the model's architecture whatever the config says)."""
+    if getattr(model, "kind", None) not in ("mlp", "cnn"):
+        raise ConfigError(f"a {type(model).__name__} has no training config; train a network")
+    return cfg.replace(hidden=dense_units(model.spec), layers=model.spec,
+                       activation=model.activation, init=model.init, loss=model.loss,
+                       dropout=model.dropout, dtype=model.dtype.name)
 
 
 def _is_int(v) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from mnist.data.dataset import Dataset, batches
 from mnist.errors import ConfigError, DatasetError
-from mnist.nn.model import MLP
+from mnist.nn.model import Network, build_network
 from mnist.nn.optim import make_optimizer, schedule_lr
 from mnist.training.config import TrainConfig
 from mnist.training.steps import ACCUM_CHUNK, make_stepper
@@ -40,16 +40,18 @@ EXPLODE_FACTOR = 50
 EXPLODE_FLOOR = 100.0
 
 
-def build_model(cfg: TrainConfig) -> MLP:
-    """The untrained network a config describes (weights drawn from `cfg.seed`)."""
-    return MLP(cfg.sizes, activation=cfg.activation, init=cfg.init, seed=cfg.seed,
-               dropout=cfg.dropout, loss=cfg.loss, dtype=cfg.dtype)
+def build_model(cfg: TrainConfig) -> Network:
+    """The untrained network a config describes (weights drawn from `cfg.seed`): an MLP for
+    `hidden`, a conv net for a `layers` spec."""
+    return build_network(cfg.spec, activation=cfg.activation, init=cfg.init, seed=cfg.seed,
+                         dropout=cfg.dropout, loss=cfg.loss, dtype=cfg.dtype)
 
 
-def evaluate_loss(model: MLP, ds: Dataset, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
-    """(mean loss, accuracy) of `model` on a labelled dataset, in chunks, dropout off."""
+def evaluate_loss(model, ds: Dataset, batch_size: int | None = None) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` (a network or an ensemble) on a labelled dataset, in
+    chunks (EVAL_BATCH rows, fewer for conv nets: `model.chunk_rows`), dropout off."""
     total_loss, correct = 0.0, 0
-    for x, y in batches(ds, batch_size):
+    for x, y in batches(ds, batch_size or min(EVAL_BATCH, model.chunk_rows)):
         loss, c = model.loss_on(x, y)
         total_loss += loss * len(y)
         correct += c
@@ -57,7 +59,7 @@ def evaluate_loss(model: MLP, ds: Dataset, batch_size: int = EVAL_BATCH) -> tupl
     return total_loss / n, correct / n
 
 
-def _finite(model: MLP) -> bool:
+def _finite(model: Network) -> bool:
     return all(np.isfinite(p).all() for p, _ in model.params())
 
 
@@ -238,7 +240,7 @@ def _augmenter(cfg: TrainConfig):
     return augment_batch
 
 
-def train(config: TrainConfig, train: Dataset, model: MLP | None = None,
+def train(config: TrainConfig, train: Dataset, model: Network | None = None,
           validation: Dataset | None = None, report_every: int | None = None,
           stop: Callable[[], bool] | None = None) -> TrainingRun:
     """Fit `model` (or a new `build_model(config)`) on `train`; iterate to train.
@@ -270,9 +272,12 @@ def train(config: TrainConfig, train: Dataset, model: MLP | None = None,
                           "validation dataset was given")
     if model is None:
         model = build_model(config)
-    elif not isinstance(model, MLP):
-        raise ConfigError(f"model must be an MLP, got {type(model).__name__}")
-    if model.sizes[0] != 784 or model.sizes[-1] != 10:
-        raise ConfigError(f"model must map 784 pixels to 10 classes, has sizes {model.sizes}")
+    elif getattr(model, "kind", None) == "ensemble":
+        raise ConfigError("an ensemble is not trained: train its members, then ensemble them")
+    elif not isinstance(model, Network):
+        raise ConfigError(f"model must be a network (MLP or CNN), got {type(model).__name__}")
+    if model.n_inputs != 784 or model.n_classes != 10:
+        raise ConfigError(f"model must map 784 pixels to 10 classes, maps {model.n_inputs} "
+                          f"to {model.n_classes}")
     every = report_every if report_every is not None else config.report_every
     return TrainingRun(config, model, data, validation, every, stop)

@@ -39,14 +39,16 @@ def per_class_accuracy(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray
         return np.where(present > 0, np.diag(cm) / np.maximum(present, 1), np.nan)
 
 
-def evaluate(model, ds, batch_size: int = 1000, probs: bool = False) -> dict:
-    """Loss, accuracy, per-class accuracy and confusion matrix of `model` on a labelled
-    Dataset, plus the predictions (N,). Plain values (lists) except `predictions` and, with
-    `probs=True`, `probs` (N, 10) float32: the class probabilities, from the same pass."""
+def evaluate(model, ds, batch_size: int | None = None, probs: bool = False) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of `model` (a network or an
+    ensemble) on a labelled Dataset, plus the predictions (N,). Plain values (lists) except
+    `predictions` and, with `probs=True`, `probs` (N, 10) float32: the class probabilities,
+    from the same pass. Chunks of 1,000 rows (fewer for conv nets: `model.chunk_rows`)."""
     from mnist.data.dataset import batches
 
+    batch_size = batch_size or min(1000, model.chunk_rows)
     preds = np.empty(len(ds), dtype=np.int64)
-    all_probs = np.empty((len(ds), model.sizes[-1]), dtype=np.float32) if probs else None
+    all_probs = np.empty((len(ds), model.n_classes), dtype=np.float32) if probs else None
     total_loss = 0.0
     start = 0
     for x, y in batches(ds, batch_size):
@@ -79,7 +81,7 @@ def score(model, ds) -> dict:
     "test" because the app scores every model on its test set, but any labelled set will do
     (a job's test set, the user's own digits)."""
     if len(ds) == 0:
-        return dict(probs=np.zeros((0, model.sizes[-1]), np.float32),
+        return dict(probs=np.zeros((0, model.n_classes), np.float32),
                     preds=np.zeros(0, np.int64), test_loss=None, test_acc=None,
                     per_class=np.full(N_CLASSES, np.nan),
                     confusion=np.zeros((N_CLASSES, N_CLASSES), np.int64), n=0)

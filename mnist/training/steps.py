@@ -27,6 +27,9 @@ from mnist.data.dataset import Dataset, batches
 from mnist.nn.fast import FastPath, forward_backward_for
 
 ACCUM_CHUNK = 8192  # default rows per chunk of an accumulated batch: memory stays bounded
+# A conv layer keeps k*k copies of its input per row for backward: a conv net's batches are
+# accumulated in chunks whose training buffers stay under this many bytes.
+TRAIN_BYTES = 256 * 1024 * 1024
 
 
 class Plain:
@@ -118,6 +121,7 @@ def make_stepper(model, opt, data: Dataset, batch_size: int, weight_decay: float
                  augment=None, aug_rng=None, chunk: int = ACCUM_CHUNK):
     """The stepper for this run (see the module docstring); `batch_size` is already capped at
     len(data)."""
+    chunk = min(chunk, model.rows_within(TRAIN_BYTES, training=True))  # MLPs: no cap
     if batch_size > chunk:
         return Accumulated(model, opt, data, batch_size, weight_decay, chunk, augment, aug_rng)
     # Gathering folds the pixels' / 255 into the first product: bit for bit the data layer's

@@ -1,5 +1,6 @@
 """TrainConfig: validation names the field and the value; JSON round trip; replace."""
 
+import json
 import math
 
 import pytest
@@ -93,3 +94,81 @@ def test_n_params_is_what_the_built_network_has():
     for hidden in [(), (32,), (128, 64)]:
         cfg = TrainConfig(hidden=hidden)
         assert cfg.n_params == build_model(cfg).n_params
+
+
+# ------------------------------------------------------------------------------ layer specs
+CNN = "conv16k5-pool-conv32k5-pool-128"
+
+
+def test_a_layer_spec_describes_a_conv_net():
+    cfg = TrainConfig(layers=CNN)
+    assert cfg.layers == CNN and cfg.spec == CNN and cfg.kind == "cnn"
+    assert cfg.hidden == (128,)  # mirrors the spec's Dense layers
+    assert [tuple(r) for r in cfg.layer_shapes()] == [
+        ("conv16k5", (16, 28, 28), 16 * 25 + 16), ("pool", (16, 14, 14), 0),
+        ("conv32k5", (32, 14, 14), 32 * 16 * 25 + 32), ("pool", (32, 7, 7), 0),
+        ("flatten", (1568,), 0), ("128", (128,), 1568 * 128 + 128),
+        ("output", (10,), 128 * 10 + 10)]
+    assert cfg.n_params == 416 + 12832 + 200832 + 1290
+    assert TrainConfig(layers="Conv16K5 - pool2, conv32k5 pool 128").layers == CNN  # canonical
+
+
+def test_a_spec_of_dense_sizes_is_the_mlp_config():
+    cfg = TrainConfig(layers="128-64")
+    assert cfg == TrainConfig() and cfg.layers == "" and cfg.spec == "128-64"
+    assert cfg.kind == "mlp" and TrainConfig(hidden=()).spec == ""
+    assert [r.name for r in TrainConfig().layer_shapes()] == ["128", "64", "output"]
+
+
+def test_layers_json_round_trip_and_replace():
+    cfg = TrainConfig(layers="conv8k3v-pool-64", dropout=0.2, lr=0.01)
+    again = TrainConfig.from_json(cfg.to_json())
+    assert again == cfg and again.layers == "conv8k3v-pool-64" and again.hidden == (64,)
+    assert json.loads(TrainConfig().to_json())["layers"] == ""
+    old = json.loads(TrainConfig().to_json())  # a config saved before layer specs
+    del old["layers"]
+    assert TrainConfig.from_dict(old) == TrainConfig()
+    assert cfg.replace(lr=0.1).layers == cfg.layers
+    assert cfg.replace(layers="conv4k3-pool").hidden == ()
+    assert cfg.replace(layers="").spec == "64"  # back to the MLP of its Dense sizes
+    assert cfg.replace(layers=None) == cfg.replace(layers="")
+    assert TrainConfig(hidden=(32,), layers="none").hidden == ()  # a spec of no hidden layer
+    with pytest.raises(ConfigError, match="hidden: this network is layers='conv8k3v-pool-64'"):
+        cfg.replace(hidden=(32,))
+
+
+@pytest.mark.parametrize("layers,match", [
+    (5, "layers must be a layer spec"),
+    ("conf16k5", "layers: 'conf16k5' is not a layer"),
+    ("128-conv8k3", "layers: 'conv8k3' comes after a Dense layer"),
+    ("conv8k29", "layers: conv8k29 has a 29x29 kernel but the map is 28x28"),
+    ("pool-pool-pool-pool-pool", "layers: pool cannot pool a 1x1 map"),
+    ("conv64k3-4096", r"layers: 205,566,602 parameters is more than 160,000,000 \(4096 alone "
+                      r"has 205,524,992\)"),
+    ("conv8k3-5000", "layers: 5000 has more than 4096 units"),
+])
+def test_bad_specs_name_the_piece(layers, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(layers=layers)
+
+
+@pytest.mark.parametrize("layers", ["", CNN, "conv4k3v-pool-pool", "pool-16"])
+def test_n_params_and_shapes_are_the_built_network_s(layers):
+    from mnist.training.loop import build_model
+
+    cfg = TrainConfig(layers=layers)
+    model = build_model(cfg)
+    assert cfg.n_params == model.n_params and model.kind == cfg.kind
+    assert cfg.layer_shapes() == model.layer_shapes() and model.spec == cfg.spec
+
+
+def test_config_for_model_takes_a_conv_net_s_architecture():
+    from mnist.nn.model import MLP, build_network
+    from mnist.training.config import config_for_model
+
+    cnn = build_network("conv4k3-pool-32", activation="tanh", dropout=0.1, dtype="float64")
+    cfg = config_for_model(TrainConfig(lr=0.05), cnn)
+    assert cfg.layers == "conv4k3-pool-32" and cfg.activation == "tanh" and cfg.lr == 0.05
+    assert cfg.dtype == "float64" and cfg.dropout == 0.1 and cfg.hidden == (32,)
+    back = config_for_model(cfg, MLP((784, 16, 10)))
+    assert back.layers == "" and back.hidden == (16,) and back.spec == "16"
