@@ -341,11 +341,20 @@ def _check_corners(space: dict, base: TrainConfig) -> None:
                 raise ConfigError(f"cannot vary {name!r}: not a TrainConfig field") from None
 
 
+def new_id() -> str:
+    """128 random bits, URL-safe; never starting with "-" (a command line would read it as an
+    option)."""
+    while True:
+        sid = secrets.token_urlsafe(16)
+        if not sid.startswith("-"):
+            return sid
+
+
 def _new_optuna_study(store: Storage):
     import optuna
 
     try:
-        return optuna.create_study(storage=store.optuna, study_name=secrets.token_urlsafe(16),
+        return optuna.create_study(storage=store.optuna, study_name=new_id(),
                                    direction="maximize")
     except Exception as e:  # the database went away between opening and now
         raise EngineError(f"cannot create a study in {store.label}: {e}") from None

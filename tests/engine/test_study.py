@@ -197,6 +197,9 @@ def test_studies_of_one_owner_are_not_listed_for_another(journal):
     assert [s.id for s in list_studies(journal, owner="bob")] == [theirs.id]
     assert {s.id for s in list_studies(journal, owner=None)} >= {mine.id, theirs.id}
     assert len(mine.id) >= 20 and mine.id != theirs.id  # unguessable: token_urlsafe(16)
+    from mnist.engine.study import new_id
+
+    assert not any(new_id().startswith("-") for _ in range(500))  # safe on a command line
     assert open_study(theirs.id, journal).owner == "bob"  # the id is the key
 
 
