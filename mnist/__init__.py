@@ -10,7 +10,8 @@ from mnist.data.readers import read_dataset, read_idx_pair
 from mnist.errors import DatasetError
 from mnist.training.config import ConfigError, TrainConfig
 from mnist.training.metrics import accuracy, confusion_matrix, evaluate, per_class_accuracy
-from mnist.nn.model import MLP
+from mnist.nn.ensemble import Ensemble
+from mnist.nn.model import MLP, Network
 from mnist.training.persist import ModelFileError, load_model, save_model
 from mnist.training.loop import build_model, evaluate_loss, train
 
@@ -42,7 +43,9 @@ __all__ = [
     "read_idx_pair",
     # the network (issue 3)
     "ConfigError",
+    "Ensemble",
     "MLP",
+    "Network",
     "ModelFileError",
     "TrainConfig",
     "accuracy",

@@ -80,7 +80,7 @@ def test_evaluate_and_info(trained, capsys):
     text = main_in_process(capsys, "evaluate", out).stdout
     assert "confusion matrix" in text and "per-class accuracy" in text
     info = json.loads(main_in_process(capsys, "info", out, "--json").stdout)
-    assert info["n_params"] == 784 * 16 + 16 + 16 * 10 + 10 and info["format_version"] == 1
+    assert info["n_params"] == 784 * 16 + 16 + 16 * 10 + 10 and info["format_version"] == 2
     assert "784-16-10" in main_in_process(capsys, "info", out).stdout
 
 
