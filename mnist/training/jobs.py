@@ -4,7 +4,9 @@ A web page must not wait for a training run: its script would be stuck until the
 So the page starts a `TrainingJob`, keeps it (in the user's session) and looks at it now and
 then: `job.records` grows as `train()` yields, `job.status` says where it is, `job.stop()` asks
 it to end (train() checks the flag after every batch, so it ends within one batch and the model
-keeps its last weights). Nothing here knows about Streamlit.
+keeps its last weights), `job.request_lr(0.01)` changes the learning rate from the next batch
+on (the change is a record in `job.records`: mnist.training.live). Nothing here knows about
+Streamlit.
 
     job = TrainingJob(cfg, train_ds, test=test_ds)   # validates now: ConfigError/DatasetError
     job.start()
@@ -22,6 +24,7 @@ import weakref
 from mnist.training.config import TrainConfig
 from mnist.data.dataset import Dataset
 from mnist.nn.model import MLP
+from mnist.training.live import LearningRateControl, run_optimizer, batches_per_epoch
 from mnist.training.loop import train
 from mnist.training.metrics import score
 from mnist.training.threads import blas_threads
@@ -33,6 +36,8 @@ _STARTED: weakref.WeakSet = weakref.WeakSet()  # every job started in this proce
 def running_jobs() -> int:
     """Training jobs running in this process right now (in the app: all sessions' jobs)."""
     return sum(1 for job in list(_STARTED) if not job.done)
+
+
 REPORTS_PER_EPOCH = 20  # intra-epoch records, so the curves move during an epoch
 
 
@@ -63,6 +68,8 @@ class TrainingJob:
         self._stop = threading.Event()
         self._owner = weakref.ref(owner) if owner is not None else None
         self._ended = threading.Event()  # set when training ends (before the test scoring)
+        self.lr_control = LearningRateControl(cfg)
+        self._batches = -1  # batches trained, counted by the loop's per-batch callback
         # train() checks its inputs here, in the caller's thread: errors surface at once
         self.run = train(cfg, train_set, model=model, stop=self._should_stop,
                          report_every=None)
@@ -74,6 +81,7 @@ class TrainingJob:
         self.test = test
         self.n_train = len(self.run.train_set)
         self.n_val = len(self.run.validation) if self.run.validation is not None else 0
+        self.batches_per_epoch = batches_per_epoch(self.n_train, cfg.batch_size)
         self.records: list[dict] = []
         self.status = "ready"  # ready | running | done | stopped | diverged | early_stopped | error
         self.message = ""
@@ -101,7 +109,25 @@ class TrainingJob:
         """Someone is looking at this job (keeps an `abandon_after` job alive)."""
         self.last_seen = time.time()
 
+    def request_lr(self, lr: float) -> None:
+        """Train at `lr` from the next batch on (ConfigError for a bad rate, or a run whose
+        schedule sets the rate); the change becomes a record in `records`."""
+        self.lr_control.request(lr)
+
+    @property
+    def steerable(self) -> bool:
+        """Whether the learning rate can change while it trains (a constant schedule)."""
+        return self.lr_control.steerable
+
     def _should_stop(self) -> bool:
+        # the loop asks once before the first batch and then after every batch: in between
+        # two batches, the place to take a new learning rate
+        self._batches += 1
+        if self.lr_control.pending is not None and self.run is not None:
+            rec = self.lr_control.apply(run_optimizer(self.run),
+                                        self._batches / self.batches_per_epoch, self._batches)
+            if rec is not None:
+                self.records.append(rec)
         if not self._stop.is_set():
             if self._owner is not None and self._owner() is None:
                 self.message = "stopped: the session that started it has ended"
