@@ -51,3 +51,42 @@ def test_confusion_per_class_and_softmax_heatmap():
     np.testing.assert_array_equal(np.asarray(h.z), probs)
     assert list(h.y) == ["#0: true 7, said 7 (ok)", "#1: true 2, said 1 (WRONG)",
                          "#2: true 3, said 3 (ok)"]
+
+
+def test_epoch_text_counts_epochs_from_one_as_the_messages_do():
+    assert training.epoch_text(0.0024, 10, 422) == "in epoch 1 of 10, batch 1 of 422"
+    assert training.epoch_text(1 / 422, None, 422) == "in epoch 1, batch 1 of 422"
+    assert training.epoch_text(3.0, 10) == "at the end of epoch 3 of 10"
+    assert training.epoch_text(3.5, 10) == "in epoch 4 of 10 (50% of it done)"
+    assert training.epoch_text(0.001, 10) == "in epoch 1 of 10 (under 1% of it done)"
+    assert training.epoch_text(0.0) == "before the first batch"
+    assert training.epoch_text(1 + 421 / 422, 2, 422) == "in epoch 2 of 2, batch 421 of 422"
+    recs = [dict(epoch=round(5 / 422, 6), step=5, status="running"),
+            dict(epoch=1.0, step=422, status="done")]
+    assert training.history_batches_per_epoch(recs) == 422
+
+
+def test_the_x_range_follows_a_run_that_ended_early_and_lr_changes_are_marked():
+    diverged = [dict(epoch=round(1 / 422, 6), step=1, train_loss=None, train_acc=None,
+                     val_loss=None, val_acc=None, lr=100.0, status="diverged",
+                     blowup_loss="inf")]
+    fig = training.training_curves(diverged, epochs=10)
+    lo, hi = fig.layout.xaxis.range
+    assert lo == 0 and 1 / 422 < hi < 2 / 422  # not squeezed against 0 on a 0-10 axis
+    (note,) = [a for a in fig.layout.annotations if "loss" in a.text]
+    assert note.hovertext == "in epoch 1, batch 1 of 422"
+    running = [dict(r, status="running") for r in _records()[:2]]
+    assert training.training_curves(running, epochs=10).layout.xaxis.range[1] >= 10
+    change = dict(epoch=0.75, step=3, event="lr", lr=0.01, lr_before=0.1, status="running",
+                  train_loss=None, train_acc=None, val_loss=None, val_acc=None)
+    recs = _records()[:2] + [dict(_records()[1], epoch=2.0, status="done")]
+    recs.insert(1, change)
+    fig = training.training_curves(recs, epochs=2)
+    assert [t.x for t in fig.data][:1] == [(0.5,)]  # the change is not a point of a curve
+    dotted = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert len(dotted) == 2 and all(s.x0 == 0.75 for s in dotted)  # both panels
+    assert any(a.text.strip() == "lr 0.01" for a in fig.layout.annotations)
+    # the train curve keeps its per-epoch points when the only fraction is the change's
+    per_epoch = [dict(r, epoch=e) for r, e in zip(_records()[:2], (1, 2))]
+    fig = training.training_curves(per_epoch[:1] + [change] + per_epoch[1:])
+    assert list(fig.data[0].x) == [1, 2]
