@@ -170,17 +170,20 @@ def cmd_info(args) -> int:
     path = model_path(args.model)
     model = load_model(path)
     meta = model.meta
-    info = dict(final=True, model=path, architecture=meta["architecture"],
+    info = dict(final=True, model=path, architecture=model.architecture(),
                 n_params=model.n_params, format_version=meta["format_version"],
                 config=meta.get("config"), metrics=meta.get("metrics"),
                 epochs_recorded=len(meta.get("history") or []))
     if args.json:
         emit(info, True)
         return 0
-    arch = meta["architecture"]
     print(f"model: {path}")
-    print(f"network: {'-'.join(map(str, arch['sizes']))}, activation {arch['activation']}, "
-          f"loss {arch['loss']}, {arch['dtype']}, {model.n_params:,} parameters")
+    for i, net in enumerate(getattr(model, "members", [model])):
+        arch = net.architecture()  # an MLP by its sizes, a conv net by its layer spec
+        shown = "-".join(map(str, arch["sizes"])) if "sizes" in arch else arch["spec"]
+        print(f"{'member ' + model.names[i] + ': ' if model.kind == 'ensemble' else ''}"
+              f"network: {shown}, activation {arch['activation']}, loss {arch['loss']}, "
+              f"{arch['dtype']}, {net.n_params:,} parameters")
     print(f"format version: {meta['format_version']}")
     if meta.get("config"):
         print("config: " + json.dumps(meta["config"]))

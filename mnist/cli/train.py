@@ -30,6 +30,7 @@ def _subset(text: str):
 CONFIG_FLAGS = {
     # flag: (config field, type, help)
     "hidden": ("hidden", parse_hidden, "hidden layer sizes, e.g. 128,64 (empty: none)"),
+    "layers": ("layers", str, "a layer spec instead, e.g. conv16k5-pool-conv32k5-pool-128"),
     "activation": ("activation", str, "relu | leaky_relu | sigmoid | tanh"),
     "init": ("init", str, "uniform | normal001 | xavier | he"),
     "loss": ("loss", str, "cross_entropy | mse"),
