@@ -12,8 +12,9 @@ import streamlit as st
 
 from mnist.training.config import TrainConfig, config_for_model
 from mnist.training.jobs import TrainingJob
+from mnist.training.live import lr_changes
 from mnist.training.persist import clone_model
-from ui import limits, session
+from ui import limits, session, widgets
 from ui.data import active_data, data_token
 
 class SessionToken:
@@ -52,6 +53,7 @@ def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -
     job.data_token = data_token()
     st.session_state["_run_counter"] = n
     st.session_state["train_job"] = job
+    st.session_state.pop("_tr_live_lr", None)  # the rate box starts at this run's rate
     job.start()
     return job
 
@@ -65,10 +67,15 @@ def collect_finished_job() -> session.ModelEntry | None:
     job.collected = True
     if job.status in ("diverged", "error") or not job.records:
         return None
+    note = job.message or job.status
+    changes = lr_changes(job.records)
+    if changes:  # its config's lr is where it started: the history has the rest
+        note += "; learning rate changed while training: " + ", ".join(
+            f"{r['lr_before']:g} → {r['lr']:g} at "
+            f"{widgets.fmt_epoch(r['epoch'], None, job.batches_per_epoch)}" for r in changes)
     entry = session.add_model(job.name, job.model,
                               "fine-tuned" if job.resumed_from else "trained",
-                              config=job.config, history=job.records,
-                              note=job.message or job.status,
+                              config=job.config, history=job.records, note=note,
                               scores=job.result, scored_on=job.data_token)
     job.entry_name = entry.name
     return entry

@@ -1,5 +1,6 @@
-"""Small things every page uses: widget state that survives page changes, formats, reading a
-chart's selection, a page link that also works on a page run alone, a log-scale slider's steps.
+"""Small things every page uses: widget state that survives page changes, formats (durations,
+where a run is in its epochs), reading a chart's selection, a page link that also works on a
+page run alone, a log-scale slider's steps.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ def fmt_duration(seconds) -> str:
         return f"{seconds:.1f} s"
     s = int(round(seconds))
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def fmt_epoch(position: float, epochs: int | None = None,
+              batches_per_epoch: int | None = None) -> str:
+    """Where a run is, as every page and chart says it: "epoch 1 of 10, batch 1 of 422", "the
+    end of epoch 3 of 10" (epochs count from 1, as training's messages do). Reads after "at"
+    or "Training:". The charts use the same words (mnist.plots.training.epoch_text)."""
+    from mnist.plots.training import epoch_text  # plotly: imported when first needed
+
+    return epoch_text(position, epochs, batches_per_epoch)
 
 
 # ---------------------------------------------------------------------------- log-scale slider

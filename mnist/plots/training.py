@@ -19,26 +19,26 @@ from mnist.plots.style import (BAD_COLOR, CLASSES, TEST_COLOR, TRAIN_COLOR, VAL_
 
 def epoch_text(position: float, epochs: int | None = None,
                batches_per_epoch: int | None = None) -> str:
-    """Where a run is, in the one epoch numbering every page uses: epochs count from 1, so
-    0.25 epochs trained is "in epoch 1" (as train()'s messages say) and 3.0 is "at the end
-    of epoch 3". With the batches per epoch it names the batch too.
+    """Where a run is, in the one epoch numbering every page uses: epochs count from 1, as
+    train()'s messages do, so 0.25 epochs trained is "epoch 1" and 3.0 is "the end of epoch
+    3". With the batches per epoch it names the batch too. Reads after "at" or "Training:".
 
-    epoch_text(0.0024, 10, 422) -> "in epoch 1 of 10, batch 1 of 422"
-    epoch_text(3.0, 10)         -> "at the end of epoch 3 of 10"
+    epoch_text(0.0024, 10, 422) -> "epoch 1 of 10, batch 1 of 422"
+    epoch_text(3.0, 10)         -> "the end of epoch 3 of 10"
     """
     position = max(0.0, float(position or 0.0))
     of = f" of {epochs:,}" if epochs else ""
     if position == 0:
-        return "before the first batch"
+        return "the start"
     whole = math.floor(position + 1e-9)
     frac = position - whole
     if frac < 1e-6:
-        return f"at the end of epoch {whole:,}{of}"
+        return f"the end of epoch {whole:,}{of}"
     if batches_per_epoch:
         b = min(batches_per_epoch, max(1, round(frac * batches_per_epoch)))
-        return f"in epoch {whole + 1:,}{of}, batch {b:,} of {batches_per_epoch:,}"
+        return f"epoch {whole + 1:,}{of}, batch {b:,} of {batches_per_epoch:,}"
     share = f"{frac:.0%}" if frac >= 0.01 else "under 1%"
-    return f"in epoch {whole + 1:,}{of} ({share} of it done)"
+    return f"epoch {whole + 1:,}{of} ({share} of it done)"
 
 
 def history_batches_per_epoch(history: list[dict]) -> int | None:

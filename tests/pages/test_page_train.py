@@ -5,11 +5,15 @@ model files show their message and change nothing."""
 
 import io
 import json
+import re
+import time
 
 import numpy as np
 
 import mnist
-from tests.app_helpers import errors, no_exception, page
+import mnist.training.presets
+from mnist.training.live import lr_changes
+from tests.app_helpers import errors, figures, no_exception, page
 
 WAIT = 120  # seconds a background run may take on a busy machine
 
@@ -39,22 +43,64 @@ def _small_run(at, **extra):
     return job
 
 
-def test_presets_fill_the_form_and_learning_rate_widgets_stay_in_sync():
+def test_choosing_a_preset_fills_the_form_and_start_trains_it():
+    """Item 1: the preset box loads the preset as it changes (no other button to miss), and
+    Start trains exactly that preset."""
     at = page("train").run()
     no_exception(at)
     presets = at.selectbox(key="tr_preset").options
     assert "tutorial-32-gd" in presets and "default" in presets
+    assert not any(b.label == "Load preset" for b in at.button)
     at.selectbox(key="tr_preset").set_value("tutorial-32-gd").run()
-    at.button[[b.label for b in at.button].index("Load preset")].click().run()
     no_exception(at)
     s = at.session_state
     assert s["tr_hidden"] == "32" and s["tr_full_batch"] and s["tr_lr"] == 0.1
     assert s["tr_optimizer"] == "sgd" and s["tr_init"] == "uniform" and s["tr_epochs"] == 500
+    at.selectbox(key="tr_preset").set_value("tutorial-128-64-sgd").run()
+    assert not any("changed from the preset" in c.value for c in at.caption)
+    _button(at, "_tr_start").click().run()
+    no_exception(at)
+    job = at.session_state["train_job"]
+    try:
+        preset = mnist.training.presets.PRESETS["tutorial-128-64-sgd"][0]
+        assert job.config == preset.replace(val_fraction=job.config.val_fraction)
+        assert job.config.sizes == (784, 128, 64, 10) and job.config.optimizer == "sgd"
+    finally:
+        job.stop()
+        job.wait(WAIT)
+    # an edit after choosing is named, so the box never claims settings the form lacks
+    at.number_input(key="tr_epochs").set_value(2).run()
+    assert any("changed from the preset: epochs" in c.value for c in at.caption)
+
+
+def test_the_learning_rate_slider_and_number_show_one_value():
+    """Item 9: a typed rate (off the slider's stops, or beyond them) is what the slider shows,
+    and a slider move is what the number shows."""
+    at = page("train").run()
     at.select_slider(key="tr_lr_slider").set_value(0.002).run()
     assert at.session_state["tr_lr"] == 0.002
-    at.number_input(key="tr_lr").set_value(0.04).run()
-    assert at.session_state["tr_lr_slider"] == 0.05  # nearest step on the log scale
-    assert at.session_state["tr_lr"] == 0.04
+    assert at.number_input(key="tr_lr").value == 0.002
+    for typed in (0.04, 50.0, 3e-7):
+        at.number_input(key="tr_lr").set_value(typed).run()
+        no_exception(at)
+        assert at.session_state["tr_lr"] == typed
+        assert at.select_slider(key="tr_lr_slider").value == typed
+    at.select_slider(key="tr_lr_slider").set_value(0.1).run()
+    assert at.number_input(key="tr_lr").value == 0.1
+    assert 3e-7 not in at.select_slider(key="tr_lr_slider").options  # only the value in use
+
+
+def test_train_on_digits_counts_the_digits_used():
+    """Item 10: the box holds how many digits train (all of them by default), never a 0 that
+    means all."""
+    at = page("train").run()
+    assert at.number_input(key="tr_subset").value == 5000  # the quick preset's sample
+    at.selectbox(key="tr_preset").set_value("default").run()
+    box = at.number_input(key="tr_subset")
+    assert box.value == 60_000 and box.min >= 10 and box.max == 60_000
+    assert any("training digits: all 60,000" in c.value for c in at.caption)
+    box.set_value(1000).run()
+    assert any("training digits: 1,000 of 60,000" in c.value for c in at.caption)
 
 
 def test_a_short_run_completes_and_joins_the_session_models():
@@ -187,3 +233,121 @@ def test_the_server_wide_cap_refuses_a_run_while_others_fill_it(monkeypatch):
         for job in fillers:
             job.wait(30)
     assert jobs.running_jobs() == 0
+
+
+def test_a_diverged_run_says_the_same_epoch_in_the_bar_the_message_and_the_chart():
+    """Item 7: one epoch numbering: the progress line, train()'s message and the chart agree,
+    and the chart's x range is the epochs the run trained, not the plan."""
+    at = page("train").run()
+    _fill(at, tr_optimizer="sgd", tr_init="uniform", tr_lr=100.0, tr_epochs=10,
+          tr_hidden="16", tr_subset=500)
+    _button(at, "_tr_start").click().run()
+    job = at.session_state["train_job"]
+    assert job.wait(WAIT) and job.status == "diverged"
+    at.run()
+    no_exception(at)
+    bar = at.get("progress")[0].proto.text
+    msg = job.message  # "... at epoch 1 (batch 3 of 8) ..."
+    m = re.search(r"at epoch (\d+) \(batch (\d+) of (\d+)\)", msg)
+    assert m, msg
+    e, b, n = m.groups()
+    assert f"at epoch {e} of 10, batch {b} of {n}" in bar, (bar, msg)
+    assert "0.00" not in bar
+    curves = figures(at)[0]
+    hi = curves["layout"]["xaxis"]["range"][1]
+    assert hi < 1.0  # it ended within epoch 1: not a 0-10 axis
+    assert any(a.get("hovertext") == f"epoch {e}, batch {b} of {n}"
+               for a in curves["layout"]["annotations"])
+
+
+def test_a_link_opens_its_setup_and_the_url_follows_the_form():
+    """A lesson in a link: query parameters fill the form; edits go back into the URL; the
+    share box holds the link."""
+    at = page("train")
+    at.query_params.update({"hidden": "64-32", "optimizer": "sgd", "lr": "0.05",
+                            "subset": "2000", "epochs": "4", "val_fraction": "0.2"})
+    at.run()
+    no_exception(at)
+    s = at.session_state
+    assert (s["tr_hidden"], s["tr_optimizer"], s["tr_lr"], s["tr_subset"], s["tr_epochs"]) == \
+        ("64, 32", "sgd", 0.05, 2000, 4)
+    assert s["tr_val_fraction"] == 0.2
+    assert not any("could not be used" in i.value for i in at.info)
+    at.number_input(key="tr_epochs").set_value(6).run()
+    q = at.query_params
+    assert (q["epochs"], q["hidden"], q["lr"], q["subset"]) == ("6", "64-32", "0.05", "2000")
+    assert any("epochs=6" in c.value and "hidden=64-32" in c.value for c in at.code)
+
+
+def test_a_link_with_bad_or_stale_parameters_opens_with_defaults_and_a_note():
+    at = page("train")
+    at.query_params.update({"lr": "fast", "optimizer": "adamw", "epochs": "7",
+                            "old_setting": "1"})
+    at.run()
+    no_exception(at)
+    assert at.session_state["tr_epochs"] == 7 and at.session_state["tr_optimizer"] == "adam"
+    notes = [i.value for i in at.info if "link" in i.value]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert "lr='fast'" in notes[0] and "optimizer='adamw'" in notes[0]
+    assert "old_setting" in notes[0]
+    assert not at.error
+
+
+def test_the_learning_rate_of_a_running_run_changes_at_the_next_batch():
+    at = page("train").run()
+    _fill(at, tr_optimizer="sgd", tr_lr=0.1, tr_hidden="32", tr_subset=20000, tr_epochs=50,
+          tr_batch_size=16)
+    _button(at, "_tr_start").click().run()
+    job = at.session_state["train_job"]
+    try:
+        at.number_input(key="_tr_live_lr").set_value(0.01)
+        _button(at, "_tr_live_lr_apply").click().run()
+        no_exception(at)
+        deadline = time.time() + WAIT
+        while not lr_changes(job.records) and time.time() < deadline:
+            time.sleep(0.05)
+        (change,) = lr_changes(job.records)
+        assert change["lr_before"] == 0.1 and change["lr"] == 0.01
+        while job.records[-1] is change and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        assert at.session_state["train_job"] is job
+        curves = figures(at)[0]
+        assert any(sh.get("line", {}).get("dash") == "dot" and sh["x0"] == change["epoch"]
+                   for sh in curves["layout"]["shapes"])
+    finally:
+        job.stop()
+        job.wait(WAIT)
+    after = [r["lr"] for r in job.records if r.get("event") is None
+             and r["step"] > change["step"]]
+    assert after and set(after) == {0.01}
+
+
+def test_step_by_step_trains_one_batch_per_click_and_keeps_the_network():
+    at = page("train").run()
+    _fill(at, tr_optimizer="sgd", tr_lr=0.1, tr_hidden="16", tr_subset=1000)
+    _button(at, "_tr_step_one").click().run()
+    no_exception(at)
+    run = at.session_state["_tr_steps"]["run"]
+    assert run.steps == 1 and run.config.hidden == (16,)
+    before = run.model.state_dict()
+    _button(at, "_tr_step_ten").click().run()
+    assert run.steps == 11
+    assert not all(np.array_equal(before[k], v) for k, v in run.model.state_dict().items())
+    assert any("11 steps" in m.value for m in at.markdown)
+    charts = {c.proto.id: c for c in at.get("plotly_chart")}
+    assert len(charts) >= 3  # curves, first-layer weights, the digit's probabilities
+    at.number_input(key="_tr_step_lr").set_value(0.5).run()
+    _button(at, "_tr_step_one").click().run()
+    (change,) = lr_changes(run.records)
+    assert change["step"] == 11 and run.records[-1]["lr"] == 0.5 and run.steps == 12
+    assert any("0.1 → 0.5 after step 11" in c.value for c in at.caption)
+    at.radio(key="_tr_step_view").set_value("change in the last step").run()
+    no_exception(at)
+    n_models = len(at.session_state["models"])
+    _button(at, "_tr_step_keep").click().run()
+    no_exception(at)
+    assert len(at.session_state["models"]) == n_models + 1
+    entry = at.session_state["models"][at.session_state["current_model"]]
+    assert entry.model is run.model and "12 steps" in entry.name
+    assert "_tr_steps" not in at.session_state

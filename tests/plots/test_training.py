@@ -54,13 +54,13 @@ def test_confusion_per_class_and_softmax_heatmap():
 
 
 def test_epoch_text_counts_epochs_from_one_as_the_messages_do():
-    assert training.epoch_text(0.0024, 10, 422) == "in epoch 1 of 10, batch 1 of 422"
-    assert training.epoch_text(1 / 422, None, 422) == "in epoch 1, batch 1 of 422"
-    assert training.epoch_text(3.0, 10) == "at the end of epoch 3 of 10"
-    assert training.epoch_text(3.5, 10) == "in epoch 4 of 10 (50% of it done)"
-    assert training.epoch_text(0.001, 10) == "in epoch 1 of 10 (under 1% of it done)"
-    assert training.epoch_text(0.0) == "before the first batch"
-    assert training.epoch_text(1 + 421 / 422, 2, 422) == "in epoch 2 of 2, batch 421 of 422"
+    assert training.epoch_text(0.0024, 10, 422) == "epoch 1 of 10, batch 1 of 422"
+    assert training.epoch_text(1 / 422, None, 422) == "epoch 1, batch 1 of 422"
+    assert training.epoch_text(3.0, 10) == "the end of epoch 3 of 10"
+    assert training.epoch_text(3.5, 10) == "epoch 4 of 10 (50% of it done)"
+    assert training.epoch_text(0.001, 10) == "epoch 1 of 10 (under 1% of it done)"
+    assert training.epoch_text(0.0) == "the start"
+    assert training.epoch_text(1 + 421 / 422, 2, 422) == "epoch 2 of 2, batch 421 of 422"
     recs = [dict(epoch=round(5 / 422, 6), step=5, status="running"),
             dict(epoch=1.0, step=422, status="done")]
     assert training.history_batches_per_epoch(recs) == 422
@@ -74,7 +74,7 @@ def test_the_x_range_follows_a_run_that_ended_early_and_lr_changes_are_marked():
     lo, hi = fig.layout.xaxis.range
     assert lo == 0 and 1 / 422 < hi < 2 / 422  # not squeezed against 0 on a 0-10 axis
     (note,) = [a for a in fig.layout.annotations if "loss" in a.text]
-    assert note.hovertext == "in epoch 1, batch 1 of 422"
+    assert note.hovertext == "epoch 1, batch 1 of 422"
     running = [dict(r, status="running") for r in _records()[:2]]
     assert training.training_curves(running, epochs=10).layout.xaxis.range[1] >= 10
     change = dict(epoch=0.75, step=3, event="lr", lr=0.01, lr_before=0.1, status="running",
