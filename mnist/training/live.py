@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 import threading
 
-import numpy as np
-
 from mnist.data.dataset import Dataset
 from mnist.errors import ConfigError
 from mnist.training.config import TrainConfig
@@ -176,12 +174,3 @@ class StepRun:
         if not self.done:
             self.status = "done"
 
-
-def first_layer_weights(model) -> np.ndarray | None:
-    """The first layer's weights as (784, units) when it is a Dense layer on the pixels (each
-    column is one hidden unit's template), else None (a conv net's first layer)."""
-    dense = getattr(model, "dense", None)
-    layers = getattr(model, "layers", None)
-    if not dense or not layers or layers[0] is not dense[0] or dense[0].W.shape[0] != 784:
-        return None
-    return dense[0].W

@@ -7,7 +7,7 @@ import pytest
 import mnist
 from mnist.errors import ConfigError
 from mnist.training.jobs import TrainingJob
-from mnist.training.live import StepRun, batches_per_epoch, first_layer_weights, lr_changes
+from mnist.training.live import StepRun, batches_per_epoch, lr_changes
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +137,3 @@ def test_a_diverging_step_ends_the_run(digits):
     assert steps.records[-1]["status"] == "diverged"
     assert all(np.isfinite(v).all() for v in _weights(steps.model).values())
 
-
-def test_first_layer_weights_are_the_pixel_templates(digits):
-    steps = StepRun(_cfg(), digits)
-    W = first_layer_weights(steps.model)
-    assert W.shape == (784, 16)
-    assert W is steps.model.dense[0].W or np.shares_memory(W, steps.model.dense[0].Wb)
