@@ -11,16 +11,17 @@ import them from their modules.
 """
 
 from mnist.analysis.explore import mosaic
-from mnist.analysis.inside import (forward_trace, normalise_tiles, output_contributions,
-                                   predict_proba, saliency, saliency_overlay, to_uint8, upscale,
-                                   weight_tiles)
+from mnist.analysis.inside import (conv_filters, feature_maps, forward_trace, normalise_tiles,
+                                   output_contributions, predict_proba, saliency,
+                                   saliency_overlay, to_uint8, upscale, weight_tiles)
 from mnist.analysis.mistakes import (SORTS, compare, mistake_table, n_pages, page_of,
                                      uncertainty)
 from mnist.analysis.mydigits import (fine_tune, finetune_dataset, my_digits_npz, read_drawing,
                                      read_my_digits, synthetic_drawing)
 
 __all__ = [
-    "SORTS", "compare", "fine_tune", "finetune_dataset", "forward_trace", "mistake_table", "mosaic",
+    "SORTS", "compare", "conv_filters", "feature_maps", "fine_tune", "finetune_dataset",
+    "forward_trace", "mistake_table", "mosaic",
     "my_digits_npz", "n_pages", "normalise_tiles", "output_contributions", "page_of",
     "predict_proba", "read_drawing", "read_my_digits", "saliency", "saliency_overlay",
     "synthetic_drawing", "to_uint8", "uncertainty", "upscale", "weight_tiles",

@@ -9,6 +9,7 @@ reused by the CLI or a notebook.
     training.py  the Train page: training curves, confusion matrix, per-class accuracy, softmax
     search.py    a hyperparameter search: curves, accuracy vs learning rate, parallel coordinates
     analysis.py  the Mistakes, Draw and Inside pages: probabilities, mistakes, saliency, weights
+    conv.py      a conv net's insides: feature maps and filters, one small image per channel
 
 Import a figure from its module: `from mnist.plots.training import training_curves`.
 """
