@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mnist.analysis import explore
+from mnist.analysis.inside import upscale
 from mnist.plots import digits as dp
 from ui import data, widgets
 
@@ -10,7 +11,8 @@ st.title("Dataset")
 st.caption("What the network learns from: 28x28 greyscale images (0 = black, 255 = white) "
            "with the digit each one shows.")
 
-train, test = data.active_data()
+with st.spinner("Loading the digits ..."):  # only seen on a server's first visit
+    train, test = data.active_data()
 widgets.keep_widget_state()
 
 # ---------------------------------------------------------------------------- data source
@@ -26,9 +28,12 @@ with st.container(border=True):
         st.caption("One CSV (label + 784 pixels per row, header or not; Kaggle and "
                    "'MNIST in CSV' layouts), one NPZ (Keras layout: x_train, y_train, x_test, "
                    "y_test; or x, y), or two IDX files (images + labels, raw or .gz). "
-                   "The data is used in this session only; nobody else sees it.")
+                   "A new upload replaces the data in use. The data is used in this session "
+                   "only; nobody else sees it.")
+        # a new key after each upload that is used: the uploader starts empty, so the next
+        # file replaces the data instead of joining the old file as a pair
         files = st.file_uploader("Data file(s)", accept_multiple_files=True,
-                                 key="_data_upload",
+                                 key=f"_data_upload_{st.session_state.get('_data_uploads', 0)}",
                                  help="Pixels must be 0-255 and labels 0-9. Up to 50 MB: gzip a "
                                       "bigger file (a 110 MB MNIST CSV is 13 MB as .csv.gz).")
         use = st.radio("Use it to", list(data.USE_OPTIONS), format_func=data.USE_OPTIONS.get,
@@ -41,6 +46,7 @@ with st.container(border=True):
             if problem:
                 st.error(problem, icon=":material/error:")
             else:
+                st.session_state["_data_uploads"] = st.session_state.get("_data_uploads", 0) + 1
                 st.rerun()
 
 # ---------------------------------------------------------------------------- split
@@ -94,6 +100,14 @@ else:
 indices = explore.pick_indices(ds, mode, 100, seed=st.session_state["ds_seed"], start=start)
 
 
+if st.session_state.get("_ds_grid") != (data.data_token(), part, mode, start,
+                                         st.session_state["ds_seed"]):
+    # a new grid: the close-up starts on its first digit (not on #0, usually not in it)
+    st.session_state["_ds_grid"] = (data.data_token(), part, mode, start,
+                                    st.session_state["ds_seed"])
+    st.session_state["ds_index"] = int(indices[0])
+
+
 def _on_grid_select():
     i = widgets.clicked_index("_grid_select")
     if i is not None:
@@ -102,39 +116,39 @@ def _on_grid_select():
 
 left, right = st.columns([1.15, 1])
 with left:
-    mos, labels = explore.grid(ds, indices)
-    fig = dp.digit_grid(mos, labels, indices=indices, height=620,
-                        title=f"{ds.name}: 100 digits, label in the corner")
-    st.plotly_chart(fig, key="_grid_select", on_select=_on_grid_select,
-                    selection_mode=("points", "box"), config={"displayModeBar": False})
-    st.caption("Drag a small box over a digit to see it up close on the right (or type its "
-               "index there).")
+    st.plotly_chart(data.dataset_figure("grid", part, indices), key="_grid_select",
+                    on_select=_on_grid_select, selection_mode="points",
+                    config={"displayModeBar": False})
+    st.caption("Click a digit to see it up close on the right (or type its index there).")
 with right:
     st.session_state["ds_index"] = min(st.session_state["ds_index"], len(ds) - 1)
     i = st.number_input("Digit index", 0, len(ds) - 1, key="ds_index", step=1,
                         help=f"Which digit of the {part} set to show (0 to {len(ds) - 1:,}).")
     label = f"label {int(ds.labels[i])}" if ds.has_labels else "no label"
-    st.plotly_chart(dp.digit_heatmap(ds.images[i], title=f"Digit #{i}: {label}",
-                                     height=600),
-                    config={"displayModeBar": False}, key="_digit_big")
-    st.caption("Each cell is one of the 784 inputs of the network, 0-255 here; the network "
+    st.markdown(f"**Digit #{i}: {label}**")
+    st.image(upscale(ds.images[i], 12))  # 336 px, crisp pixels
+    numbers = st.toggle("Show its 784 numbers", key="ds_numbers",
+                        help="The pixel values, 0-255, written in a big grid below.")
+    st.caption("Each pixel is one of the 784 inputs of the network, 0-255 here; the network "
                "sees it divided by 255, in [0, 1].")
+if numbers:
+    st.plotly_chart(dp.digit_heatmap(ds.images[i], title=f"Digit #{i} ({label}): the 784 "
+                                     "numbers the network reads", show_values=True),
+                    config={"displayModeBar": False}, key="_digit_numbers")
 
 # ---------------------------------------------------------------------------- statistics
 st.subheader("Statistics")
 with st.spinner("Computing statistics ..."):
-    st_train, st_test = data.dataset_stats("train"), data.dataset_stats("test")
-st.plotly_chart(dp.class_distribution({"train": st_train["counts"],
-                                       "test": st_test["counts"]}),
-                config={"displayModeBar": False}, key="_class_dist")
-st.caption("MNIST's classes are roughly balanced (1 is the most common, 5 the rarest), so "
-           "accuracy is a fair summary; per-class accuracy on the Train page shows the rest.")
-stats = st_train if part == "train" else st_test
-st.plotly_chart(dp.mean_images(stats["means"], title=f"Mean image of each class ({part})"),
-                config={"displayModeBar": False}, key="_means")
-st.caption("The average of all digits of a class: a blurry template. A network with no hidden "
-           "layer learns weights that look a bit like these.")
-st.plotly_chart(dp.pixel_histogram(stats["histogram"],
-                                   title=f"Pixel intensities ({part}, log scale)"),
-                config={"displayModeBar": False}, key="_hist")
-st.caption("Most pixels are background (0); ink is mostly near 255, with soft edges between.")
+    st.plotly_chart(data.dataset_figure("classes"), config={"displayModeBar": False},
+                    key="_class_dist")
+    st.caption("MNIST's classes are roughly balanced (1 is the most common, 5 the rarest), so "
+               "accuracy is a fair summary; per-class accuracy on the Train page shows the "
+               "rest.")
+    st.plotly_chart(data.dataset_figure("means", part), config={"displayModeBar": False},
+                    key="_means")
+    st.caption("The average of all digits of a class: a blurry template. A network with no "
+               "hidden layer learns weights that look a bit like these.")
+    st.plotly_chart(data.dataset_figure("pixels", part), config={"displayModeBar": False},
+                    key="_hist")
+    st.caption("Most pixels are background (0); ink is mostly near 255, with soft edges "
+               "between.")

@@ -8,8 +8,12 @@ for a new one.
 
 from __future__ import annotations
 
+import gzip
+import io
 import uuid
+import zlib
 
+import numpy as np
 import streamlit as st
 
 import mnist
@@ -17,6 +21,7 @@ from mnist.analysis import explore
 from mnist.data.dataset import Dataset
 from mnist.data.readers import read_npz
 from mnist.errors import DatasetError
+from mnist.plots import digits
 from ui import cache
 
 USE_OPTIONS = {
@@ -75,20 +80,96 @@ def dataset_stats(part: str) -> dict:
     return stats[key]
 
 
+# ---------------------------------------------------------------------------- figures
+FIGURES = ("grid", "classes", "means", "pixels")
+
+
+def dataset_figure(kind: str, part: str = "train", indices=()):
+    """A Dataset-page figure of this session's data (one of FIGURES; "grid" shows `indices`
+    of the `part` set), built once per data: for MNIST shared by every session (a figure is
+    never changed once built), for an upload kept in this session."""
+    key = (kind, part, tuple(int(i) for i in indices))
+    if data_token() == "mnist":
+        return _mnist_figure(*key)
+    figs = st.session_state.setdefault("_figures", {})
+    if (data_token(), key) not in figs:
+        if len(figs) > 16:  # older grids and uploads
+            figs.clear()
+        figs[(data_token(), key)] = _build_figure(*key, active_data(), dataset_stats)
+    return figs[(data_token(), key)]
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _mnist_figure(kind: str, part: str, indices: tuple):
+    return _build_figure(kind, part, indices, cache.mnist_data(), cache.mnist_stats)
+
+
+def _build_figure(kind, part, indices, sets, stats):
+    ds = sets[0] if part == "train" else sets[1]
+    if kind == "grid":
+        mos, labels = explore.grid(ds, np.asarray(indices, dtype=np.int64))
+        return digits.digit_grid(mos, labels, indices=list(indices), height=620,
+                                 title=f"{ds.name}: 100 digits, label in the corner")
+    if kind == "classes":
+        return digits.class_distribution({"train": stats("train")["counts"],
+                                          "test": stats("test")["counts"]})
+    if kind == "means":
+        return digits.mean_images(stats(part)["means"],
+                                  title=f"Mean image of each class ({part})")
+    if kind == "pixels":
+        return digits.pixel_histogram(stats(part)["histogram"],
+                                      title=f"Pixel intensities ({part}, log scale)")
+    raise ValueError(f"unknown figure {kind!r} (one of {FIGURES})")
+
+
 # ---------------------------------------------------------------------------- uploads
-def _guess_idx_order(files):
-    """(images, labels) from two IDX files, by name ("label", "idx1") when it says."""
-    (n1, b1), (n2, b2) = files
-    if "label" in n1.lower() or "idx1" in n1.lower():
-        return (n2, b2), (n1, b1)
-    return (n1, b1), (n2, b2)
+FORMATS = {"idx-images": "an IDX images file", "idx-labels": "an IDX labels file",
+           "npz": "an NPZ archive", "csv": "a CSV (or text) file",
+           "other": "no format I know (not IDX, CSV or NPZ)"}
+
+
+def file_format(raw: bytes) -> str:
+    """What a file looks like from its first bytes (inside gzip too): one of FORMATS' keys.
+    Only a guess to explain a refusal; the readers check everything."""
+    head = raw[:64]
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                head = f.read(64)
+        except (OSError, EOFError, zlib.error):
+            return "other"
+    if head[:2] == b"PK":
+        return "npz"
+    if head[:3] == b"\x00\x00\x08" and len(head) > 3:
+        return {3: "idx-images", 1: "idx-labels"}.get(head[3], "other")
+    return "other" if b"\x00" in head else "csv"
+
+
+def _idx_pair(files):
+    """(images, labels) when the two files are an IDX images file and its labels file, in
+    either order; else raises a DatasetError saying what each file looks like and what to
+    do."""
+    kinds = [file_format(raw) for _, raw in files]
+    if sorted(kinds) == ["idx-images", "idx-labels"]:
+        return (files[0], files[1]) if kinds[0] == "idx-images" else (files[1], files[0])
+    seen = "; ".join(f"{name} looks like {FORMATS[k]}" for (name, _), k in zip(files, kinds))
+    if all(k in ("csv", "npz") for k in kinds):
+        advice = ("each CSV or NPZ file is a whole dataset on its own, and they are not "
+                  "combined: keep the one you want (remove the other with its ×) and press "
+                  "the button again")
+    else:
+        advice = ("two files are read together only as an IDX pair: an images file "
+                  "(...-images-idx3-ubyte) and its labels file (...-labels-idx1-ubyte); "
+                  "otherwise upload one file")
+    raise DatasetError(f"2 files uploaded: {seen}. {advice[0].upper()}{advice[1:]}.")
 
 
 def read_uploaded_data(files: list[tuple[str, bytes]], use: str = "train"):
     """The `(train, test, name)` an upload gives; raises DatasetError (nothing is changed).
 
     One file: a CSV, an NPZ or an IDX images file (unlabeled: refused, it cannot train or
-    test). Two files: an IDX images file and its labels file, in either order.
+    test). Two files: an IDX images file and its labels file, in either order; any other pair
+    is refused with what each file looks like (they are never combined).
     """
     if use not in USE_OPTIONS:
         raise DatasetError(f"unknown use {use!r}")
@@ -100,15 +181,8 @@ def read_uploaded_data(files: list[tuple[str, bytes]], use: str = "train"):
     mnist_train, mnist_test = cache.mnist_data()
     parts: dict[str, Dataset] = {}
     if len(files) == 2:
-        (ni, bi), (nl, bl) = _guess_idx_order(files)
-        try:
-            ds = mnist.read_idx_pair(bi, bl, name=ni)
-        except DatasetError as first:
-            try:  # the other way round
-                ds = mnist.read_idx_pair(bl, bi, name=nl)
-            except DatasetError:
-                raise first from None
-        parts["data"] = ds
+        (ni, bi), (nl, bl) = _idx_pair(files)
+        parts["data"] = mnist.read_idx_pair(bi, bl, name=ni)
         name = f"{ni} + {nl}"
     else:
         name, raw = files[0]

@@ -17,9 +17,10 @@ from mnist.plots.style import CLASSES, GREYS, TEST_COLOR, TRAIN_COLOR, VAL_COLOR
 
 def digit_grid(mosaic: np.ndarray, labels, cols: int = 10, pad: int = 2,
                indices=None, title: str | None = None, height: int = 640) -> go.Figure:
-    """A mosaic of digits (from `mnist.analysis.explore.mosaic`) as one image, with each digit's label
-    in its corner. An invisible marker sits on every digit (customdata = its dataset index),
-    so a click or box selection on the chart tells which digit was picked."""
+    """A mosaic of digits (from `mnist.analysis.explore.mosaic`) as one image, with each
+    digit's label in its corner. An invisible marker sits on every digit (customdata = its
+    dataset index), so a click on the chart tells which digit was picked (no drag mode: in
+    Plotly's box-select mode a plain click selects nothing)."""
     mosaic = np.asarray(mosaic)
     labels = np.asarray(labels)
     n = len(labels)
@@ -44,19 +45,23 @@ def digit_grid(mosaic: np.ndarray, labels, cols: int = 10, pad: int = 2,
         hoverinfo="skip", showlegend=False, name="labels"))
     fig.update_xaxes(visible=False, range=[-0.5, mosaic.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    _layout(fig, height=height, title=title, dragmode="select", clickmode="event+select")
+    _layout(fig, height=height, title=title, dragmode=False, clickmode="event+select")
     return fig
 
 
 def digit_heatmap(image: np.ndarray, title: str | None = None, show_values: bool = True,
-                  height: int = 560) -> go.Figure:
-    """One 28x28 digit as a heatmap with each pixel's value (0-255) written in its cell."""
+                  height: int = 900, font_size: int = 11) -> go.Figure:
+    """One 28x28 digit as a heatmap with each pixel's value (0-255) written in its cell.
+
+    The numbers need room: "255" at 11 px is about 18 px wide, so a cell needs 22 px or more
+    (the default height gives about 30 px a cell on a page-wide chart); no colour bar, so
+    the cells get its width too."""
     img = np.asarray(image).reshape(SIDE, SIDE)
     fig = go.Figure(go.Heatmap(
-        z=img, colorscale=GREYS, zmin=0, zmax=255, showscale=True,
+        z=img, colorscale=GREYS, zmin=0, zmax=255, showscale=not show_values,
         text=img if show_values else None,
         texttemplate="%{text}" if show_values else None,
-        textfont=dict(size=7),
+        textfont=dict(size=font_size),
         hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>"))
     fig.update_xaxes(range=[-0.5, SIDE - 0.5], constrain="domain", showgrid=False, dtick=4,
                      zeroline=False)
