@@ -60,13 +60,15 @@ n_wrong = int(np.sum(ev["preds"] != y))
 st.caption(f"Model **{entry.name}**: {n_wrong:,} of {len(y):,} test digits wrong "
            f"({ev['test_acc']:.2%} right).")
 
-left, right = st.columns([1, 1.9], gap="large")
+t_sel = ss["mk_true"] if ss["mk_true"] != ANY else None
+p_sel = ss["mk_pred"] if ss["mk_pred"] != ANY else None
+left, right = st.columns([1.3, 1], gap="large")
 with left:
-    t_sel = ss["mk_true"] if ss["mk_true"] != ANY else None
-    p_sel = ss["mk_pred"] if ss["mk_pred"] != ANY else None
     sel = (t_sel, p_sel) if t_sel is not None and p_sel is not None else None
     st.plotly_chart(ap.confusion_cells(cm, selected=sel), key="mk_cm", on_select=on_cell_click,
                     selection_mode="points")
+with right:
+    st.markdown("**Which mistakes**")
     c1, c2 = st.columns(2)
     with c1:
         st.selectbox("True class", [ANY, *range(10)], key="mk_true", on_change=reset_page)
@@ -74,51 +76,51 @@ with left:
         st.selectbox("Predicted class", [ANY, *range(10)], key="mk_pred", on_change=reset_page)
     st.button("Show all mistakes", on_click=clear_filter, key="mk_all",
               disabled=t_sel is None and p_sel is None)
-    st.caption("Click a cell (or use the two boxes) to see only the digits of true class "
-               "*row* predicted as *column*. Colour shows the errors; the diagonal is what "
-               "the model got right.")
-
-with right:
+    st.caption("Click a cell of the matrix (or use the two boxes) to see only the digits of "
+               "true class *row* predicted as *column*. Colour shows the errors; the diagonal "
+               "(grey) is what the model got right.")
     sort = st.selectbox("Order", list(SORT_LABELS), format_func=SORT_LABELS.get,
                         key="mk_sort", on_change=reset_page)
-    table = an.mistake_table(y, probs, sort=sort, true_class=t_sel, pred_class=p_sel)
-    n = len(table["index"])
-    pages = an.n_pages(n, PER_PAGE)
-    if ss["mk_page"] > pages:
-        ss["mk_page"] = pages
-    what = ("true " + (str(t_sel) if t_sel is not None else "any") + ", predicted "
-            + (str(p_sel) if p_sel is not None else "any"))
-    if n == 0:
-        st.info(f"No mistakes with {what}.", icon=":material/check_circle:")
-    else:
-        p1, p2 = st.columns([1, 2])
-        with p1:
-            st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
-                            key="mk_page")
-        with p2:
-            st.markdown(f"**{n:,} mistakes** ({what}), {SORT_LABELS[sort]}.  \n"
-                        "Each digit: true→predicted, and the confidence of the wrong guess. "
-                        "Click one to see all its probabilities.")
-        page = an.page_of(table, ss["mk_page"] - 1, PER_PAGE)
-        mos = an.mosaic(test.images[page["index"]], cols=COLS, pad=2, fill=40)
-        fig = ap.mistake_grid(mos, page["true"], page["pred"], page["confidence"],
-                              page["index"], cols=COLS)
-        st.plotly_chart(fig, key="mk_grid", on_select=on_digit_click, selection_mode="points")
 
-        options = page["index"].tolist()
-        if ss.get("mk_digit") not in options:
-            ss["mk_digit"] = options[0]
-        d1, d2 = st.columns([1, 2])
-        with d1:
-            st.selectbox("Digit", options, key="mk_digit",
-                         format_func=lambda i: f"test #{i}: true {int(y[i])}, "
-                                               f"predicted {int(ev['preds'][i])}")
-            i = ss["mk_digit"]
-            st.image(an.upscale(test.images[i], 5))
-        with d2:
-            st.plotly_chart(ap.probs_bar(probs[i], true=int(y[i]),
-                                         title=f"test #{i}: softmax output (true class "
-                                               "outlined)"), key="mk_probs")
+table = an.mistake_table(y, probs, sort=sort, true_class=t_sel, pred_class=p_sel)
+n = len(table["index"])
+pages = an.n_pages(n, PER_PAGE)
+if ss["mk_page"] > pages:
+    ss["mk_page"] = pages
+what = ("true " + (str(t_sel) if t_sel is not None else "any") + ", predicted "
+        + (str(p_sel) if p_sel is not None else "any"))
+if n == 0:
+    st.info(f"No mistakes with {what}.", icon=":material/check_circle:")
+else:
+    p1, p2 = st.columns([1, 3], vertical_alignment="bottom")
+    with p1:
+        st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
+                        key="mk_page")
+    with p2:
+        st.markdown(f"**{n:,} mistakes** ({what}), {SORT_LABELS[sort]}.  \n"
+                    "Each digit: true→predicted, and the confidence of the wrong guess. "
+                    "Click one to see all its probabilities below.")
+    page = an.page_of(table, ss["mk_page"] - 1, PER_PAGE)
+    mos = an.mosaic(test.images[page["index"]], cols=COLS, pad=2, fill=40)
+    rows = -(-len(page["index"]) // COLS)
+    fig = ap.mistake_grid(mos, page["true"], page["pred"], page["confidence"],
+                          page["index"], cols=COLS, height=40 + rows * 96)
+    st.plotly_chart(fig, key="mk_grid", on_select=on_digit_click, selection_mode="points")
+
+    options = page["index"].tolist()
+    if ss.get("mk_digit") not in options:
+        ss["mk_digit"] = options[0]
+    d1, d2 = st.columns([1, 2])
+    with d1:
+        st.selectbox("Digit", options, key="mk_digit",
+                     format_func=lambda i: f"test #{i}: true {int(y[i])}, "
+                                           f"predicted {int(ev['preds'][i])}")
+        i = ss["mk_digit"]
+        st.image(an.upscale(test.images[i], 6))
+    with d2:
+        st.plotly_chart(ap.probs_bar(probs[i], true=int(y[i]),
+                                     title=f"test #{i}: softmax output (true class "
+                                           "outlined)"), key="mk_probs")
 
 # ------------------------------------------------------------------------- compare models
 st.divider()

@@ -76,10 +76,12 @@ def mistake_grid(mosaic: np.ndarray, true, pred, confidence, indices, cols: int 
 
 
 def confusion_cells(cm, selected: tuple[int, int] | None = None,
-                    title: str = "Confusion matrix (click a cell)") -> go.Figure:
+                    title: str = "Confusion matrix (click a cell)", height: int = 600,
+                    font_size: int = 14) -> go.Figure:
     """Confusion matrix whose colour shows the ERRORS (the diagonal, which dwarfs them, is
     grey and only written); every cell is clickable (customdata = [true, predicted]); the
-    selected cell is outlined."""
+    selected cell is outlined. Sized for counts of four digits at `font_size` (cells of
+    45 px or more at the default height)."""
     cm = np.asarray(cm)
     n = len(cm)
     errors = cm.astype(np.float64).copy()
@@ -87,21 +89,24 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
     np.fill_diagonal(errors, np.nan)
     fig = go.Figure(go.Heatmap(
         z=np.log1p(errors), x=CLASSES[:n], y=CLASSES[:n],
-        text=np.where(cm > 0, cm.astype(str), ""), texttemplate="%{text}",
-        colorscale="Reds", showscale=False, hoverinfo="skip", xgap=1, ygap=1))
+        text=np.where(np.isfinite(errors), cm.astype(str), ""), texttemplate="%{text}",
+        textfont=dict(size=font_size), colorscale="Reds", showscale=False, hoverinfo="skip",
+        xgap=1, ygap=1))
     diag = np.full((n, n), np.nan)
     diag[np.diag_indices(n)] = 1
     fig.add_trace(go.Heatmap(z=diag, x=CLASSES[:n], y=CLASSES[:n], showscale=False,
                              colorscale=[[0, "#3a3f4b"], [1, "#3a3f4b"]], hoverinfo="skip",
                              text=np.where(np.eye(n, dtype=bool), cm, ""),
-                             texttemplate="%{text}", xgap=1, ygap=1))
+                             texttemplate="%{text}", textfont=dict(size=font_size),
+                             xgap=1, ygap=1))
     t, p = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     t, p = t.ravel(), p.ravel()
     fig.add_trace(go.Scatter(
         x=p, y=t, mode="markers", customdata=np.stack([t, p], axis=1).tolist(),
         hovertext=[f"true {a}, predicted {b}: {cm[a, b]}" for a, b in zip(t, p)],
         hoverinfo="text", showlegend=False, name="cells",
-        marker=dict(size=26, symbol="square", opacity=0.01, color="#FFFFFF")))
+        marker=dict(size=int(height / (n + 3)), symbol="square", opacity=0.01,
+                    color="#FFFFFF")))
     if selected is not None:
         a, b = selected
         fig.add_shape(type="rect", x0=b - 0.5, x1=b + 0.5, y0=a - 0.5, y1=a + 0.5,
@@ -110,7 +115,9 @@ def confusion_cells(cm, selected: tuple[int, int] | None = None,
                      showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
     fig.update_yaxes(title="true", dtick=1, range=[n - 0.5, -0.5], scaleanchor="x",
                      showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
-    return _layout(fig, height=430, title=title, clickmode="event+select", dragmode=False)
+    fig.update_xaxes(title_font_size=font_size, tickfont_size=font_size)
+    fig.update_yaxes(title_font_size=font_size, tickfont_size=font_size)
+    return _layout(fig, height=height, title=title, clickmode="event+select", dragmode=False)
 
 
 def weight_mosaic(mosaic: np.ndarray, title: str = "First-layer weights, one tile per "
