@@ -10,7 +10,7 @@ from mnist.drawing import naive_resize, pipeline_steps
 from mnist.errors import DatasetError
 from mnist.plots import analysis as ap
 from mnist.training.metrics import score
-from ui import data, limits, my_digits, session
+from ui import bundled, canvas, data, limits, my_digits, session
 
 CANVAS_SIDE = 280
 TEST_HOOK = "draw_test_drawing"  # tests put (rgba, json_data) here instead of drawing
@@ -56,6 +56,8 @@ with left:
         drawing_mode="freedraw", return_image_data=True, key=canvas_key())
     st.button("Clear", icon=":material/delete:", on_click=clear_canvas, key="draw_clear",
               help="Empty the canvas")
+    canvas.only_drawing_tools()
+    st.caption(canvas.TOOLS_NOTE)
 
     if ss.get(TEST_HOOK) is not None:
         rgba, strokes = ss[TEST_HOOK]
@@ -89,6 +91,7 @@ with right:
             show_gray(reading["image"], "What the network sees (28x28)", scale=6)
         st.plotly_chart(ap.probs_bar(reading["probs"], title="All ten probabilities"),
                         key="draw_probs")
+        bundled.drawing_table(entry, reading)  # the bundled MLP, CNN and ensemble beside it
 
 if reading is not None:
     # lazy expanders: their work (a second preprocessing, the naive resize) is only done
@@ -197,9 +200,11 @@ with t2:
                                icon=":material/download:")
         with b2:
             tune = st.button("Fine-tune on them", icon=":material/school:", key="draw_tune",
+                             disabled=entry.kind == "ensemble",
                              help="400 Adam steps on your digits mixed with 10,000 "
                                   "MNIST digits (so it does not forget MNIST). Makes a new "
-                                  "model; the current one is kept.")
+                                  "model; the current one is kept. (An ensemble is not "
+                                  "trained: fine-tune its members.)")
         with b3:
             if st.button("Forget them", icon=":material/delete_sweep:", key="draw_forget"):
                 my_digits.forget()

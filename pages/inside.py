@@ -1,12 +1,13 @@
-"""Inside the network: what the first layer's units look for, and one digit's journey through
-every layer to the output."""
+"""Inside the network: what the first layer's units (or a conv net's filters) look for, and one
+digit's journey through every layer to the output (a conv net's feature maps on the way; an
+ensemble's members one at a time)."""
 
 import numpy as np
 import streamlit as st
 
 import mnist.analysis as an
 from mnist.plots import analysis as ap
-from ui import data, session
+from ui import data, inside_views, session
 
 ss = st.session_state
 ss.setdefault("in_index", 0)
@@ -24,29 +25,31 @@ model = entry.model
 train, test = data.active_data()
 
 st.title("Inside the network")
-arch = " → ".join(str(s) for s in model.sizes)
-st.caption(f"Model **{entry.name}**: {arch} units, {model.activation} between layers, "
-           f"{model.n_params:,} parameters.")
+model = inside_views.pick_network(entry)  # an ensemble: the member chosen
+st.caption(inside_views.describe(entry, model))
 
 # ------------------------------------------------------------------------- first layer
 st.subheader("What the first layer looks for")
-tiles = an.weight_tiles(model)  # (h1, 28, 28)
-h1 = len(tiles)
-c1, c2 = st.columns([3, 1])
-with c2:
-    show = st.slider("Units shown", 1, h1, min(h1, 64), key="in_units")
-    ncols = st.slider("Tiles per row", 4, 24, min(16, max(4, show)), key="in_cols")
-    own = st.toggle("Each tile its own scale", key="in_own_scale",
-                    help="Stretch every unit's weights to the full colour range, so weak "
-                         "units show their pattern too (the colour bar is then relative).")
-    st.caption("Each tile is one hidden unit's 784 incoming weights laid out as the 28x28 "
-               "image they multiply. **Red**: ink there excites the unit; **blue**: ink "
-               "there inhibits it. The unit's input is the sum of pixel × weight, plus its "
-               "bias.")
-with c1:
-    shown = an.normalise_tiles(tiles[:show]) if own else tiles[:show]
-    mos = an.mosaic(shown, cols=ncols, pad=1, fill=np.nan)
-    st.plotly_chart(ap.weight_mosaic(mos), key="in_weights")
+if model.kind == "cnn":
+    inside_views.first_filters(model)
+else:
+    tiles = an.weight_tiles(model)  # (h1, 28, 28)
+    h1 = len(tiles)
+    c1, c2 = st.columns([3, 1])
+    with c2:
+        show = st.slider("Units shown", 1, h1, min(h1, 64), key="in_units")
+        ncols = st.slider("Tiles per row", 4, 24, min(16, max(4, show)), key="in_cols")
+        own = st.toggle("Each tile its own scale", key="in_own_scale",
+                        help="Stretch every unit's weights to the full colour range, so weak "
+                             "units show their pattern too (the colour bar is then relative).")
+        st.caption("Each tile is one hidden unit's 784 incoming weights laid out as the 28x28 "
+                   "image they multiply. **Red**: ink there excites the unit; **blue**: ink "
+                   "there inhibits it. The unit's input is the sum of pixel × weight, plus its "
+                   "bias.")
+    with c1:
+        shown = an.normalise_tiles(tiles[:show]) if own else tiles[:show]
+        mos = an.mosaic(shown, cols=ncols, pad=1, fill=np.nan)
+        st.plotly_chart(ap.weight_mosaic(mos), key="in_weights")
 
 # ------------------------------------------------------------------------- one input
 st.subheader("One digit through the network")
@@ -92,3 +95,5 @@ with right:
         st.plotly_chart(ap.contribution_bars(
             contrib, title=f"Last hidden units' pull on the '{target}' logit "
                            f"(activation × weight; 20 strongest)"), key="in_contrib")
+inside_views.members_choice(entry, image)  # an ensemble: what each member reads
+inside_views.feature_maps(model, image)  # a conv net: every conv layer's channels

@@ -1,10 +1,13 @@
-"""This session's models: the bundled one, and those trained, uploaded, picked from a search or
-fine-tuned here, with their scores on this session's test set.
+"""This session's models: the bundled ones, and those trained, uploaded, picked from a search,
+fine-tuned or ensembled here, with their scores on this session's test set.
 
 `st.session_state["models"]` maps a name to a `ModelEntry`; `"current_model"` names the one
-every page uses. A new model joins through one function, `add_model`: it builds the entry,
-scores it (unless its scores come with it), adds it under a unique name and makes it current.
-Only the bundled model enters differently: first in the list, scored once per server.
+every page uses. A model is an MLP, a conv net or an ensemble of them (ui/ensemble.py makes
+those): pages describe it through the entry (`architecture`, `describe()`, `members()`), never
+through one kind's attributes. A new model joins through one function, `add_model`: it builds
+the entry, scores it (unless its scores come with it), adds it under a unique name and makes
+it current. Only the bundled models enter differently: first in the list (the MLP, then the
+CNN when models/cnn.npz is there), scored once per server.
 """
 
 from __future__ import annotations
@@ -23,8 +26,21 @@ from ui import cache, limits
 from ui.data import active_data, data_token
 from ui.widgets import page_link
 
-BUNDLED_NAME = "bundled model"
-SOURCES = ("bundled", "trained", "uploaded", "search", "fine-tuned")
+BUNDLED_NAME = "bundled model"  # the MLP, models/default.npz
+BUNDLED_CNN_NAME = "bundled CNN"  # models/cnn.npz, when it is there
+SOURCES = ("bundled", "trained", "uploaded", "search", "fine-tuned", "ensemble")
+
+
+def model_architecture(model) -> str:
+    """A model's shape in one line: "784-128-64-10" for an MLP, its layer spec for a conv net
+    ("conv16k5-pool-conv32k5-pool-128"), the members' joined by " + " for an ensemble."""
+    kind = getattr(model, "kind", "mlp")
+    if kind == "ensemble":
+        return " + ".join(model_architecture(m) for m in model.members)
+    if kind == "mlp":
+        return "-".join(str(s) for s in (model.n_inputs, *model.spec.split("-"),
+                                          model.n_classes) if s != "")
+    return model.spec
 
 
 @dataclass
@@ -32,22 +48,46 @@ class ModelEntry:
     """A model this session knows: the network plus how it came to be."""
 
     name: str
-    model: object  # mnist.MLP
+    model: object  # an MLP, a Network (conv net) or an Ensemble
     config: TrainConfig | None = None
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # at least test_acc, test_loss
-    source: str = "trained"  # bundled | trained | uploaded | search | fine-tuned
+    source: str = "trained"  # bundled | trained | uploaded | search | fine-tuned | ensemble
     note: str = ""
 
     @property
+    def kind(self) -> str:
+        """"mlp", "cnn" or "ensemble"."""
+        return getattr(self.model, "kind", "mlp")
+
+    @property
     def architecture(self) -> str:
-        return "-".join(str(s) for s in self.model.sizes)
+        return model_architecture(self.model)
+
+    @property
+    def activation(self) -> str:
+        """The activation between layers; an ensemble's members may differ: how it answers."""
+        if self.kind == "ensemble":
+            return f"mean of {len(self.model.members)} models' probabilities"
+        return self.model.activation
 
     def describe(self) -> str:
-        bits = [self.architecture, self.model.activation]
+        bits = [self.architecture, self.activation]
         if self.config is not None:
             bits.append(f"{self.config.optimizer} lr {self.config.lr:g}")
         return ", ".join(bits)
+
+    def members(self) -> list[dict]:
+        """An ensemble's members: [{name, architecture, kind, test_acc (None if unknown)}]
+        (empty for a single network)."""
+        if self.kind != "ensemble":
+            return []
+        out = []
+        for name, m in zip(self.model.names, self.model.members):
+            acc = (getattr(m, "meta", None) or {}).get("metrics", {}).get("test_acc")
+            out.append(dict(name=name, architecture=model_architecture(m), kind=m.kind,
+                            test_acc=acc if isinstance(acc, (int, float)) else None))
+        return out
 
     @property
     def file_stem(self) -> str:
@@ -71,29 +111,36 @@ def _config_from_meta(meta: dict) -> TrainConfig | None:
         return None
 
 
-def _bundled_entry() -> ModelEntry | None:
-    model = cache.default_model()
+def _bundled_entry(name: str) -> ModelEntry | None:
+    """The shared bundled MLP or CNN as this session's entry (None when its file is not
+    there)."""
+    cnn = name == BUNDLED_CNN_NAME
+    model = cache.cnn_model() if cnn else cache.default_model()
     if model is None:
         return None
     saved = model.meta.get("metrics") or {}
     if isinstance(saved.get("test_acc"), float) and isinstance(saved.get("test_loss"), float):
         metrics = dict(test_acc=saved["test_acc"], test_loss=saved["test_loss"])  # on MNIST
     else:  # an older file without its scores: measure them (once per server)
-        sc = cache.default_score()
+        sc = cache.cnn_score() if cnn else cache.default_score()
         metrics = dict(test_acc=sc["test_acc"], test_loss=sc["test_loss"])
-    return ModelEntry(BUNDLED_NAME, model, _config_from_meta(model.meta),
+    return ModelEntry(name, model, _config_from_meta(model.meta),
                       list(model.meta.get("history") or []), metrics, "bundled",
                       "pretrained, shipped with the app")
 
 
 def models() -> dict[str, ModelEntry]:
-    """This session's models, name -> ModelEntry (the bundled one first, when it exists)."""
+    """This session's models, name -> ModelEntry (the bundled ones first, when they exist)."""
     ms = st.session_state.setdefault("models", {})
-    if BUNDLED_NAME not in ms and not st.session_state.get("_bundled_removed"):
-        entry = _bundled_entry()
-        if entry is not None:
-            st.session_state["models"] = ms = {BUNDLED_NAME: entry, **ms}
-            st.session_state.setdefault("current_model", BUNDLED_NAME)
+    if st.session_state.get("_bundled_removed"):
+        return ms
+    missing = [n for n in (BUNDLED_NAME, BUNDLED_CNN_NAME) if n not in ms]
+    added = {n: e for n in missing if (e := _bundled_entry(n)) is not None}
+    if added:
+        bundled = {n: added.get(n) or ms.get(n) for n in (BUNDLED_NAME, BUNDLED_CNN_NAME)}
+        st.session_state["models"] = ms = {**{n: e for n, e in bundled.items() if e},
+                                           **ms}
+        st.session_state.setdefault("current_model", next(iter(added)))
     return ms
 
 
@@ -172,7 +219,7 @@ def evaluation(entry: ModelEntry) -> dict:
     """The model's scores on this session's test set, computed once per (model, data):
     probs (N, 10) float32, preds, test_acc, test_loss, per_class, confusion."""
     if entry.source == "bundled" and data_token() == "mnist":
-        return cache.default_score()
+        return cache.cnn_score() if entry.name == BUNDLED_CNN_NAME else cache.default_score()
     evals = st.session_state.setdefault("evaluations", {})
     key = (entry.name, data_token())
     if key not in evals:
@@ -204,10 +251,10 @@ def use_uploaded_model(name: str, raw: bytes) -> str | None:
     ModelFileError message (and nothing in the session changes)."""
     try:
         model = mnist.load_model(raw)
-        if model.sizes[0] != 784 or model.sizes[-1] != 10:
-            raise ModelFileError(f"{name}: the network maps {model.sizes[0]} inputs to "
-                                 f"{model.sizes[-1]} outputs; MNIST Lab needs 784 -> 10")
-        arch = "-".join(map(str, model.sizes))
+        if model.n_inputs != 784 or model.n_classes != 10:
+            raise ModelFileError(f"{name}: the network maps {model.n_inputs} inputs to "
+                                 f"{model.n_classes} outputs; MNIST Lab needs 784 -> 10")
+        arch = model_architecture(model)
         limits.check_weights(f"{name}: {arch}", model.n_params, ModelFileError)
     except ModelFileError as e:
         msg = str(e)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cache, runs, session
+from ui import cache, ensemble, runs, session
 from ui.data import data_description, data_token
 
 
@@ -43,18 +43,20 @@ def draw() -> None:
             if data_token() != "mnist":  # an uploaded test set: score on it (cached)
                 acc = session.evaluation(entry)["test_acc"]
                 label = "Test accuracy (your test set)"
-            st.markdown(f"**{entry.name}**  \n`{entry.architecture}` · {entry.model.activation}"
+            st.markdown(f"**{entry.name}**  \n`{entry.architecture}` · {entry.activation}"
                         f" · {entry.source}")
             if acc is not None:
                 st.metric(label, f"{acc:.2%}",
                           help="Share of the test digits this model classifies correctly "
                                "(the test set is never used for training).")
+            ensemble.members_caption(entry)
             if len(ms) > 1:
                 names = list(ms)
                 st.session_state["_model_picker"] = entry.name
                 st.selectbox("Use model", names, key="_model_picker", on_change=_pick_model,
                              help="Models trained or uploaded in this session (only you see "
                                   "them). The chosen one is used by every page.")
+            ensemble.maker(ms)
         job = runs.training_job()
         if job is not None and not job.done:
             st.fragment(_job_badge, run_every=3)()

@@ -1,0 +1,112 @@
+"""Ensembles in the app: the sidebar makes one of this session's models, and then it is a
+model like any other (every page uses it; download and upload keep its members).
+
+An ensemble answers with the mean of its members' probabilities (`mnist.Ensemble`). Its
+members are this session's networks themselves, shared, not copied: each member is a shallow
+copy of the network (same layers and weights) that carries its own `meta` (name, config,
+scores), which is what `save_model` writes for a member, so the bundled models' own objects
+are never written to.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import streamlit as st
+
+from mnist.nn.ensemble import Ensemble
+from ui import session
+
+MEMBERS_KEY = "_ens_members"  # the sidebar's multiselect
+
+
+def _member(entry: session.ModelEntry, model=None, name: str | None = None):
+    """A network of `entry` as an ensemble member: the same layers, its own meta."""
+    model = entry.model if model is None else model
+    member = copy.copy(model)  # shares the layers (read-only here), not the meta dict
+    meta = dict(getattr(model, "meta", None) or {})
+    if model is entry.model:  # a network of its own: the entry knows how it was made
+        meta["config"] = entry.config.to_dict() if entry.config is not None else None
+        meta["metrics"] = {k: v for k, v in entry.metrics.items()
+                           if k in ("test_acc", "test_loss") and isinstance(v, (int, float))}
+    meta["name"] = name or entry.name
+    member.meta = meta
+    return member
+
+
+def make_ensemble(names, name: str | None = None) -> session.ModelEntry:
+    """An ensemble of the session's models `names` (an ensemble among them adds its members),
+    added through `session.add_model` (scored, made current). ValueError when fewer than two
+    different networks are chosen."""
+    ms = session.models()
+    members, member_names, seen = [], [], set()
+    for n in names:
+        entry = ms.get(n)
+        if entry is None:
+            raise ValueError(f"no model named {n!r} in this session")
+        if entry.kind == "ensemble":
+            parts = [(m, f"{n} / {mn}") for m, mn in zip(entry.model.members, entry.model.names)]
+        else:
+            parts = [(entry.model, n)]
+        for model, mname in parts:
+            if id(model) in seen:
+                continue
+            seen.add(id(model))
+            members.append(_member(entry, model, mname))
+            member_names.append(mname)
+    if len(members) < 2:
+        raise ValueError("an ensemble needs at least two different models")
+    ens = Ensemble(members, member_names)
+    kinds = [m.kind for m in members]
+    mix = ", ".join(f"{kinds.count(k)} {k.upper()}{'s' if kinds.count(k) > 1 else ''}"
+                    for k in dict.fromkeys(kinds))
+    return session.add_model(name or "ensemble: " + " + ".join(names), ens, "ensemble",
+                             note=f"mean of {len(members)} models' probabilities ({mix})")
+
+
+def _on_make():
+    names = st.session_state.get(MEMBERS_KEY) or []
+    try:
+        entry = make_ensemble(names)
+    except ValueError as e:
+        st.session_state["_ens_problem"] = str(e)
+        return
+    st.session_state.pop("_ens_problem", None)
+    st.session_state[MEMBERS_KEY] = []
+    st.session_state["_ens_made"] = entry.name
+
+
+def members_caption(entry: session.ModelEntry | None) -> None:
+    """An ensemble's members, each with its test accuracy (nothing for a single network)."""
+    if entry is None or entry.kind != "ensemble":
+        return
+    lines = []
+    for m in entry.members():
+        acc = f" · {m['test_acc']:.2%}" if m["test_acc"] is not None else ""
+        lines.append(f"- {m['name']} (`{m['architecture']}`{acc})")
+    st.markdown(f"Members ({len(lines)}, their probabilities averaged):\n" + "\n".join(lines))
+
+
+def maker(ms: dict) -> None:
+    """The sidebar's "Make an ensemble": pick two or more of this session's models, press the
+    button; the ensemble joins the models and becomes the current one."""
+    names = list(ms)
+    if len(names) < 2:
+        return
+    st.session_state[MEMBERS_KEY] = [n for n in st.session_state.get(MEMBERS_KEY) or []
+                                     if n in ms]
+    with st.expander("Make an ensemble", icon=":material/join:"):
+        st.multiselect("Members", names, key=MEMBERS_KEY,
+                       help="Models trained differently make different mistakes: the mean "
+                            "of their probabilities is usually right more often than any one "
+                            "of them (an MLP and a CNN together, for instance).")
+        chosen = st.session_state.get(MEMBERS_KEY) or []
+        st.button("Make ensemble", icon=":material/join:", key="ens_make", on_click=_on_make,
+                  disabled=len(chosen) < 2,
+                  help="Averages the chosen models' probabilities; the ensemble becomes the "
+                       "current model on every page.")
+        if st.session_state.get("_ens_problem"):
+            st.error(st.session_state.pop("_ens_problem"))
+    if st.session_state.get("_ens_made"):
+        st.toast(f"**{st.session_state.pop('_ens_made')}** is now the current model",
+                 icon=":material/join:")
