@@ -40,7 +40,7 @@ def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -
     if resume is not None:
         model = clone_model(resume.model)  # the original stays as it was
         cfg = config_for_model(cfg, model)
-    arch = "-".join(map(str, cfg.sizes))
+    arch = cfg.spec if cfg.kind == "cnn" else "-".join(map(str, cfg.sizes))  # run label
     limits.check_weights(arch, cfg.n_params)
     n = st.session_state.get("_run_counter", 0) + 1
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
