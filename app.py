@@ -42,3 +42,5 @@ page = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py")
 widgets.keep_widget_state()
 sidebar.draw()
 page.run()
+with st.sidebar:
+    widgets.preload_charts()  # the tab loads the chart library while this page is read

@@ -85,6 +85,38 @@ def clicked_index(key: str) -> int | None:
     return None
 
 
+def ensure_router() -> None:
+    """Call first on a page a link may open. Until app.py has called st.navigation once in a
+    server process, Streamlit treats the pages/ folder as an old-style multipage app: a fresh
+    server's first visitor arriving by a link to /train got the page alone, without app.py's
+    sidebar, with the file names as the menu, and so did everyone after them until someone
+    opened the home page. Leaving that mode and running again goes through app.py's router
+    (the URL and its query parameters stay)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def preload_charts() -> None:
+    """Once per session (a browser tab), a blank 10-pixel chart, so the browser loads its
+    chart library while the first page is read: every tab loads Plotly's 4.7 MB script at
+    its first chart, which took 2-6 s on a busy 2-core machine when that chart was the Train
+    page's (its form was there at once, its charts seconds later)."""
+    if st.session_state.get("_charts_preloaded"):
+        return
+    st.session_state["_charts_preloaded"] = True
+    import plotly.graph_objects as go
+
+    hidden = dict(visible=False)
+    fig = go.Figure(layout=dict(height=10, margin=dict(l=0, r=0, t=0, b=0), xaxis=hidden,
+                                yaxis=hidden, paper_bgcolor="rgba(0,0,0,0)",
+                                plot_bgcolor="rgba(0,0,0,0)"))
+    st.plotly_chart(fig, config={"staticPlot": True, "displayModeBar": False},
+                    key="_charts_preload")
+
+
 def page_link(path: str, label: str, icon: str | None = None) -> None:
     """st.page_link, or the label in bold when the page is not registered (a page run on its
     own, as in a page test, has no navigation to link through)."""

@@ -351,3 +351,26 @@ def test_step_by_step_trains_one_batch_per_click_and_keeps_the_network():
     entry = at.session_state["models"][at.session_state["current_model"]]
     assert entry.model is run.model and "12 steps" in entry.name
     assert "_tr_steps" not in at.session_state
+
+
+def test_the_results_figures_are_made_once_per_model_not_on_every_rerun(monkeypatch):
+    """Item 8: every widget change reruns the page; the current model's figures are made once
+    (for the bundled model once per server), so a rerun draws them without rebuilding."""
+    from mnist.plots import training as tp
+
+    made = []
+    real = tp.confusion_heatmap
+    monkeypatch.setattr(tp, "confusion_heatmap", lambda *a, **k: made.append(1) or real(*a, **k))
+    at = page("train").run()
+    first = len(made)  # 0 when an earlier test of this process made the bundled model's
+    for epochs in (7, 8, 9):
+        at.number_input(key="tr_epochs").set_value(epochs).run()
+        no_exception(at)
+    assert len(made) == first <= 1
+    assert len(at.get("plotly_chart")) >= 3
+    job = _small_run(at)  # a new current model: its figures once, then none
+    assert job.status == "done"
+    n = len(made)
+    assert n == first + 1
+    at.number_input(key="tr_seed").set_value(5).run()
+    assert len(made) == n
