@@ -131,7 +131,7 @@ def _suggest(lrs: list, smoothed: list):
     """(steepest lr, lr at the minimum, (lo, hi), message) from the smoothed curve."""
     n = len(smoothed)
     if n < 5:
-        return None, None, None, "too few batches to suggest a range"
+        return None, None, None, "Too few batches to suggest a range"
     s = np.asarray(smoothed)
     log_lr = np.log10(np.asarray(lrs))
     i_min = int(np.argmin(s))
@@ -139,7 +139,7 @@ def _suggest(lrs: list, smoothed: list):
     # the steepest descent before the minimum, ignoring the first few (noisy) batches
     lo_i = min(max(n // 20, 3), max(i_min - 1, 0))
     if i_min - lo_i < 2:
-        return None, lowest, None, ("the loss did not fall before it rose: start lower "
+        return None, lowest, None, ("The loss did not fall before it rose: start lower "
                                     "(smaller lr_min)")
     slope = np.gradient(s[lo_i:i_min + 1], log_lr[lo_i:i_min + 1])
     steepest = float(lrs[lo_i + int(np.argmin(slope))])
@@ -149,7 +149,7 @@ def _suggest(lrs: list, smoothed: list):
         c = math.sqrt(lo * hi)
         lo, hi = c / 3, c * 3
     fall = float(s[0] - s[i_min])
-    msg = (f"the loss fell fastest at lr {steepest:.2g} and was lowest at lr {lowest:.2g}; "
+    msg = (f"The loss fell fastest at lr {steepest:.2g} and was lowest at lr {lowest:.2g}; "
            f"try lr between {lo:.2g} and {hi:.2g}")
     if fall <= 0.05 * abs(s[0]):
         msg += " (the loss hardly fell: the suggestion is weak)"
