@@ -49,9 +49,10 @@ def make_ensemble(names, name: str | None = None) -> session.ModelEntry:
         else:
             parts = [(entry.model, n)]
         for model, mname in parts:
-            if id(model) in seen:
+            same = id(getattr(model, "layers", model))  # a member is a copy sharing layers
+            if same in seen:
                 continue
-            seen.add(id(model))
+            seen.add(same)
             members.append(_member(entry, model, mname))
             member_names.append(mname)
     if len(members) < 2:

@@ -32,6 +32,7 @@ def test_app_copes_without_a_bundled_model(tmp_path, monkeypatch):
     from ui import cache
 
     monkeypatch.setattr(cache, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.npz")
+    monkeypatch.setattr(cache, "CNN_MODEL_PATH", tmp_path / "models" / "cnn.npz")
     at = app().run()
     no_exception(at)
     info = " ".join(i.value for i in at.sidebar.info)
@@ -40,10 +41,13 @@ def test_app_copes_without_a_bundled_model(tmp_path, monkeypatch):
     assert "models" not in at.session_state or not at.session_state["models"]
 
 
-def test_model_picker_switches_the_current_model():
+def test_model_picker_switches_the_current_model(monkeypatch, tmp_path):
     # (AppTest runs app.py itself only on the first run; later runs go straight to the page,
     # so the session is prepared before the first run)
+    from ui import cache
     from ui.session import ModelEntry
+
+    monkeypatch.setattr(cache, "CNN_MODEL_PATH", tmp_path / "cnn.npz")  # the MLP alone
 
     at = app()
     at.session_state["models"] = {"tiny": ModelEntry(
