@@ -183,9 +183,10 @@ def _many_models_script():
     st.session_state["cur"] = session.current().name
 
 
-def test_a_session_keeps_at_most_max_models_and_says_which_it_forgot():
-    from ui import limits, session
+def test_a_session_keeps_at_most_max_models_and_says_which_it_forgot(monkeypatch, tmp_path):
+    from ui import cache, limits, session
 
+    monkeypatch.setattr(cache, "CNN_MODEL_PATH", tmp_path / "cnn.npz")  # one bundled model
     at = script(_many_models_script)
     at.session_state["n_add"] = limits.MAX_SESSION_MODELS + 3
     at.run()
