@@ -8,10 +8,9 @@ Pages and the rest of `ui` ask here; nothing else compares against these numbers
 from __future__ import annotations
 
 from mnist.errors import ConfigError
-from mnist.search import running_searches
 from mnist.training.jobs import running_jobs
 
-MAX_SERVER_RUNS = 4  # training runs + searches at once, all sessions together (2 shared cores)
+MAX_SERVER_RUNS = 4  # training runs at once, all sessions together (2 shared cores)
 MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are forgotten
 MAX_TRAIN_PARAMS = 5_000_000  # weights of one model in the app: with gradients and Adam's
                               # moments about 80 MB (float32) of the memory all users share
@@ -30,10 +29,11 @@ def check_weights(what: str, n_params: int, error: type[Exception] = ConfigError
 
 
 def server_busy() -> str | None:
-    """Why no run may start on this server now (None: go ahead). Training runs and searches
-    of all sessions together are capped at MAX_SERVER_RUNS: they share the cores."""
-    busy = running_jobs() + running_searches()
+    """Why no training run may start on this server now (None: go ahead). Training runs of
+    all sessions together are capped at MAX_SERVER_RUNS: they share the cores. (Searches
+    queue their runs on the engine's worker pool, which takes them in turn.)"""
+    busy = running_jobs()
     if busy >= MAX_SERVER_RUNS:
-        return (f"The server is busy: {busy} training runs and searches are going right now "
+        return (f"The server is busy: {busy} training runs are going right now "
                 "(for you and other users, on cores everyone shares). Try again in a minute.")
     return None

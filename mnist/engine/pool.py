@@ -33,7 +33,9 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
@@ -74,12 +76,31 @@ def round_robin(queues: dict, turns, running: dict | None = None) -> list:
     return order
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _bare_main():
+    """A spawned child re-runs the parent's `__main__` file before anything else; in a
+    Streamlit server that is the app's script (which would start another pool). Workers need
+    nothing from it, so they start while `__main__` is a bare module."""
+    with _MAIN_LOCK:
+        saved, bare = sys.modules.get("__main__"), types.ModuleType("__main__")
+        sys.modules["__main__"] = bare
+        try:
+            yield
+        finally:
+            if saved is not None and sys.modules.get("__main__") is bare:
+                sys.modules["__main__"] = saved
+
+
 class _Worker:
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_child_main, args=(child,), daemon=True,
                                 name="mnist-worker")
-        self.proc.start()
+        with _bare_main():
+            self.proc.start()
         child.close()
         self.ready = False
         self.ticket: _Ticket | None = None
@@ -133,6 +154,12 @@ class Pool:
                 if t.study_id == study_id:
                     return i
         return None
+
+    def positions(self, study_id: str) -> list[int]:
+        """Places of every queued trial of the study, in the order they start (1 = next)."""
+        with self._lock:
+            order = round_robin(self._queues, self._turns, self._running_by_owner())
+        return [i for i, t in enumerate(order, start=1) if t.study_id == study_id]
 
     def _running_by_owner(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -270,15 +270,16 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
                  base: TrainConfig | None = None, sampler: str = "grid",
                  trials: int | None = None, pruner: str = "none", paired: bool = True,
                  seed: int = 0, owner: str = "", title: str = "",
-                 report_every: int | None = None, data: str = "mnist",
-                 storage=None) -> Study:
+                 report_every: int | None = None, val_per_epoch: int | None = None,
+                 data: str = "mnist", storage=None) -> Study:
     """A new study in `storage` (default: the runs folder's journal), its runs enqueued.
 
     Either a `space` searched with `sampler` ("grid": every combination; "random" / "tpe":
     `trials` draws) from `base`, or an explicit list of `configs` (a preset's variants, one
     Train-page run). `pruner`: "none", "halving" (successive halving) or "hyperband"; it
     compares validation accuracy at whole epochs. `owner` tags the study for `list_studies`;
-    `report_every` batches between intra-epoch records (default: about 20 an epoch).
+    `report_every` batches between intra-epoch records (default: about 20 an epoch);
+    `val_per_epoch` validations an epoch (default 1: at its end; more show learning's shape).
     Bad choices raise ConfigError; an unusable storage EngineError."""
     if (space is None) == (configs is None):
         raise ConfigError("give a search space or a list of configs, not both or neither")
@@ -313,7 +314,8 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
     store = open_storage(storage)
     plan = dict(version=1, owner=str(owner), title=str(title), created=time.time(),
                 sampler=sampler, pruner=pruner, paired=bool(paired), seed=int(seed),
-                n_trials=len(runs), base=base.to_dict(), report_every=report_every, data=data,
+                n_trials=len(runs), base=base.to_dict(), report_every=report_every,
+                val_per_epoch=val_per_epoch, data=data,
                 space=P.space_json(space) if space is not None else None,
                 distributions=P.to_json(dists))
     ostudy = _new_optuna_study(store)

@@ -227,15 +227,27 @@ class _Heartbeat:
             self.thread.join()
 
 
+def _batches_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    n = cfg.subset if isinstance(cfg.subset, int) else round((cfg.subset or 1.0) * n_train)
+    n = int(min(n, n_train) * (1 - cfg.val_fraction))
+    return -(-n // min(cfg.batch_size or n, n)) if n else 1
+
+
 def _report_every(study: Study, cfg: TrainConfig, n_train: int):
     every = study.report_every or cfg.report_every
     if every:
         return every
-    n = cfg.subset if isinstance(cfg.subset, int) else round((cfg.subset or 1.0) * n_train)
-    n = int(min(n, n_train) * (1 - cfg.val_fraction))
-    batches = -(-n // min(cfg.batch_size or n, n)) if n else 1
+    batches = _batches_per_epoch(cfg, n_train)
     return max(1, batches // REPORTS_PER_EPOCH) if batches >= 2 * REPORTS_PER_EPOCH else \
         (1 if batches > 1 else None)
+
+
+def _validate_every(study: Study, cfg: TrainConfig, n_train: int):
+    """Batches between validations within an epoch, for the study's `val_per_epoch`."""
+    k = study.plan.get("val_per_epoch")
+    if not isinstance(k, int) or k <= 1 or not cfg.val_fraction:
+        return None
+    return max(1, -(-_batches_per_epoch(cfg, n_train) // k))  # the last one: the epoch's end
 
 
 def _train(study: Study, trial) -> tuple[TrialState, float | None]:
@@ -250,7 +262,7 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
         train_ds, _ = datacache.load(runs_dir(), study.data)
         stop = StopFlag(storage, study.optuna._study_id, trial.number)
         run = train(cfg, train_ds, report_every=_report_every(study, cfg, len(train_ds)),
-                    stop=stop)
+                    stop=stop, validate_every=_validate_every(study, cfg, len(train_ds)))
         writer = RecordWriter(storage, tid)
         pruned = False
         for rec in run:

@@ -1,9 +1,13 @@
 """Plotly figures of a hyperparameter search, from plain data (no Streamlit here).
 
 A run is a plain dict: `{"run_id", "label", "values" (varied field -> value), "status",
-"history" (train() records)}` - `RunResult.to_dict()` in mnist.search makes one. Runs are
-coloured by learning rate on a log colour scale when the learning rate varies (else one colour
-per run); diverged runs end in an x and say so in the legend.
+"history" (train() records)}` - `RunResult.to_dict()` in mnist.search makes one. A handful of
+runs (up to MAX_DISTINCT) get one distinct colour each from a qualitative palette, in order of
+learning rate; more runs are coloured by learning rate on a log colour scale. Diverged runs end
+in an x and say so in the legend. Log axes are labelled with whole numbers (0.05, 0.1, 0.2),
+never a bare "2" or "5" without its decade.
+
+`optuna_figures(study)` adds Optuna's own figures of a study where they make sense.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative, sample_colorscale
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from mnist.plots.style import BAD_COLOR, _finite, _layout
@@ -21,21 +25,53 @@ from mnist.search.space import LOG_FIELDS, format_value
 COLORSCALE = "Plasma"
 C0, C1 = 0.2, 1.0  # the part of COLORSCALE used (visible on the dark theme)
 BEST_COLOR = "#7BC67E"
+# Plotly's ten qualitative colours, ordered so that the first few are the furthest apart (a
+# comparison is often 3-5 runs): told apart at a glance on the dark theme
+PALETTE = ["#636EFA", "#FECB52", "#00CC96", "#FF97FF", "#EF553B", "#19D3F3", "#B6E880",
+           "#FF6692", "#AB63FA", "#FFA15A"]
+MAX_DISTINCT = len(PALETTE)  # up to this many runs: one palette colour each
 
 
 def run_colors(runs: list[dict], by: str = "lr") -> tuple[list[str], tuple | None]:
-    """A colour per run: by log10 of `by` on COLORSCALE when it varies (and is positive),
-    else a qualitative palette. Returns (colours, (lo, hi) in log10 or None)."""
+    """A colour per run. Up to MAX_DISTINCT runs: one distinct palette colour each, handed out
+    in order of `by` when it varies (so the colours read in the order of the learning rates).
+    More runs: by log10 of `by` on COLORSCALE when it varies (and is positive), else the
+    palette again. Returns (colours, (lo, hi) in log10 when a colour bar is needed, or None)."""
     vals = [r["values"].get(by) for r in runs]
-    if len(runs) > 1 and all(isinstance(v, (int, float)) and v > 0 for v in vals) and \
-            len(set(vals)) > 1:
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+    if len(runs) <= MAX_DISTINCT:
+        order = sorted(range(len(runs)), key=lambda i: (vals[i], i)) if numeric else \
+            list(range(len(runs)))
+        colors = [""] * len(runs)
+        for rank, i in enumerate(order):
+            colors[i] = PALETTE[rank]
+        return colors, None
+    if numeric and all(v > 0 for v in vals) and len(set(vals)) > 1:
         logs = np.log10(np.asarray(vals, dtype=float))
         lo, hi = float(logs.min()), float(logs.max())
         pos = (logs - lo) / (hi - lo)
         # Plasma starts near black: keep to its visible part on the dark theme
         return sample_colorscale(COLORSCALE, list(C0 + (C1 - C0) * pos)), (lo, hi)
-    palette = qualitative.Plotly
-    return [palette[i % len(palette)] for i in range(len(runs))], None
+    return [PALETTE[i % len(PALETTE)] for i in range(len(runs))], None
+
+
+def log_ticks(values, max_decades: float = 3.0) -> dict:
+    """Tick marks for a log axis over `values`: 1, 2 and 5 times each power of ten when the
+    data span up to `max_decades` decades, powers of ten beyond, each labelled in full
+    ("0.05", "0.2", "1e+03"), so no label is a bare mantissa. {} when there is nothing."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0], float)
+    if not v.size:
+        return {}
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    steps = (1, 2, 5) if hi - lo <= max_decades else (1,)
+    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps]
+    # the marks inside the data, and one either side so the ends are named
+    inside = [t for t in ticks if v.min() <= t <= v.max()]
+    below = [t for t in ticks if t < v.min()][-1:]
+    above = [t for t in ticks if t > v.max()][:1]
+    ticks = below + inside + above
+    return dict(tickmode="array", tickvals=ticks, ticktext=[f"{t:.10g}" for t in ticks],
+                minor=dict(showgrid=False, ticks=""))
 
 
 def _colorbar_trace(lohi, by: str, row=None, col=None):
@@ -52,13 +88,14 @@ def _colorbar_trace(lohi, by: str, row=None, col=None):
 
 def search_curves(runs: list[dict], epochs: int | None = None, height: int = 420,
                   color_by: str = "lr") -> go.Figure:
-    """Validation accuracy (left) and loss (right) against epoch, one colour per run, all runs
-    overlaid. End-of-epoch validation points are solid lines with markers; the intra-epoch
-    training figures (when the runs report them) are dotted lines of the same colour, so the
+    """Accuracy (left) and loss (right) against epoch, one colour per run, all runs overlaid.
+    Validation figures (at the end of each epoch, and within it when the runs measure them)
+    are thick lines with markers; the training figures of each stretch of batches are thin
+    solid lines of the same colour, so a run that oscillates is seen oscillating and the
     curves move during an epoch. A diverged run ends in an x."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=("Validation accuracy (dotted: training)",
-                                        "Loss (dotted: training)"))
+                        subplot_titles=("Accuracy (thick: validation, thin: training)",
+                                        "Loss (thick: validation, thin: training)"))
     colors, lohi = run_colors(runs, color_by)
     diverged_shown = False
     for r, color in zip(runs, colors):
@@ -67,23 +104,22 @@ def search_curves(runs: list[dict], epochs: int | None = None, height: int = 420
         name = r["label"] + (" (diverged)" if diverged else "")
         group = f"run{r['run_id']}"
         shown = False
-        for key, col, dotted in (("train_acc", 2 - 1, True), ("val_acc", 1, False),
-                                 ("train_loss", 2, True), ("val_loss", 2, False)):
+        for key, col, thin in (("train_acc", 1, True), ("val_acc", 1, False),
+                               ("train_loss", 2, True), ("val_loss", 2, False)):
             pts = [(rec["epoch"], rec.get(key)) for rec in h if rec.get(key) is not None]
             if not pts:
                 continue
             xs, ys = zip(*pts)
-            legend = not dotted and not shown
+            legend = not thin and not shown
             shown = shown or legend
             fig.add_trace(go.Scatter(
                 x=list(xs), y=_finite(ys), name=name, legendgroup=group, showlegend=legend,
-                mode="lines" if dotted else "lines+markers",
-                line=dict(color=color, width=1 if dotted else 2.5,
-                          dash="dot" if dotted else "solid"),
-                opacity=0.55 if dotted else 1.0, marker=dict(size=6),
+                mode="lines" if thin else "lines+markers",
+                line=dict(color=color, width=1.3 if thin else 2.5, dash="solid"),
+                opacity=0.85 if thin else 1.0, marker=dict(size=5),
                 hovertemplate=f"{r['label']}<br>epoch %{{x:.2f}}<br>{key} %{{y:.4g}}"
                               "<extra></extra>"), row=1, col=col)
-        if not shown and h:  # no validation figures at all: the dotted lines carry the name
+        if not shown and h:  # no validation figures at all: the thin lines carry the name
             fig.data[-1].showlegend = True
         if diverged and h:
             last = h[-1]
@@ -104,7 +140,9 @@ def search_curves(runs: list[dict], epochs: int | None = None, height: int = 420
     xmax = max([epochs or 0] + [rec["epoch"] for r in runs for rec in r.get("history") or []])
     fig.update_xaxes(title="epoch", range=[0, max(xmax, 1) * 1.03])
     fig.update_yaxes(range=[0, 1.0], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=2)
+    losses = [rec.get(k) for r in runs for rec in r.get("history") or []
+              for k in ("train_loss", "val_loss")]
+    fig.update_yaxes(type="log", row=1, col=2, **log_ticks(losses))
     return _layout(fig, height=height, legend=dict(orientation="h", y=-0.18),
                    hovermode="closest")
 
@@ -143,7 +181,8 @@ def accuracy_vs_lr(runs: list[dict], best: int | None = None, height: int = 380,
             x=[top[0][0]], y=[top[0][1]], mode="markers", name="best",
             marker=dict(symbol="star", size=20, color=BEST_COLOR, line=dict(width=1)),
             hovertemplate="best: %{y:.2%}<extra></extra>"))
-    fig.update_xaxes(type="log", title="learning rate (log scale)")
+    fig.update_xaxes(type="log", title="learning rate (log scale)",
+                     **log_ticks([p[0] for p in pts]))
     fig.update_yaxes(title="validation accuracy" if metric == "val_acc" else metric,
                      tickformat=".0%", range=[0, 1.02])
     return _layout(fig, height=height, title="Final accuracy against learning rate",
@@ -205,7 +244,51 @@ def lr_finder_plot(result: dict, height: int = 360) -> go.Figure:
     if smooth:
         start = smooth[0]
         fig.update_yaxes(range=[0, max(min(max(smooth), 3 * start), min(smooth) + 1e-3) * 1.1])
-    fig.update_xaxes(type="log", title="learning rate (log scale, raised every batch)")
+    fig.update_xaxes(type="log", title="learning rate (log scale, raised every batch)",
+                     **log_ticks(lrs))
     fig.update_yaxes(title="training loss")
     return _layout(fig, height=height, title="Learning-rate range test",
                    legend=dict(orientation="h", y=-0.25))
+
+
+def optuna_figures(ostudy, sampler: str) -> list[tuple[str, str, go.Figure]]:
+    """Optuna's own figures of a study (`ostudy`: an optuna.Study), where they make sense, as
+    (key, caption, figure): how validation accuracy went epoch by epoch (the values a pruner
+    compares) and when each trial ran; for random and TPE searches over two or more settings
+    (their trials hold drawn parameters) which settings mattered, each trial through them,
+    and accuracy over pairs of settings and along each one."""
+    import warnings
+
+    from optuna import visualization as V
+    from optuna.trial import TrialState
+
+    trials = ostudy.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    wanted = []
+    if any(len(t.intermediate_values) >= 2 for t in trials):
+        wanted.append(("intermediate", "Validation accuracy at the end of each epoch: the "
+                       "values a pruner compares.", V.plot_intermediate_values))
+    if any(t.datetime_start for t in trials):
+        wanted.append(("timeline", "When each run trained, and how it ended.",
+                       V.plot_timeline))
+    params = {k for t in complete for k in t.params}
+    if sampler in ("random", "tpe") and len(params) >= 2 and len(complete) >= 2:
+        wanted += [
+            ("importances", "Which settings mattered most for validation accuracy (fANOVA).",
+             V.plot_param_importances),
+            ("parallel", "Each run through its settings to its accuracy.",
+             V.plot_parallel_coordinate),
+            ("contour", "Accuracy over each pair of settings (interpolated between the runs).",
+             V.plot_contour),
+            ("slice", "Accuracy along each setting.", V.plot_slice)]
+    out = []
+    for key, caption, plot in wanted:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # some are "experimental" in Optuna 5
+                fig = plot(ostudy)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # too few trials of the right kind for this figure yet
+        if fig.data:
+            out.append((key, caption, _layout(fig, height=420)))
+    return out

@@ -4,16 +4,14 @@
     presets.py   SEARCH_PRESETS: the comparisons people come for
     results.py   RunResult, the results table, CSV/JSON export
     estimate.py  a worker's measured speed and the search's expected duration
-    pool.py      Search: schedules the runs, live events, successive halving
-    workers.py   where the runs train: worker processes, or this process (jobs=0)
 
-The names below are re-exported for users (`from mnist.search import grid, Search`); code
-inside the package imports them from their modules.
+Where the runs train (worker processes, one machine or many) is the run engine's business:
+mnist.engine (a search is a study, a run a trial). The names below are re-exported for users
+(`from mnist.search import grid, sample`); code inside the package imports them from their
+modules.
 """
 
 from mnist.search.estimate import estimate_seconds, measure_speed, run_seconds, speed_key
-from mnist.search.pool import (MAX_JOBS, MAX_SEARCH_EPOCHS, Search, SearchEvent, available_cores,
-                               halving_rungs, running_searches)
 from mnist.search.presets import SEARCH_PRESETS, SearchPreset
 from mnist.search.results import (RunResult, results_csv, results_json, results_table,
                                   write_results)
@@ -23,8 +21,6 @@ from mnist.search.space import (FIELDS, INT_FIELDS, LOG_FIELDS, MAX_RUNS, Choice
 
 __all__ = [
     "estimate_seconds", "measure_speed", "run_seconds", "speed_key",
-    "MAX_JOBS", "MAX_SEARCH_EPOCHS", "Search", "SearchEvent", "available_cores",
-    "halving_rungs", "running_searches",
     "SEARCH_PRESETS", "SearchPreset",
     "RunResult", "results_csv", "results_json", "results_table", "write_results",
     "FIELDS", "INT_FIELDS", "LOG_FIELDS", "MAX_RUNS", "Choice", "IntRange", "Range",

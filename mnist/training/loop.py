@@ -75,12 +75,14 @@ class TrainingRun:
     """The iterator train() returns: yields records; `.model`, `.config`, `.history`,
     `.train_set`, `.validation` stay available to the caller."""
 
-    def __init__(self, cfg, model, train_set, validation, report_every, stop):
+    def __init__(self, cfg, model, train_set, validation, report_every, stop,
+                 validate_every=None):
         self.config = cfg
         self.model = model
         self.train_set = train_set
         self.validation = validation
         self.report_every = report_every
+        self.validate_every = validate_every
         self.stop = stop
         self.history: list[dict] = []
         self._gen = self._run()
@@ -114,7 +116,7 @@ class TrainingRun:
         stepper = make_stepper(model, opt, data, B, cfg.weight_decay, _augmenter(cfg), aug_rng,
                                chunk=ACCUM_CHUNK)
         scheduled = cfg.schedule != "constant" or cfg.warmup_epochs
-        every = self.report_every
+        every, val_every = self.report_every, self.validate_every
         self._t0 = time.perf_counter()
         self._train_time = 0.0  # seconds spent in training steps since the last record
         self._rate_seen = 0  # samples trained on since the last record (for samples/s)
@@ -167,10 +169,12 @@ class TrainingRun:
                     yield self._record(epoch_pos, "stopped", ep_loss, ep_correct, ep_seen, True,
                                        f"stopped at epoch {epoch_pos:.3g}")
                     return
-                if every and (i + 1) % every == 0 and i + 1 < n_batches:
+                report = every and (i + 1) % every == 0
+                validate = val_every and (i + 1) % val_every == 0
+                if (report or validate) and i + 1 < n_batches:
                     snapshot, snapshot_at = model.state_dict(), f"epoch {epoch_pos:.4g}"
                     yield self._record(epoch_pos, "running", win_loss, win_correct, win_seen,
-                                       False)
+                                       bool(validate))
                     win_loss = win_correct = win_seen = 0
 
             if not _finite(model):
@@ -242,13 +246,16 @@ def _augmenter(cfg: TrainConfig):
 
 def train(config: TrainConfig, train: Dataset, model: Network | None = None,
           validation: Dataset | None = None, report_every: int | None = None,
-          stop: Callable[[], bool] | None = None) -> TrainingRun:
+          stop: Callable[[], bool] | None = None,
+          validate_every: int | None = None) -> TrainingRun:
     """Fit `model` (or a new `build_model(config)`) on `train`; iterate to train.
 
     - `config.subset` subsamples `train` (stratified); then `config.val_fraction` of it is
       held out as validation (stratified) unless `validation` is given.
     - Yields a record per epoch, plus one every `report_every` batches (default
-      `config.report_every`) with the training figures of that window and no validation.
+      `config.report_every`) with the training figures of that window and no validation;
+      `validate_every` batches: such a record with the validation figures too (curves that
+      show the shape of learning within an epoch, at the cost of a validation pass each).
     - `stop()` is checked after every batch; True ends the run with status "stopped".
     - The model is updated in place; pass a loaded model to continue training it (its own
       architecture is used; the optimizer state starts fresh).
@@ -280,4 +287,8 @@ def train(config: TrainConfig, train: Dataset, model: Network | None = None,
         raise ConfigError(f"model must map 784 pixels to 10 classes, maps {model.n_inputs} "
                           f"to {model.n_classes}")
     every = report_every if report_every is not None else config.report_every
-    return TrainingRun(config, model, data, validation, every, stop)
+    if validate_every is not None and (isinstance(validate_every, bool) or
+                                       not isinstance(validate_every, int) or validate_every < 1):
+        raise ConfigError(f"validate_every must be a number of batches >= 1, got "
+                          f"{validate_every!r}")
+    return TrainingRun(config, model, data, validation, every, stop, validate_every)

@@ -1,82 +1,135 @@
-"""The Search page under AppTest: a small search completes through the UI (live curves, results
-table, U-curve, best run usable as the current model), cancel works, bad input is explained,
-and the LR range test feeds the search form."""
+"""The Search page under AppTest, on the run engine: a small study runs on the shared worker
+pool (live curves, statuses, results table, figures, the best run as the current model);
+Cancel shows the runs that never started as cancelled; bad input is explained; the LR range
+test fills the form and says so where it was clicked; the URL carries the setup and a shared
+study; a session lists only its own studies; an unusable storage is a message box."""
+
+from __future__ import annotations
 
 import time
 
-import psutil
 from streamlit.testing.v1 import AppTest
 
+from mnist.engine.study import open_study
 from tests.app_helpers import figures
 from tests.page_helpers import ROOT
 
 PAGE = str(ROOT / "pages" / "search.py")
 
 
-def _page(epochs=1, subset=2000):
+def _page(epochs=1, subset=2000, params=None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["_bundled_removed"] = True  # no bundled model needed
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
     at.run()
-    assert not at.exception
-    at.number_input(key="sr_epochs").set_value(epochs)
-    at.number_input(key="sr_subset").set_value(subset)
-    at.run()
-    assert not at.exception
+    assert not at.exception, [e.value for e in at.exception]
+    if epochs is not None:
+        at.number_input(key="sr_epochs").set_value(epochs)
+        at.number_input(key="sr_subset").set_value(subset)
+        at.run()
+        assert not at.exception
     return at
 
 
+def _wait(study, check=lambda ts: all(t.finished for t in ts), timeout=120):
+    deadline = time.monotonic() + timeout
+    while not check(study.trials()):
+        assert time.monotonic() < deadline, [t.status for t in study.trials()]
+        time.sleep(0.1)
+    return study.trials()
 
 
-def test_a_small_search_completes_and_its_best_run_becomes_the_current_model():
-    at = _page()
-    # the default preset: four learning rates, with a count and a time estimate before starting
-    summary = " ".join(m.value for m in at.markdown)
-    assert "**4 runs**" in summary and "about" in summary
+def _bars(at) -> list[tuple[int, str]]:
+    return [(p.proto.value, p.proto.text) for p in at.get("progress")]
+
+
+def _start(at):
     at.button(key="_sr_start").click().run()
-    assert not at.exception
-    search = at.session_state["_sr_search"]
-    assert search.wait(60) and not search.error
+    assert not at.exception, [e.value for e in at.exception]
+    return open_study(at.session_state["_sr_current"])
+
+
+def test_a_small_search_runs_on_the_engine_and_its_best_run_becomes_the_current_model():
+    at = _page()
+    summary = " ".join(m.value for m in at.markdown)
+    assert "**4 runs**" in summary and "about" in summary  # count and estimate before start
+    # the URL holds the setup
+    assert at.query_params["preset"] == "four-learning-rates"
+    assert at.query_params["epochs"] == "1" and at.query_params["subset"] == "2000"
+    study = _start(at)
+    assert study.owner == at.session_state["_sr_owner"] and study.n_trials == 4
+    trials = _wait(study)
     at.run()
     assert not at.exception
-    assert [r.status for r in search.results][:3] == ["done", "done", "done"]
-    assert search.results[3].status == "diverged"  # lr 5 on He-initialised SGD blows up
-    # results: table (one row per run, best highlighted), curves, U-curve
-    table = at.dataframe[-1]  # (the first one lists the planned runs)
-    df = table.value
-    assert len(df) == 4 and list(df["status"]) == [r.status for r in search.results]
+    assert [t.status for t in trials] == ["complete", "complete", "complete", "diverged"]
+    # the table: one row per run, the engine's statuses in the page's words
+    df = at.dataframe[1].value  # (the first lists the planned runs)
+    assert list(df["status"]) == ["done", "done", "done", "diverged"]
+    # one epoch numbering: the table says where the run diverged as its message does
+    blown = trials[3]
+    assert "at epoch 1 (batch 3 of 57)" in blown.message
+    assert df["epoch"][3] == "epoch 1 of 1, batch 3 of 57"
+    assert df["epoch"][0] == "the end of epoch 1 of 1"
     figs = figures(at)
     names = [t.get("name", "") for f in figs for t in f["data"]]
     assert any("(diverged)" in n for n in names) and "diverged" in names
     ucurve = [f for f in figs if f["layout"]["xaxis"].get("type") == "log"]
     assert ucurve and "best" in [t.get("name") for t in ucurve[0]["data"]]
     assert any("Best run" in s.value for s in at.success)
+    # the progress bars: full for the finished runs, partial for the diverged one
+    bars = _bars(at)
+    assert sorted(v for v, _ in bars)[-3:] == [100, 100, 100]
+    assert any("diverged at epoch 1 of 1, batch 3 of 57" in text for _, text in bars)
     # one click: the best run is the session's current model, with its test accuracy
     at.button(key="_sr_use").click().run()
     assert not at.exception
-    name = at.session_state["current_model"]
-    entry = at.session_state["models"][name]
-    assert entry.source == "search" and entry.config == search.best.config
+    entry = at.session_state["models"][at.session_state["current_model"]]
+    assert entry.source == "search" and entry.config == study.best().config
     assert 0.5 < entry.metrics["test_acc"] <= 1.0
-    assert not set(search.worker_pids()) & {p.pid for p in psutil.Process().children()}
 
 
-def test_cancel_from_the_page_stops_the_search():
-    at = _page(epochs=20, subset=20000)
-    at.button(key="_sr_start").click().run()
-    search = at.session_state["_sr_search"]
-    deadline = time.time() + 20
-    while not any(r.history for r in search.results) and time.time() < deadline:
-        time.sleep(0.1)
+def test_the_flagship_comparison_measures_validation_within_its_first_epoch():
+    at = _page(epochs=2, subset=6000)
+    study = _start(at)
+    _wait(study)
     at.run()
+    curves = next(f for f in figures(at) if "Loss" in str(f["layout"].get("annotations")))
+    val = [t for t in curves["data"] if t.get("xaxis", "x") == "x" and
+           t.get("mode") == "lines+markers" and "lr=0.5" in t.get("name", "")]
+    xs = [x for x in val[0]["x"] if x < 1]
+    assert len(xs) >= 4  # the shape of learning within the first epoch, not one point at 1.0
+    # the jumpy run is drawn in solid lines, never faint dots
+    assert all(t.get("line", {}).get("dash", "solid") == "solid" for t in curves["data"]
+               if t.get("mode", "").startswith("lines"))
+
+
+def test_cancel_shows_the_runs_that_never_started_as_cancelled():
+    at = _page(epochs=20, subset=20000)
+    at.selectbox(key="sr_preset").set_value("Custom search").run()
+    at.text_input(key="sr_grid_lr").set_value("0.01, 0.02, 0.03, 0.04, 0.05").run()
+    study = _start(at)
+    _wait(study, lambda ts: sum(t.status == "running" and bool(t.records) for t in ts) >= 2)
+    at.run()
+    assert any("queued, place" in text for _, text in _bars(at))  # queued: its place
     at.button(key="_sr_cancel").click().run()
-    assert search.wait(10) and search.cancelled
+    trials = _wait(study, timeout=30)
     at.run()
     assert not at.exception
-    assert {r.status for r in search.results} <= {"stopped", "cancelled", "diverged"}
-    assert any("cancelled" in m.value for m in at.markdown)
+    statuses = [t.status for t in trials]
+    assert statuses.count("stopped") == 2 and statuses.count("cancelled") == 3
+    bars = dict((text.split(":")[0], (v, text)) for v, text in _bars(at))
+    for t in trials:
+        value, text = bars[t.label]
+        if t.status == "cancelled":  # never started: an empty bar that says so
+            assert value == 0 and "cancelled before it started" in text
+        else:
+            assert 0 < value < 100 and "stopped at epoch" in text
+    df = at.dataframe[1].value
+    assert sorted(df["status"]) == ["cancelled (never started)"] * 3 + ["stopped"] * 2
 
 
-def test_custom_grid_errors_and_the_lr_range_test_fill_the_form():
+def test_custom_grid_errors_and_the_lr_range_test_fill_the_form_and_say_so():
     at = _page()
     at.selectbox(key="sr_preset").set_value("Custom search").run()
     assert not at.exception
@@ -90,31 +143,40 @@ def test_custom_grid_errors_and_the_lr_range_test_fill_the_form():
     # the range test, then its range as the search's learning rates
     at.button(key="_sr_lrfind").click().run()
     assert not at.exception
-    res = at.session_state["_sr_lr_result"]
-    lo, hi = res["suggested"]
+    lo, hi = at.session_state["_sr_lr_result"]["suggested"]
     assert lo < hi
     at.button(key="_sr_use_range").click().run()
     assert not at.exception
     values = [float(v) for v in at.text_input(key="sr_grid_lr").value.split(",")]
     assert len(values) == 4 and min(values) >= lo * 0.95 and max(values) <= hi * 1.05
     assert "**4 runs**" in " ".join(m.value for m in at.markdown)
+    # where the user clicked: what happened, and a way up to the form (plus a toast)
+    note = [s.value for s in at.success if "now compares" in s.value]
+    assert note and "(#what-to-compare)" in note[0]
+    assert any("Search form set" in t.value for t in at.toast)
 
 
-def test_random_search_draws_the_asked_number_of_runs_in_the_ranges():
+def test_random_and_tpe_searches_draw_in_their_ranges_and_show_optunas_figures():
     at = _page()
     at.selectbox(key="sr_preset").set_value("Custom search").run()
-    at.radio(key="sr_mode").set_value("Random").run()
+    at.radio(key="sr_sampler").set_value("tpe").run()
     at.multiselect(key="sr_vary").set_value(["lr", "batch_size"]).run()
     at.number_input(key="sr_lo_lr").set_value(0.001)
     at.number_input(key="sr_hi_lr").set_value(0.5)
-    at.number_input(key="sr_trials").set_value(5).run()
+    at.number_input(key="sr_trials").set_value(4).run()
     assert not at.exception and not at.error
-    assert "**5 runs**" in " ".join(m.value for m in at.markdown)
-    runs = at.dataframe[0].value  # the planned runs
-    lrs = runs["lr"].astype(float)
-    bs = runs["batch_size"].astype(int)
-    assert len(runs) == 5 and lrs.between(0.001, 0.5).all() and lrs.nunique() == 5
-    assert bs.between(16, 256).all()
+    assert "**4 runs** drawn by the TPE sampler" in " ".join(m.value for m in at.markdown)
+    assert at.query_params["sampler"] == "tpe" and at.query_params["trials"] == "4"
+    study = _start(at)
+    assert study.sampler == "tpe"
+    trials = _wait(study)
+    for t in trials:
+        assert 0.001 <= t.values["lr"] <= 0.5 and 16 <= t.values["batch_size"] <= 256
+    at.run()
+    assert not at.exception
+    titles = {str(f["layout"].get("title", {}).get("text", "")) for f in figures(at)}
+    assert any("Slice" in t for t in titles) and any("Contour" in t for t in titles)
+    assert any("Importance" in t for t in titles) and any("Timeline" in t for t in titles)
     at.number_input(key="sr_lo_lr").set_value(0.9).run()  # above the upper end
     assert any("above the upper end" in e.value for e in at.error)
 
@@ -124,7 +186,75 @@ def test_a_network_over_the_apps_weight_cap_is_refused_at_start():
     at.selectbox(key="sr_preset").set_value("Custom search").run()
     at.text_input(key="sr_hidden").set_value("4096, 4096").run()
     assert not at.exception
-    # said before anything starts (no time estimate is measured for it either)
     assert any("20,037,642 weights" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="_sr_start").disabled
-    assert "_sr_search" not in at.session_state  # nothing started
+    assert "_sr_current" not in at.session_state  # nothing started
+
+
+def test_a_link_opens_its_setup_and_bad_parameters_fall_back_with_one_note():
+    at = _page(None, params={"preset": "custom", "sampler": "random", "vary": "lr,momentum",
+                             "from.lr": "0.01", "to.lr": "0.2", "trials": "5",
+                             "hidden": "64-32", "epochs": "2", "pruner": "halving"})
+    assert not at.error
+    assert at.selectbox(key="sr_preset").value == "Custom search"
+    assert at.radio(key="sr_sampler").value == "random"
+    assert at.multiselect(key="sr_vary").value == ["lr", "momentum"]
+    assert at.number_input(key="sr_lo_lr").value == 0.01
+    assert at.number_input(key="sr_trials").value == 5
+    assert at.text_input(key="sr_hidden").value == "64, 32"
+    assert at.number_input(key="sr_epochs").value == 2
+    assert at.selectbox(key="sr_pruner").value == "halving"
+    assert not [i for i in at.info if "link" in i.value]  # all of it was used
+    stale = _page(None, params={"preset": "no-such-preset", "epochs": "banana",
+                                "sampler": "annealing", "colour": "red", "subset": "5000"})
+    assert not stale.exception and not stale.error
+    notes = [i.value for i in stale.info if "This link's setup" in i.value]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    for word in ("preset='no-such-preset'", "epochs='banana'", "sampler='annealing'",
+                 "colour"):
+        assert word in notes[0]
+    assert stale.number_input(key="sr_subset").value == 5000  # the good one is taken
+    assert stale.number_input(key="sr_epochs").value == 3  # the bad ones: defaults
+    assert stale.selectbox(key="sr_preset").value.startswith("Four learning rates")
+
+
+def test_a_shared_study_opens_in_a_fresh_session_and_is_listed_only_where_opened():
+    mine = _page()
+    study = _start(mine)
+    _wait(study)
+    mine.run()
+    mine.button(key="_sr_share").click().run()
+    assert mine.query_params["study"] == study.id
+    assert any(study.id in c.value for c in mine.code)
+    listed = mine.dataframe[-1].value  # "My studies"
+    assert study.id in list(listed["id"])
+    # another session: does not list it ...
+    other = _page()
+    assert study.id not in str([d.value for d in other.dataframe])
+    # ... and an unknown id says so, naming it
+    other.text_input(key="_sr_open_id").set_value("no-such-study-id")
+    other.button(key="_sr_open_btn").click().run()
+    assert not other.exception
+    assert any("no-such-study-id" in e.value for e in other.error)
+    # a fresh session opened by the shared link shows the study, finished, with its results
+    fresh = _page(None, params={"study": study.id, "preset": "four-learning-rates"})
+    assert not fresh.exception and not fresh.error
+    assert fresh.session_state["_sr_current"] == study.id
+    assert any("Best run" in s.value for s in fresh.success)
+    assert len(_bars(fresh)) == 4
+    assert study.id in list(fresh.dataframe[-1].value["id"])
+    stale = _page(None, params={"study": "gone-study-id"})
+    assert any("gone-study-id" in e.value for e in stale.error) and not stale.exception
+
+
+def test_an_unusable_storage_is_a_message_box(monkeypatch):
+    for url, words in (("nonsense://nowhere", "not a storage URL"),
+                       ("postgresql://u:secret@127.0.0.1:9/none", "cannot reach the database")):
+        monkeypatch.setenv("MNIST_STORAGE", url)
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.session_state["_bundled_removed"] = True
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        boxes = [e.value for e in at.error]
+        assert len(boxes) == 1 and words in boxes[0] and ":secret@" not in boxes[0]
+        assert "MNIST_STORAGE" in boxes[0]

@@ -1,7 +1,9 @@
 """Hyperparameter search (mnist.search) and the learning-rate range test (mnist.training.lr_finder).
 
-Small networks on a few hundred digits: the point is the engine's behaviour (configs, pairing,
-parallel streaming, divergence, cancel, halving), not accuracy.
+Small networks on a few hundred digits: the point is the behaviour (configs, pairing, a search
+run as a study on the run engine, divergence, results tables, validation within an epoch, the
+figures), not accuracy. The engine itself (samplers, pruners, stop, dead workers, fair queues)
+is tested in tests/engine.
 """
 
 import csv
@@ -10,7 +12,6 @@ import io
 import json
 import math
 import os
-import time
 
 import numpy as np
 import psutil
@@ -20,8 +21,13 @@ from scipy import stats
 from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
 from mnist.nn.fast import FastPath
 from mnist.training.lr_finder import lr_range_test
+from mnist.engine import datacache
+from mnist.engine import trial as T
+from mnist.engine.pool import Pool
+from mnist.engine.storage import runs_dir
+from mnist.engine.study import create_study
+from mnist.engine.trial import work
 from mnist.search.estimate import estimate_seconds
-from mnist.search.pool import Search, halving_rungs, running_searches
 from mnist.search.presets import SEARCH_PRESETS
 from mnist.search.results import results_csv, results_json, results_table, write_results
 from mnist.search.space import MAX_RUNS, Choice, IntRange, Range, grid, sample, varied_fields
@@ -112,8 +118,6 @@ def test_bad_random_trials_and_ranges():
         Range(1.0, 0.1)
     with pytest.raises(ConfigError, match="momentum must be"):
         sample({"momentum": Range(0.5, 1.5)}, 16, seed=1)  # some draws are >= 1
-    with pytest.raises(ConfigError, match="same number of epochs"):
-        Search(grid({"epochs": [1, 2]}, base=TINY), load_mnist()[0], halving=True)
 
 
 # ------------------------------------------------------------------------------ pairing
@@ -188,136 +192,126 @@ def test_unpaired_runs_start_from_different_weights():
 
 
 # ------------------------------------------------------------------------------ running
+# (the engine's own tests, tests/engine, cover halving, stop, cancelled runs, dead workers)
 def _children():
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-def test_parallel_search_streams_records_marks_divergence_and_matches_serial(digits):
-    cfgs = grid({"lr": [0.05, 0.5, 50.0]}, base=TINY)
-    before = _children()
-    search = Search(cfgs, digits, jobs=2, report_every=3, keep="all")
-    kinds, live = [], 0
-    for ev in search:
-        kinds.append(ev.kind)
-        if ev.kind == "record" and ev.record["status"] == "running":
-            live += 1
-            assert not ev.result.finished  # the record arrived while the run was training
-    assert kinds[-1] == "done" and kinds.count("finished") == 3 and live > 0
-    assert {r.worker for r in search.results} <= set(search.worker_pids())
-    assert len(set(search.worker_pids())) == 2 and os.getpid() not in search.worker_pids()
-    status = [r.status for r in search.results]
-    assert status == ["done", "done", "diverged"]
-    assert "diverged" in search.results[2].message
-    assert search.best.run_id in (0, 1) and search.best.score > 0.2  # chance is 0.1
+@pytest.fixture
+def journal(tmp_path):
+    return str(tmp_path / "studies.journal")
+
+
+def _bundled_train():
+    return datacache.load(runs_dir())[0]  # what the workers train on
+
+
+def test_a_grid_on_worker_processes_gives_the_numbers_of_the_same_runs_here(journal):
+    space = {"lr": [0.05, 0.5, 50.0]}
+    pool = Pool(2)
+    try:
+        study = create_study(space, base=TINY, storage=journal, report_every=3)
+        pool.submit(study)
+        assert pool.wait(study.id, timeout=120)
+        pids = pool.pids()
+    finally:
+        pool.close()
+    trials = study.trials()
+    assert [t.status for t in trials] == ["complete", "complete", "diverged"]
+    assert {t.worker["pid"] for t in trials} <= set(pids) and os.getpid() not in pids
+    assert "diverged" in trials[2].message
+    assert study.best().number in (0, 1) and study.best().value > 0.2  # chance is 0.1
     # intra-epoch points (no validation) and end-of-epoch points (with validation)
-    h = search.results[0].history
+    h = trials[0].records
     assert any(not float(r["epoch"]).is_integer() for r in h)
     assert [r["epoch"] for r in h if r["val_acc"] is not None] == [1.0, 2.0]
-    # no worker left behind
-    assert not (set(search.worker_pids()) & _children()) and _children() <= before | set()
+    assert not set(pids) & _children()  # no worker left behind
     # the same runs one after another in this process give the same numbers
-    serial = Search(cfgs, digits, jobs=0, report_every=3).run()
-    for a, b in zip(search.results, serial):
+    serial = create_study(space, base=TINY, storage=journal, report_every=3)
+    assert work(serial.id, journal) == 3
+    for a, b in zip(trials, serial.trials()):
         assert a.status == b.status
-        assert a.last["val_acc"] == pytest.approx(b.last["val_acc"], abs=1e-9)
-        assert a.last["train_loss"] == pytest.approx(b.last["train_loss"], rel=1e-5)
+        assert a.records[-1]["val_acc"] == pytest.approx(b.records[-1]["val_acc"], abs=1e-9)
+        assert a.records[-1]["train_loss"] == pytest.approx(b.records[-1]["train_loss"],
+                                                            rel=1e-5)
 
 
-def test_best_weights_are_kept_and_reproduce_the_validation_accuracy(digits):
-    cfgs = grid({"lr": [0.003, 0.3]}, base=TINY)
-    search = Search(cfgs, digits, jobs=0, keep="best")
-    search.run()
-    best = search.best
-    assert best.state is not None and sum(r.state is not None for r in search.results) == 1
-    model = build_model(best.config)
-    model.load_state_dict(best.state)
-    run = train(best.config, digits)  # the same validation split, recomputed
+def test_best_weights_are_kept_and_reproduce_the_validation_accuracy(journal):
+    study = create_study({"lr": [0.003, 0.3]}, base=TINY, storage=journal)
+    work(study.id, journal)
+    best = study.best()
+    model = study.load_model(best.number)
+    run = train(best.config, _bundled_train())  # the same validation split, recomputed
     val = run.validation
     acc = float(np.mean(model.predict(val.x()) == val.y()))
-    assert acc == pytest.approx(best.last["val_acc"], abs=1e-9)
+    assert acc == pytest.approx(best.value, abs=1e-9)
 
 
-def test_cancel_stops_every_run_promptly_and_leaves_no_process(digits):
-    train_ds, _ = load_mnist()
-    slow = TINY.replace(hidden=(256, 256), epochs=50, subset=20000, report_every=20)
-    search = Search(grid({"lr": [0.01, 0.02, 0.03]}, base=slow), train_ds, jobs=2)
-    search.start()
-    deadline = time.time() + 20
-    while sum(len(r.history) > 0 for r in search.results) < 2 and time.time() < deadline:
-        time.sleep(0.05)
-    pids = search.worker_pids()
-    assert len(pids) == 2 and set(pids) <= _children()
-    assert running_searches() == 1 and search.running
-    search.cancel()
-    assert search.wait(10)  # a liveness bound, not a timing: promptness is in the statuses below
-    statuses = sorted(r.status for r in search.results)
-    assert statuses == ["cancelled", "stopped", "stopped"]
-    assert all(r.history[-1]["epoch"] < 2 for r in search.results if r.history)
-    assert not set(pids) & _children() and running_searches() == 0
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
-                   for p in pids)
+def test_a_failing_run_does_not_fail_the_study(journal):
+    # valid configs, but train() rejects the second: a subset bigger than the data
+    study = create_study(configs=[TINY, TINY.replace(subset=100_000)], storage=journal)
+    work(study.id, journal)
+    ok, failed = study.trials()
+    assert ok.status == "complete"
+    assert failed.status == "failed" and "subset" in failed.message
 
 
-def test_breaking_out_of_a_search_also_shuts_the_workers(digits):
-    search = Search(grid({"lr": [0.01, 0.02]}, base=TINY.replace(epochs=20)), digits, jobs=2)
-    for ev in search:
-        if ev.kind == "record":
-            break
-    pids = search.worker_pids()
-    search_iter_closed = search.done  # the generator was closed by the break
-    assert search_iter_closed and not set(pids) & _children()
-    assert search.cancelled and {r.status for r in search.results} == {"cancelled"}
+def test_validation_is_measured_within_the_epoch_when_asked(digits, journal):
+    cfg = TINY.replace(epochs=2)  # 300 training digits, batch 32: 10 batches an epoch
+    recs = list(train(cfg, digits, report_every=2, validate_every=5))
+    inner = [r for r in recs if not float(r["epoch"]).is_integer()]
+    with_val = [r["epoch"] for r in inner if r["val_acc"] is not None]
+    assert with_val == [0.5, 1.5]  # batch 5 of each epoch; the reports between have none
+    assert all(r["val_acc"] is None for r in inner if r["epoch"] not in with_val)
+    # the same run without it: the same epochs (a validation pass changes nothing)
+    plain = list(train(cfg, digits, report_every=2))
+
+    def ends(rs):
+        return [(r["epoch"], r["train_loss"], r["val_loss"]) for r in rs
+                if float(r["epoch"]).is_integer()]
+
+    assert ends(plain) == ends(recs) and len(ends(recs)) == 2
+    with pytest.raises(ConfigError, match="validate_every"):
+        train(cfg, digits, validate_every=0)
+    # a study asks for it per epoch; the pruner still sees whole epochs only
+    study = create_study({"lr": [0.05]}, base=TINY.replace(subset=2000), storage=journal,
+                         val_per_epoch=4, pruner="halving")
+    work(study.id, journal)
+    t = study.trial(0)
+    first = [r["epoch"] for r in t.records if r["val_acc"] is not None and r["epoch"] < 1]
+    assert len(first) == 3  # and the 4th at the epoch's end
+    assert sorted(t.intermediate) == [1, 2]
 
 
-def test_successive_halving_keeps_the_better_half_and_continues_them(digits):
-    assert halving_rungs(4, 8) == [1, 2, 4]
-    assert halving_rungs(3, 4) == [2, 3]
-    assert halving_rungs(1, 8) == [1]
-    cfgs = grid({"lr": [0.002, 0.02, 0.2, 0.6]}, base=TINY.replace(epochs=2))
-    for jobs in (0, 2):
-        search = Search(cfgs, digits, jobs=jobs, halving=True)
-        events = list(search)
-        rung = [e for e in events if e.kind == "rung"]
-        assert len(rung) == 1 and "2 of 4" in rung[0].message
-        halved = [r for r in search.results if r.status == "halved"]
-        done = [r for r in search.results if r.status == "done"]
-        assert len(halved) == 2 and len(done) == 2
-        # the halved ones were the worst at epoch 1
-        acc1 = {r.run_id: next(h["val_acc"] for h in r.history if h["epoch"] == 1.0)
-                for r in search.results}
-        assert max(acc1[r.run_id] for r in halved) <= min(acc1[r.run_id] for r in done)
-        for r in halved:
-            assert r.epochs_done == 1.0 and "successive halving" in r.message
-        for r in done:  # continued, not restarted: one record per epoch, epochs 1 then 2
-            assert [h["epoch"] for h in r.history] == [1.0, 2.0]
-        # continuing gives the same numbers as an uninterrupted run
-        straight = list(train(done[0].config, digits))
-        assert done[0].history[-1]["val_loss"] == pytest.approx(straight[-1]["val_loss"],
-                                                                rel=1e-6)
+def test_the_flagship_comparison_shows_validation_in_its_first_epoch(journal):
+    """Issue 15: in "four learning rates" (the page's default, 3 epochs of 10,000 digits)
+    the first epoch, where the runs differ most, has validation points of its own."""
+    from ui.search_form import VAL_PER_EPOCH
 
-
-def test_a_failing_run_does_not_fail_the_search(digits):
-    # valid config, but train() rejects it on these 1200 digits: a subset bigger than the data
-    search = Search([TINY, TINY.replace(subset=100_000)], digits, jobs=2, keep="none")
-    search.run()
-    assert search.results[0].status == "done"
-    assert search.results[1].status == "failed" and "subset" in search.results[1].message
+    preset = SEARCH_PRESETS["four-learning-rates"]
+    study = create_study(preset.space, base=preset.base.replace(epochs=1, subset=10_000),
+                         storage=journal, val_per_epoch=VAL_PER_EPOCH)
+    T.run_next_trial(study)  # lr=0.001 is enough: every run is measured alike
+    t = study.trial(0)
+    first = [r["epoch"] for r in t.records if r["val_acc"] is not None and r["epoch"] < 1]
+    assert len(first) >= 5
 
 
 # ------------------------------------------------------------------------------ tables
-def test_results_table_csv_and_json(digits, tmp_path):
-    cfgs = grid({"lr": [0.05, 50.0], "hidden": [(16,)]}, base=TINY.replace(epochs=1))
-    search = Search(cfgs, digits, jobs=0)
-    search.run()
-    rows = list(csv.DictReader(io.StringIO(results_csv(search.results))))
+def test_results_table_csv_and_json(journal, tmp_path):
+    study = create_study({"lr": [0.05, 50.0], "hidden": [(16,)]}, base=TINY.replace(epochs=1),
+                         storage=journal)
+    work(study.id, journal)
+    results = [t.to_result() for t in study.trials()]
+    rows = list(csv.DictReader(io.StringIO(results_csv(results))))
     assert [r["status"] for r in rows] == ["done", "diverged"]
     assert float(rows[0]["lr"]) == 0.05 and float(rows[0]["val_acc"]) > 0.1
-    data = json.loads(results_json(search.results))
+    data = json.loads(results_json(results))
     assert data[1]["config"]["lr"] == 50.0 and data[0]["history"]
-    write_results(search.results, tmp_path / "r.json")
-    write_results(search.results, tmp_path / "r.csv")
+    write_results(results, tmp_path / "r.json")
+    write_results(results, tmp_path / "r.csv")
     assert json.loads((tmp_path / "r.json").read_text())[0]["run"] == 0
-    assert (tmp_path / "r.csv").read_text().startswith("run,lr,status")
+    assert (tmp_path / "r.csv").read_text().startswith("run,lr,hidden,status")  # the space
 
 
 def test_estimate_places_runs_longest_first():
@@ -410,30 +404,88 @@ def test_cli_search_random_ranges_and_errors(capsys):
 
 
 # ------------------------------------------------------------------------------ figures
-def test_search_figures_mark_divergence_colour_by_lr_and_use_log_axes(digits):
-    from mnist.plots.search import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
-                                    run_colors, search_curves)
+@pytest.fixture(scope="module")
+def six_runs(tmp_path_factory):
+    """lr 0.001, 0.1, 50 x batch 32, 64, one epoch (lr 50 diverges), as RunResults."""
+    journal = str(tmp_path_factory.mktemp("figs") / "studies.journal")
+    study = create_study({"lr": [0.001, 0.1, 50.0], "batch_size": [32, 64]},
+                         base=TINY.replace(epochs=1), storage=journal, report_every=2)
+    work(study.id, journal)
+    return study, [t.to_result() for t in study.trials()]
 
-    cfgs = grid({"lr": [0.001, 0.1, 50.0], "batch_size": [32, 64]}, base=TINY.replace(epochs=1))
-    search = Search(cfgs, digits, jobs=0, report_every=2)
-    search.run()
-    runs = [r.to_dict() for r in search.results]
-    colors, lohi = run_colors(runs)
-    assert lohi == pytest.approx((-3.0, math.log10(50.0)))
-    assert colors[0] == colors[1] and colors[0] != colors[2]  # same lr, same colour
+
+def test_search_figures_mark_divergence_and_use_log_axes(six_runs):
+    from mnist.plots.search import (accuracy_vs_lr, lr_finder_plot, parallel_coordinates,
+                                    search_curves)
+
+    study, results = six_runs
+    runs = [r.to_dict() for r in results]
     fig = search_curves(runs, epochs=1)
     legend = [t.name for t in fig.data if t.showlegend]
-    n_div = sum(r.status == "diverged" for r in search.results)
+    n_div = sum(r.status == "diverged" for r in results)
     assert n_div >= 1 and sum("(diverged)" in n for n in legend) == n_div
     assert "diverged" in legend and any(t.marker.symbol == "x" for t in fig.data)
     assert fig.layout.yaxis2.type == "log"
-    u = accuracy_vs_lr(runs, best=search.best.run_id)
+    u = accuracy_vs_lr(runs, best=study.best().number)
     assert u.layout.xaxis.type == "log"
     assert {t.name for t in u.data} >= {"finished", "diverged", "best"}
-    pc = parallel_coordinates(results_table(search.results), search.varied)
+    pc = parallel_coordinates(results_table(results), ["lr", "batch_size"])
     dims = pc.data[0].dimensions
     assert [d.label for d in dims] == ["lr (log)", "batch_size", "val_acc"]
-    np.testing.assert_allclose(dims[0].values, np.log10([r.config.lr for r in search.results]))
-    res = lr_range_test(TINY, digits, steps=60)
+    np.testing.assert_allclose(dims[0].values, np.log10([r.config.lr for r in results]))
+    res = lr_range_test(TINY, _bundled_train(), steps=60)
     f = lr_finder_plot(res.to_dict())
     assert f.layout.xaxis.type == "log" and len(f.layout.shapes) == (1 if res.suggested else 0)
+
+
+def _rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], float)
+
+
+def test_a_handful_of_runs_get_distinct_colours_in_learning_rate_order():
+    """Issue 15: four learning rates got nearby shades of one continuous scale (0.05 and 0.5
+    nearly alike); up to ten runs now get one palette colour each, in lr order."""
+    from mnist.plots.search import MAX_DISTINCT, PALETTE, run_colors
+
+    def runs(lrs):
+        return [{"values": {"lr": float(lr)}} for lr in lrs]
+
+    colors, bar = run_colors(runs([0.5, 0.001, 5.0, 0.05]))
+    assert bar is None and set(colors) <= set(PALETTE) and len(set(colors)) == 4
+    assert [colors[i] for i in (1, 3, 0, 2)] == list(PALETTE[:4])  # by learning rate
+    rgb = [_rgb(c) for c in colors]
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(rgb) for b in rgb[i + 1:]) > 120
+    assert len(set(run_colors(runs(np.geomspace(1e-4, 1, MAX_DISTINCT)))[0])) == MAX_DISTINCT
+    # more runs than colours: a log scale with a colour bar
+    colors, bar = run_colors(runs(np.geomspace(1e-4, 1, MAX_DISTINCT + 2)))
+    assert bar == pytest.approx((-4.0, 0.0)) and colors[0] != colors[-1]
+
+
+def test_log_axes_name_every_tick_in_full(six_runs):
+    """Issue 15: the log loss axis labelled minor ticks "5", "2" without their decade."""
+    from mnist.plots.search import accuracy_vs_lr, log_ticks, search_curves
+
+    _, results = six_runs
+    runs = [r.to_dict() for r in results]
+    for axis in (search_curves(runs, epochs=1).layout.yaxis2,
+                 accuracy_vs_lr(runs).layout.xaxis):
+        assert axis.tickmode == "array" and len(axis.tickvals) >= 2
+        for value, text in zip(axis.tickvals, axis.ticktext):
+            assert float(text) == pytest.approx(value)  # "0.2", never a bare "2"
+    assert log_ticks([0.04, 0.3])["ticktext"] == ["0.02", "0.05", "0.1", "0.2", "0.5"]
+    assert log_ticks([1e-5, 10.0])["ticktext"] == ["1e-05", "0.0001", "0.001", "0.01", "0.1",
+                                                  "1", "10"]
+    assert log_ticks([None, float("nan")]) == {}
+
+
+def test_every_curve_is_a_solid_line_so_an_oscillating_run_shows(six_runs):
+    """Issue 15: the jumpy run showed only in faint dotted lines."""
+    from mnist.plots.search import search_curves
+
+    _, results = six_runs
+    fig = search_curves([r.to_dict() for r in results], epochs=1)
+    lines = [t for t in fig.data if t.mode and t.mode.startswith("lines")]
+    assert lines and all(t.line.dash in (None, "solid") for t in lines)
+    assert all((t.opacity if t.opacity is not None else 1.0) >= 0.8 for t in lines)
+    thin = [t for t in lines if t.mode == "lines"]  # training: thinner, same colour
+    assert thin and all(t.line.width < 2 for t in thin)
