@@ -9,7 +9,6 @@ import mnist.analysis as an
 from mnist.drawing import naive_resize, pipeline_steps
 from mnist.errors import DatasetError
 from mnist.plots import analysis as ap
-from mnist.training.metrics import score
 from ui import bundled, canvas, data, limits, my_digits, session
 
 CANVAS_SIDE = 280
@@ -187,10 +186,7 @@ with t2:
         show = min(n, 30)
         st.image(an.upscale(an.mosaic(xs[-show:], cols=10, pad=2, fill=60), 2),
                  caption=f"the last {show}")
-        sc = score(model, my_digits.dataset())
-        st.metric(f"{entry.name} on your digits", f"{sc['test_acc']:.0%}",
-                  f"{int(round(sc['test_acc'] * n))} of {n} right", delta_color="off",
-                  delta_arrow="off")
+        my_digits.show_score(entry)  # only digits it did not train on count
         b1, b2, b3 = st.columns(3)
         with b1:
             # made on click, not on every stroke's rerun
@@ -210,16 +206,9 @@ with t2:
                 my_digits.forget()
                 st.rerun()
         if tune:
-            with st.spinner("Fine-tuning ..."):
-                new, cfg, history = an.fine_tune(model, xs, ys, train)
-                tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned",
-                                          config=cfg, history=history,
-                                          note=f"on {n} of your digits")
-            after = score(new, my_digits.dataset())["test_acc"]
-            ss["draw_tuned_msg"] = (
-                f"**{tuned.name}** is now the current model: {after:.0%} on your digits (was "
-                f"{sc['test_acc']:.0%}); test accuracy {tuned.metrics['test_acc']:.2%} (was "
-                f"{entry.metrics.get('test_acc', float('nan')):.2%}).")
+            with st.spinner("Fine-tuning, then checking it on digits it did not train on "
+                            "(a few more fine-tunes) ..."):
+                ss["draw_tuned_msg"] = my_digits.fine_tune(entry, train)
             st.rerun()
 if ss.get("draw_tuned_msg"):
     st.success(ss.pop("draw_tuned_msg"), icon=":material/school:")

@@ -1,8 +1,14 @@
-"""This session's own handwriting (Draw page): drawings kept with the label the user gave.
+"""This session's own handwriting (Draw page): drawings kept with the label the user gave,
+and fine-tuning on them, reported honestly.
 
 Kept as 28x28 uint8 images (as MNIST stores digits) in
 `st.session_state["my_digits"] = {"x": [uint8 (28, 28)], "y": [int]}`, at most
 `limits.MAX_MY_DIGITS` of them: the server's memory is shared by every user.
+
+A model fine-tuned on these digits reads them back almost perfectly (it learned them), so its
+score "on your digits" counts only the digits it did not train on: cross-validated over the
+ones it trained on (`mnist.analysis.mydigits.held_out_accuracy`), and the digits added since.
+What each fine-tuned model trained on is kept in `st.session_state["my_digits_tuned"]`.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import numpy as np
 import streamlit as st
 
 from mnist.analysis.inside import to_uint8
-from mnist.analysis.mydigits import read_my_digits
+from mnist.analysis.mydigits import fine_tune as tune_model
+from mnist.analysis.mydigits import held_out_accuracy, read_my_digits
 from mnist.data.dataset import Dataset
 from mnist.errors import DatasetError
-from ui import limits
+from mnist.training.metrics import score
+from ui import limits, session
 
 KEY = "my_digits"
+TUNED = "my_digits_tuned"  # model name -> held_out_accuracy(...) (n: it trained on the first n)
 
 
 def _mine() -> dict:
@@ -67,3 +76,62 @@ def dataset() -> Dataset:
 
 def forget() -> None:
     st.session_state[KEY] = {"x": [], "y": []}
+    st.session_state.pop(TUNED, None)  # no model trained on the digits that come next
+
+
+# ---------------------------------------------------------------------------- fine-tuning
+def fine_tune(entry, train: Dataset) -> str:
+    """Fine-tune `entry`'s model on all my digits (a new model, made current), check how
+    that carries over to digits it did not train on (a few more fine-tunes, each without
+    part of the digits), and return what to tell the user."""
+    xs, ys = arrays()
+    before = score(entry.model, dataset())["test_acc"]  # digits this model never trained on
+    new, cfg, history = tune_model(entry.model, xs, ys, train)
+    tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned", config=cfg,
+                              history=history, note=f"on {len(ys)} of your digits")
+    held = held_out_accuracy(entry.model, xs, ys, train)
+    st.session_state.setdefault(TUNED, {})[tuned.name] = held  # held['n']: all of them
+    test_before = entry.metrics.get("test_acc")
+    msg = f"**{tuned.name}** is now the current model. "
+    if held["accuracy"] is not None:
+        msg += (f"On your digits it did not train on: **{held['accuracy']:.0%}** (was "
+                f"{before:.0%} before fine-tuning; {_how(held)}). ")
+    if tuned.metrics.get("test_acc") is not None and test_before is not None:
+        msg += (f"Test accuracy {tuned.metrics['test_acc']:.2%} (was {test_before:.2%}).")
+    return msg
+
+
+def _how(held: dict) -> str:
+    k = held["folds"]
+    if k == held["n"]:
+        return f"leave-one-out: {k} more fine-tunes, each without one digit, read it"
+    return (f"{k}-fold cross-validation: {k} more fine-tunes, each without a {k}th of the "
+            "digits, read that part")
+
+
+def show_score(entry) -> None:
+    """The current model on my digits, counting only digits it did not train on."""
+    n = count()
+    rec = st.session_state.get(TUNED, {}).get(entry.name)
+    if rec is None or rec["n"] > n:  # it never trained on these digits
+        acc = score(entry.model, dataset())["test_acc"]
+        st.metric(f"{entry.name} on your digits", f"{acc:.0%}",
+                  f"{int(round(acc * n))} of {n} right", delta_color="off", delta_arrow="off",
+                  help="It never trained on them: a fair test of your handwriting.")
+        return
+    if rec["accuracy"] is not None:
+        st.metric("On your digits it did not train on", f"{rec['accuracy']:.0%}",
+                  f"{rec['right']} of {rec['n']} right, held out", delta_color="off",
+                  delta_arrow="off",
+                  help=f"A model reads the digits it trained on back almost perfectly, so "
+                       f"that says little. This counts each digit only when read by a "
+                       f"fine-tune that did not see it ({_how(rec)}).")
+    xs, ys = arrays()
+    seen = score(entry.model, Dataset(xs[:rec["n"]], ys[:rec["n"]], "trained on"))["test_acc"]
+    lines = [f"On the {rec['n']} digits it trained on: {seen:.0%} (it learned them)."]
+    if n > rec["n"]:
+        new = score(entry.model, Dataset(xs[rec["n"]:], ys[rec["n"]:], "added since"))
+        m = n - rec["n"]
+        lines.append(f"On the {m} digit{'s' * (m != 1)} added since: {new['test_acc']:.0%} "
+                     "(not trained on).")
+    st.caption(" ".join(lines))

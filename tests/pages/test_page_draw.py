@@ -140,3 +140,34 @@ def test_my_digits_are_capped_and_an_upload_past_the_cap_adds_nothing():
     up.set_value(("three.npz", blob, "application/octet-stream"))
     at.run()
     assert len(at.session_state["my_digits"]["y"]) == cap  # exactly full now
+
+
+def test_after_fine_tuning_only_digits_it_did_not_train_on_count():
+    """A fine-tuned model reads the digits it trained on back almost perfectly ("100% on your
+    digits"); the page reports the cross-validated figure instead, and the digits added
+    since separately."""
+    import mnist
+    from mnist.analysis.mydigits import held_out_accuracy
+
+    train, test = mnist.load_mnist()
+    xs, ys = test.images[:8], test.labels[:8].astype(int)
+    at = _app()
+    model = at.session_state["models"]["test model"].model
+    at.session_state["my_digits"] = {"x": list(xs), "y": list(ys)}
+    at.run()
+    assert [m.label for m in at.metric] == ["test model on your digits"]
+    at.button(key="draw_tune").click().run()
+    assert not at.exception
+    held = held_out_accuracy(model, xs, ys, train)  # the same fine-tunes, made again
+    assert held["folds"] == 5 and held["n"] == 8
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"On your digits it did not train on": f"{held['accuracy']:.0%}"}
+    assert any("On the 8 digits it trained on" in c.value for c in at.caption)
+    (msg,) = [s.value for s in at.success]
+    assert f"did not train on: **{held['accuracy']:.0%}**" in msg
+    # a digit drawn after the fine-tune was not trained on: counted on its own
+    at.session_state["draw_test_drawing"] = an.synthetic_drawing("1")
+    at.run()
+    at.selectbox(key="draw_label").set_value(1).run()
+    at.button(key="draw_add").click().run()
+    assert any("On the 1 digit added since" in c.value for c in at.caption)
