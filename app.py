@@ -6,6 +6,7 @@ by `ui.cache` (once per server), so a cold start shows the home page quickly.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS libraries loaded later (scipy's)
 
@@ -14,6 +15,7 @@ import streamlit as st  # noqa: E402
 from mnist.training.threads import blas_threads  # noqa: E402
 from ui import sidebar, widgets  # noqa: E402
 
+ICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # an MNIST 7, 64x64
 PAGES = [  # (file, title, icon)
     ("pages/home.py", "Home", ":material/home:"),
     ("pages/dataset.py", "Dataset", ":material/grid_view:"),
@@ -36,11 +38,13 @@ def one_blas_thread() -> bool:
 
 one_blas_thread()
 
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/neurology:", layout="wide")
+# a local file: an emoji or a material icon as page_icon makes the browser fetch the favicon
+# from a CDN, which fails offline (nothing may be fetched at run time)
+st.set_page_config(page_title="MNIST Lab", page_icon=str(ICON), layout="wide")
 page = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
                       for f, t, i in PAGES])
 widgets.keep_widget_state()
-sidebar.draw()
+sidebar.draw(page.title)
 page.run()
 with st.sidebar:
     widgets.preload_charts()  # the tab loads the chart library while this page is read

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import cache, data, session, widgets
+from ui import cache, data, session, sidebar, widgets
 
 st.title("MNIST Lab")
 st.markdown(
@@ -18,9 +18,12 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Training digits", f"{n_train:,}", help="Digits the network learns from.")
 c2.metric("Test digits", f"{n_test:,}",
           help="Digits kept aside to measure how well a trained network does on new data.")
-if entry is not None and entry.metrics.get("test_acc") is not None:
-    c3.metric("Current model", f"{entry.metrics['test_acc']:.2%}",
-              help=f"Test accuracy of {entry.name} ({entry.architecture}).")
+label, acc = (sidebar.test_accuracy(entry, "Current model's test accuracy")
+              if entry is not None else ("Current model", None))
+if acc is not None:
+    c3.metric(label, f"{acc:.2%}",
+              help=f"Share of the test digits that {entry.name} ({entry.architecture}) "
+                   "classifies correctly; it never trained on them.")
 else:
     c3.metric("Current model", "none yet", help=cache.default_model_problem())
 

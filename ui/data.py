@@ -50,6 +50,13 @@ def data_token() -> str:
     return override["token"] if override else "mnist"
 
 
+def test_set_label() -> str:
+    """Which test set this session scores on, in words (an upload used only for training
+    keeps MNIST's test set)."""
+    override = st.session_state.get("data_override")
+    return "your test set" if override and override["use"] != "train" else "MNIST test set"
+
+
 def data_sizes() -> tuple[int, int]:
     """(train, test) sizes of this session's data, without loading MNIST for it (the home
     page and the sidebar show these; a cold start should not wait for the arrays)."""

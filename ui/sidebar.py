@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cache, ensemble, runs, session
-from ui.data import data_description, data_token
+from ui import cache, ensemble, help, runs, session
+from ui.data import data_description, data_token, test_set_label
 
 
 def _job_badge():
@@ -28,8 +28,19 @@ def _pick_model():
         session.set_current(name)
 
 
-def draw() -> None:
-    """The shared sidebar: the current model, a picker over this session's models, help."""
+def test_accuracy(entry, label: str = "Test accuracy") -> tuple[str, float | None]:
+    """(label, value): the model's accuracy on this session's test set, the label saying
+    which test set that is once data was uploaded (an upload used only for training keeps
+    MNIST's test set)."""
+    if data_token() == "mnist":
+        return label, entry.metrics.get("test_acc")
+    acc = session.evaluation(entry)["test_acc"]  # cached per model and data
+    return f"{label} ({test_set_label()})", acc
+
+
+def draw(page: str | None = None) -> None:
+    """The shared sidebar: the current model, a picker over this session's models, the help
+    of the page titled `page`."""
     runs.collect_finished_job()  # a run that ended while the user was elsewhere joins the models
     with st.sidebar:
         ms = session.models()
@@ -38,11 +49,7 @@ def draw() -> None:
         if entry is None:
             st.info(cache.default_model_problem() or "No model yet: train one on the Train page.")
         else:
-            acc = entry.metrics.get("test_acc")
-            label = "Test accuracy"
-            if data_token() != "mnist":  # an uploaded test set: score on it (cached)
-                acc = session.evaluation(entry)["test_acc"]
-                label = "Test accuracy (your test set)"
+            label, acc = test_accuracy(entry)
             st.markdown(f"**{entry.name}**  \n`{entry.architecture}` · {entry.activation}"
                         f" · {entry.source}")
             if acc is not None:
@@ -62,9 +69,4 @@ def draw() -> None:
             st.fragment(_job_badge, run_every=3)()
         st.caption(f"Data: {data_description()}")
         with st.expander("Help", icon=":material/help:"):
-            st.markdown(
-                "- **Dataset**: look at the digits, upload your own.\n"
-                "- **Train**: build a network, watch it learn, stop it any time.\n"
-                "- The model chosen here is used by every page.\n"
-                "- Your models live in this browser session only; download the ones you "
-                "want to keep (Train page).")
+            st.markdown(help.page_help(page))
