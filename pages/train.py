@@ -42,6 +42,7 @@ with st.container(border=True):
 # ============================================================================ live progress
 st.subheader("Progress")
 st.fragment(train_live.panel, run_every=0.5 if running else None)()
+train_live.lr_control()
 
 st.subheader("Step by step")
 st.fragment(train_steps.panel)(cfg)

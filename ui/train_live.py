@@ -1,9 +1,10 @@
 """The Train page's Progress panel: this session's background run as it trains.
 
-Drawn in a fragment the page reruns twice a second while a run goes: the progress line (where
-the run is, in the one epoch numbering of `widgets.fmt_epoch`), live curves, Stop, the learning
-rate changed on the fly (it takes effect at the next batch and shows as a dotted line on the
-curves), and when the run ends, what happened.
+`panel` is drawn in a fragment the page reruns twice a second while a run goes: the progress
+line (where the run is, in the one epoch numbering of `widgets.fmt_epoch`), live curves, Stop,
+and when the run ends, what happened. `lr_control` (below it, outside the fragment) changes
+the learning rate on the fly: it takes effect at the next batch and shows as a dotted line on
+the curves.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def _change_lr(job) -> None:
         st.session_state["_tr_live_lr_error"] = str(e)
 
 
-def lr_control(job, lr_now: float) -> None:
-    """Change the learning rate of the run while it trains (constant schedules only)."""
+def lr_control() -> None:
+    """Change the learning rate of the running run (constant schedules only). Drawn by the
+    page itself, not in the polling fragment: a box redrawn twice a second is hard to type
+    into."""
+    job = runs.training_job()
+    if job is None or job.done or job.stopping:
+        return
+    lr_now = next((r["lr"] for r in reversed(job.records)), job.config.lr)
     if not job.steerable:
         st.caption("This run's learning rate follows its schedule: it cannot be changed while "
                    "it trains.")
@@ -105,8 +112,6 @@ def panel() -> None:
         c[3].metric("Learning rate", f"{recs[-1]['lr']:.4g}")
     elif not job.done:
         st.caption("Preparing the first batches ...")
-    if not job.done and not job.stopping:
-        lr_control(job, recs[-1]["lr"] if recs else job.config.lr)
     if job.done:
         _outcome(job, epoch)
     if job.done and not job.collected:
