@@ -19,6 +19,7 @@ from mnist.training.config import TrainConfig
 from mnist.training.lr_finder import lr_range_test
 from ui import search_form, search_link, search_view, studies
 
+ui.widgets.ensure_router()  # a shared link to this page may be a fresh server's first request
 st.title("Search")
 st.caption("Train several networks side by side and compare them honestly: runs that differ "
            "in one setting start from the **same initial weights** and see the **same "

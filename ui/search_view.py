@@ -3,8 +3,8 @@ session's studies, and the links that open a study or fill the form.
 
 Each run shows what it is, in the engine's words: queued (with its place in the pool's queue),
 running, done, diverged, pruned, stopped, cancelled before it started, or failed. Epochs are
-numbered as training's messages number them (mnist.plots.training.epoch_text: "epoch 1 of 3,
-batch 3 of 282"), in the progress bars and the table alike.
+numbered as training's messages number them (`widgets.fmt_epoch`: "epoch 1 of 3, batch 3 of
+282"), in the progress bars and the table alike, as on the Train page.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mnist.engine.datacache import save_dataset
 from mnist.engine.study import Study
 from mnist.errors import EngineError
 from mnist.plots.search import accuracy_vs_lr, optuna_figures, parallel_coordinates
-from mnist.plots.training import epoch_text, history_batches_per_epoch
+from mnist.plots.training import history_batches_per_epoch
 from mnist.search.results import results_csv
 from mnist.search.space import FIELDS, format_value
 from ui import data, session, studies, widgets
@@ -143,7 +143,7 @@ def unfinished(study: Study) -> bool:
 
 def _where(t, study: Study) -> str:
     epochs = (t.config or study.base).epochs
-    return epoch_text(t.epochs_done, epochs, history_batches_per_epoch(t.records))
+    return widgets.fmt_epoch(t.epochs_done, epochs, history_batches_per_epoch(t.records))
 
 
 def _last_val(t) -> float | None:

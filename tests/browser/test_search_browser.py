@@ -187,6 +187,7 @@ def test_a_bad_storage_url_is_a_message_box(browser_context):
         alert = page.locator('[data-testid="stAlert"]', has_text="Searches cannot be stored")
         alert.wait_for(timeout=LONG)
         assert "not a storage URL" in alert.inner_text()
+        assert nav_link(page, "Home").count() >= 1  # the app's router, even as first request
         assert page.locator(EXCEPTION).count() == 0
         assert page.get_by_role("button", name="Start the search").count() == 0
     finally:
