@@ -13,6 +13,8 @@ or `mnist`, and draw; everything that computes arrays is in `mnist/`.
     ui.limits    the app's caps (weights per model, models per session, runs per server)
     ui.widgets   shared widget helpers and formats
     ui.train_form  the Train page's form <-> TrainConfig, the presets it offers
+    ui.studies   the run engine for the app: storage, the shared worker pool, this session's
+                 studies (ui.search_form / search_view / search_link: the Search page's parts)
     ui.my_digits   the Draw page's "my digits" (this session's own handwriting)
     ui.ensemble  the sidebar's "Make an ensemble" of this session's models, its members shown
     ui.bundled   the Draw page's table: the current model beside the bundled MLP, CNN, ensemble
