@@ -14,7 +14,8 @@ import streamlit as st
 
 from ui import cache, session
 
-ENSEMBLE_NAME = "bundled MLP + CNN (ensemble)"
+MLP_NAME = "bundled MLP"  # the session's "bundled model"
+ENSEMBLE_NAME = "MLP + CNN ensemble"
 
 
 def readings(entry: session.ModelEntry, image, probs=None) -> list[dict]:
@@ -30,8 +31,7 @@ def readings(entry: session.ModelEntry, image, probs=None) -> list[dict]:
                          current=current, probs=p, pred=int(p.argmax()),
                          confidence=float(p.max())))
 
-    bundled = [(f"{session.BUNDLED_NAME} (MLP)", mlp), (session.BUNDLED_CNN_NAME, cnn),
-               (ENSEMBLE_NAME, pair)]
+    bundled = [(MLP_NAME, mlp), (session.BUNDLED_CNN_NAME, cnn), (ENSEMBLE_NAME, pair)]
     # the current model is one of the bundled ones: its row says which
     current = next((n for n, m in bundled if m is not None and m is entry.model), entry.name)
     add(current, entry.model, probs, current=True)
@@ -63,15 +63,18 @@ def drawing_table(entry: session.ModelEntry, reading: dict) -> None:
     st.markdown("**The bundled models on the same drawing**")
     df = pd.DataFrame(dict(
         Model=[r["model"] + (" (current)" if r["current"] else "") for r in rows],
-        Architecture=[r["architecture"] for r in rows],
         Reads=[r["pred"] for r in rows],
         Sure=[r["confidence"] for r in rows],
-        Probabilities=[[round(float(v), 4) for v in r["probs"]] for r in rows]))
+        Probabilities=[[round(float(v), 4) for v in r["probs"]] for r in rows],
+        Architecture=[r["architecture"] for r in rows]))
     st.dataframe(df, hide_index=True, key="draw_compare", column_config={
+        "Model": st.column_config.TextColumn("Model", width="medium"),
+        "Reads": st.column_config.NumberColumn("Reads", width="small",
+                                               help="The digit the model reads"),
         "Sure": st.column_config.ProgressColumn("Sure", format="percent", min_value=0.0,
-                                                max_value=1.0),
+                                                max_value=1.0, width="small"),
         "Probabilities": st.column_config.BarChartColumn(
-            "Probabilities of 0 … 9", y_min=0.0, y_max=1.0,
+            "Probabilities of 0 … 9", y_min=0.0, y_max=1.0, width="medium",
             help="The ten output probabilities, digit 0 on the left")})
     why = (" An MLP sees 784 separate pixels; a CNN slides small filters over the image, so "
            "it cares less exactly where a stroke is. The ensemble averages the two's "

@@ -94,8 +94,9 @@ def maker(ms: dict) -> None:
     names = list(ms)
     if len(names) < 2:
         return
-    st.session_state[MEMBERS_KEY] = [n for n in st.session_state.get(MEMBERS_KEY) or []
-                                     if n in ms]
+    chosen = st.session_state.get(MEMBERS_KEY) or []
+    if any(n not in ms for n in chosen):  # a chosen model was forgotten meanwhile
+        st.session_state[MEMBERS_KEY] = [n for n in chosen if n in ms]
     with st.expander("Make an ensemble", icon=":material/join:"):
         st.multiselect("Members", names, key=MEMBERS_KEY,
                        help="Models trained differently make different mistakes: the mean "

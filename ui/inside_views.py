@@ -75,8 +75,7 @@ def feature_maps(model, image) -> None:
                "channel (a feature map), all of a row on one colour scale (bright = strong "
                "response). Hover for the numbers.")
     for i, s in enumerate(stages):
-        _, C, H, W = s["maps"].shape
-        title = f"{s['name']}: {s['token']}, {C} channels of {H}x{W}"
+        title = f"{s['name']}: {s['token']}"
         st.plotly_chart(cp.feature_maps_figure(s["maps"][0], title=title), key=f"in_fmap_{i}")
         st.caption(s["caption"])
 

@@ -115,13 +115,13 @@ def _stage_caption(stage: dict) -> str:
     if stage["kind"] == "conv":
         inputs = ("the image" if stage["in_channels"] == 1
                   else f"all {stage['in_channels']} channels of the row above")
-        return (f"{stage['name']} ({stage['token']}): {C} channels of {H}x{W}; each is "
+        return (f"{C} channels of {H}x{W}; each is "
                 f"{stage.get('activation', 'the identity')} of one {stage['kernel']}x"
                 f"{stage['kernel']} filter slid over {inputs}, plus a bias. Bright = the "
                 "filter's pattern is there.")
     k = stage["kernel"]
     size = "half" if k == 2 else f"1/{k} of"
-    return (f"{stage['name']} ({stage['token']}): {C} channels of {H}x{W}; each keeps the "
+    return (f"{C} channels of {H}x{W}; each keeps the "
             f"largest value of every {k}x{k} block of the row above ({size} the size, the "
             "strongest responses kept).")
 

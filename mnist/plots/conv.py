@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from mnist.plots.style import _layout
 
 ACTIVATION_SCALE = "Viridis"  # feature maps: dark = nothing found, bright = strong response
-CELL_PX = 62  # height of a grid row (an image and its gap)
+ROW_PX = (60, 120)  # a grid row's height (an image and its gap): few columns, larger images
 
 
 def image_grid(images, labels=None, cols: int | None = None, title: str | None = None,
@@ -27,9 +27,10 @@ def image_grid(images, labels=None, cols: int | None = None, title: str | None =
                zmax: float | None = None, zmid: float | None = None,
                colorbar_title: str = "", what: str = "value",
                height: int | None = None) -> go.Figure:
-    """`images` (n, h, w) as a grid of `cols` columns (default up to 16), one Heatmap per
-    image, all on one colour scale (zmin..zmax, default the images' range) with one colour
-    bar. `labels[i]` names image i (hover: "<label>, row r col c: <what> v")."""
+    """`images` (n, h, w) as a grid of `cols` columns (default 8, or 16 for more than 16
+    images), one Heatmap per image, all on one colour scale (zmin..zmax, default the images'
+    range) with one colour bar. `labels[i]` names image i (hover: "<label>, row r col c:
+    <what> v")."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"expected images (n, h, w), got shape {images.shape}")
@@ -37,7 +38,7 @@ def image_grid(images, labels=None, cols: int | None = None, title: str | None =
     labels = [f"#{i}" for i in range(n)] if labels is None else [str(s) for s in labels]
     if len(labels) != n:
         raise ValueError(f"{len(labels)} labels for {n} images")
-    cols = max(1, min(int(cols or 16), n))
+    cols = max(1, min(int(cols or (8 if n <= 16 else 16)), n))
     rows = -(-n // cols)
     finite = images[np.isfinite(images)]
     lo = float(finite.min()) if zmin is None and finite.size else (zmin or 0.0)
@@ -64,11 +65,12 @@ def image_grid(images, labels=None, cols: int | None = None, title: str | None =
                                    anchor=f"x{k}", visible=False, autorange="reversed",
                                    scaleanchor=f"x{k}", constrain="domain")
     layout["coloraxis"] = dict(colorscale=colorscale, cmin=lo, cmax=hi,
-                               colorbar=dict(title=colorbar_title, thickness=12,
-                                             len=max(0.5, min(1.0, 0.35 * rows))))
+                               colorbar=dict(title=dict(text=colorbar_title, side="right"),
+                                             thickness=12, len=1.0, outlinewidth=0))
     fig = go.Figure(data=data, layout=layout)  # in one go: far faster than trace by trace
-    if height is None:
-        height = 50 * (title is not None) + 20 + rows * CELL_PX
+    if height is None:  # about square images in a ~900 px wide column, never too flat
+        row_px = int(min(ROW_PX[1], max(ROW_PX[0], 900 / cols)))
+        height = 50 * (title is not None) + 20 + max(rows * row_px, 110)
     return _layout(fig, height=height, title=title, showlegend=False)
 
 

@@ -136,8 +136,8 @@ def test_draw_shows_the_bundled_mlp_cnn_and_ensemble_beside_the_current_model(
     mine = {"cnn": cnn, "ensemble": ens}[current]
     assert [m.value for m in at.metric if m.label == "Prediction"] == [str(mine.predict(x)[0])]
     table = _comparison(at)
-    assert list(table["Model"]) == [f"{current} (current)", "bundled model (MLP)",
-                                    "bundled CNN", "bundled MLP + CNN (ensemble)"]
+    assert list(table["Model"]) == [f"{current} (current)", "bundled MLP",
+                                    "bundled CNN", "MLP + CNN ensemble"]
     b_mlp, b_cnn = cache.default_model(), cache.cnn_model()
     pair = mnist.Ensemble([b_mlp, b_cnn])
     expect = [mine, b_mlp, b_cnn, pair]
@@ -163,7 +163,7 @@ def test_draw_without_a_bundled_cnn_says_so(monkeypatch, tmp_path):
     install_cnn_session(at, current="cnn")
     _draw(at, "0")
     table = _comparison(at)
-    assert list(table["Model"]) == ["cnn (current)", "bundled model (MLP)"]
+    assert list(table["Model"]) == ["cnn (current)", "bundled MLP"]
     assert any("models/cnn.npz) is not installed" in c.value for c in at.caption)
 
 
@@ -175,8 +175,8 @@ def test_draw_with_the_bundled_mlp_current_does_not_repeat_it(monkeypatch, tmp_p
     at.run()
     assert not at.exception
     assert list(at.session_state["models"])[:2] == ["bundled model", "bundled CNN"]
-    assert list(_comparison(at)["Model"]) == ["bundled model (MLP) (current)", "bundled CNN",
-                                             "bundled MLP + CNN (ensemble)"]
+    assert list(_comparison(at)["Model"]) == ["bundled MLP (current)", "bundled CNN",
+                                             "MLP + CNN ensemble"]
 
 
 # ------------------------------------------------------------------------------ Mistakes
