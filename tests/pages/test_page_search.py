@@ -258,3 +258,47 @@ def test_an_unusable_storage_is_a_message_box(monkeypatch):
         boxes = [e.value for e in at.error]
         assert len(boxes) == 1 and words in boxes[0] and ":secret@" not in boxes[0]
         assert "MNIST_STORAGE" in boxes[0]
+
+
+def test_an_uploaded_dataset_is_what_the_workers_train_on():
+    from mnist.data.bundled import load_mnist
+
+    train, test = load_mnist()
+    mine = train.take(list(range(1500)))  # 1,350 to train on, 150 to validate: 43 batches
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["_bundled_removed"] = True
+    at.session_state["data_override"] = dict(train=mine, test=test, token="upload-1",
+                                             use="train")
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="sr_subset").value == 1500  # all of it
+    at.number_input(key="sr_epochs").set_value(1).run()
+    study = _start(at)
+    assert study.data.startswith("npz:")
+    trials = _wait(study)
+    assert all(t.records[-1]["step"] == 43 for t in trials if t.status == "complete")
+
+
+def test_the_setup_link_reads_back_as_the_same_setup():
+    from ui.search_form import CUSTOM, defaults
+    from ui.search_link import from_params, to_params
+
+    first = defaults(60_000)
+    state = dict(first, sr_preset=CUSTOM, sr_sampler="random", sr_vary=["lr", "hidden"],
+                 sr_lo_lr=0.002, sr_hi_lr=0.4, sr_grid_hidden="64x32, 128", sr_trials=6,
+                 sr_hidden="256, 128", sr_lr=0.1, sr_pruner="hyperband", sr_paired=False,
+                 sr_epochs=4, sr_subset=20_000)
+    params = to_params(state, first)
+    assert params["preset"] == "custom" and params["hidden"] == "256-128"
+    assert "activation" not in params  # only what differs from the form's first values
+    changes, notes = from_params(params, first, 60_000)
+    assert notes == []
+    assert changes["sr_hidden"] == "256, 128"
+    for key in ("sr_preset", "sr_sampler", "sr_vary", "sr_lo_lr", "sr_hi_lr", "sr_trials",
+                "sr_lr", "sr_pruner", "sr_paired", "sr_epochs", "sr_subset", "sr_grid_hidden"):
+        assert changes[key] == state[key], key
+    # a preset's link leaves the network out, and reads back to that preset
+    preset = to_params(dict(first, sr_epochs=1), first)
+    assert preset == {"preset": "four-learning-rates", "epochs": "1"}
+    assert from_params(preset, first, 60_000) == ({"sr_preset": first["sr_preset"],
+                                                    "sr_epochs": 1}, [])
