@@ -159,6 +159,8 @@ def _custom(plan: Plan, budget: dict, paired: bool) -> None:
                             values={f: s.get(f"sr_grid_{f}", "") for f in fields},
                             ranges={f: (s.get(f"sr_lo_{f}"), s.get(f"sr_hi_{f}"))
                                     for f in fields})
+    plan.title = (f"{SAMPLER_NAMES[sampler].split(' ')[0]} search over "
+                  + ", ".join(FIELDS[f].label for f in fields))
     if not drawn:
         plan.configs = grid(space, base, paired=paired)
         plan.study = dict(space=space, base=base, sampler="grid", paired=paired)

@@ -18,7 +18,8 @@ import streamlit as st
 from mnist.engine.datacache import save_dataset
 from mnist.engine.study import Study
 from mnist.errors import EngineError
-from mnist.plots.search import accuracy_vs_lr, optuna_figures, parallel_coordinates
+from mnist.plots.search import (OPTUNA_TITLES, accuracy_vs_lr, optuna_figures,
+                                parallel_coordinates, run_colors)
 from mnist.plots.training import history_batches_per_epoch
 from mnist.search.results import results_csv
 from mnist.search.space import FIELDS, format_value
@@ -249,10 +250,13 @@ def results(study: Study) -> None:
         st.plotly_chart(parallel_coordinates(df.to_dict("records"), varied),
                         key="_sr_parcoords")
         st.caption("Drag along an axis to select a range of runs.")
-    figs = optuna_figures(study.optuna, study.sampler)
+    colors, _ = run_colors(runs)
+    figs = optuna_figures(study.optuna, study.sampler,
+                          {r["run_id"]: (r["label"], c) for r, c in zip(runs, colors)})
     if figs:
         st.markdown("**Optuna's own figures of this study**")
-        for tab, (key, caption, fig) in zip(st.tabs([k for k, _, _ in figs]), figs):
+        for tab, (key, caption, fig) in zip(st.tabs([OPTUNA_TITLES[k] for k, _, _ in figs]),
+                                            figs):
             with tab:
                 st.plotly_chart(fig, key=f"_sr_optuna_{key}")
                 st.caption(caption)

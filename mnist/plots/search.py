@@ -251,12 +251,19 @@ def lr_finder_plot(result: dict, height: int = 360) -> go.Figure:
                    legend=dict(orientation="h", y=-0.25))
 
 
-def optuna_figures(ostudy, sampler: str) -> list[tuple[str, str, go.Figure]]:
+OPTUNA_TITLES = {"intermediate": "Epoch by epoch", "timeline": "Timeline",
+                 "importances": "Importances", "parallel": "Parallel coordinates",
+                 "contour": "Contour", "slice": "Slice"}
+
+
+def optuna_figures(ostudy, sampler: str, runs: dict | None = None
+                   ) -> list[tuple[str, str, go.Figure]]:
     """Optuna's own figures of a study (`ostudy`: an optuna.Study), where they make sense, as
     (key, caption, figure): how validation accuracy went epoch by epoch (the values a pruner
     compares) and when each trial ran; for random and TPE searches over two or more settings
     (their trials hold drawn parameters) which settings mattered, each trial through them,
-    and accuracy over pairs of settings and along each one."""
+    and accuracy over pairs of settings and along each one. `runs`: trial number -> (label,
+    colour), so the epoch-by-epoch lines read like our curves."""
     import warnings
 
     from optuna import visualization as V
@@ -289,6 +296,12 @@ def optuna_figures(ostudy, sampler: str) -> list[tuple[str, str, go.Figure]]:
                 fig = plot(ostudy)
         except (ValueError, RuntimeError, ZeroDivisionError):
             continue  # too few trials of the right kind for this figure yet
-        if fig.data:
-            out.append((key, caption, _layout(fig, height=420)))
+        if not fig.data:
+            continue
+        if key == "intermediate" and runs:
+            for t in fig.data:  # Optuna names them "Trial<number>"
+                label, color = runs.get(int(str(t.name)[5:] or -1), (t.name, None))
+                t.update(name=label, line=dict(color=color), marker=dict(color=color))
+            fig.update_layout(xaxis_title="epoch", yaxis_title="validation accuracy")
+        out.append((key, caption, _layout(fig, height=420)))
     return out

@@ -489,3 +489,23 @@ def test_every_curve_is_a_solid_line_so_an_oscillating_run_shows(six_runs):
     assert all((t.opacity if t.opacity is not None else 1.0) >= 0.8 for t in lines)
     thin = [t for t in lines if t.mode == "lines"]  # training: thinner, same colour
     assert thin and all(t.line.width < 2 for t in thin)
+
+
+def test_optunas_figures_where_they_make_sense_in_our_colours(journal):
+    from mnist.plots.search import optuna_figures, run_colors
+
+    grid_study = create_study({"lr": [0.05, 0.2]}, base=TINY, storage=journal)
+    work(grid_study.id, journal)
+    runs = [t.to_result().to_dict() for t in grid_study.trials()]
+    colors, _ = run_colors(runs)
+    figs = optuna_figures(grid_study.optuna, grid_study.sampler,
+                          {r["run_id"]: (r["label"], c) for r, c in zip(runs, colors)})
+    assert [k for k, _, _ in figs] == ["intermediate", "timeline"]  # a grid: no drawn params
+    lines = figs[0][2].data
+    assert [t.name for t in lines] == ["lr=0.05", "lr=0.2"]
+    assert [t.line.color for t in lines] == colors
+    drawn = create_study({"lr": Range(0.01, 0.5), "batch_size": IntRange(16, 64)}, base=TINY,
+                         sampler="random", trials=3, storage=journal)
+    work(drawn.id, journal)
+    keys = [k for k, _, _ in optuna_figures(drawn.optuna, drawn.sampler)]
+    assert keys == ["intermediate", "timeline", "importances", "parallel", "contour", "slice"]
