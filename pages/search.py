@@ -113,6 +113,7 @@ def progress_panel():
         studies.stop(study)
         st.toast("Cancelling ...")
     search_view.run_bars(study, trials, places)
+    search_view.resume_offer(study, trials, places)
     runs = [t.to_result().to_dict() for t in trials]
     if any(r["history"] for r in runs):
         st.plotly_chart(search_curves(runs, epochs=study.base.epochs),

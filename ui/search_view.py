@@ -189,6 +189,27 @@ def run_bars(study: Study, trials: list, places: list[int]) -> None:
         cols[i % 2].progress(t.progress, text=run_line(t, study, place.get(t.number)))
 
 
+def resume_offer(study: Study, trials: list, places: list[int]) -> None:
+    """Runs that wait with no worker to take them (the study was stopped, or queued on a
+    server that has restarted since) can be queued here again."""
+    cancelled = sum(t.status == "cancelled" for t in trials)
+    idle = not places and not studies.pool().running(study.id) and not any(
+        t.status == "running" for t in trials)
+    stranded = sum(t.status == "waiting" for t in trials) if idle else 0
+    n = cancelled or stranded
+    if not n:
+        return
+    runs, them = (f"{n} runs", "them") if n > 1 else ("1 run", "it")
+    c1, c2 = st.columns([5, 2], vertical_alignment="center")
+    c1.caption(f"{runs} never started." if cancelled else
+               f"{runs} wait for a worker, but none here has {them} queued (the server has "
+               "restarted since, or they wait for workers elsewhere).")
+    if c2.button(f"Run {them} now", key="_sr_resume", icon=":material/play_arrow:",
+                 use_container_width=True):
+        studies.resume(study)
+        st.rerun(scope="app")
+
+
 # ---------------------------------------------------------------------------- afterwards
 def result_rows(study: Study, trials: list) -> list[dict]:
     """The results table: one row per run, its status and epoch as the page says them."""

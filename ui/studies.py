@@ -7,6 +7,7 @@ pool, which studies this session may see, and starting, stopping and sharing the
     my_studies()                         # summaries of the studies this session made or opened
     open_by_id(text)                     # -> Study; EngineError names an unknown id
     stop(study)                          # running runs end (weights kept), queued ones never start
+    resume(study)                        # its waiting / cancelled runs queued again
 
 *Storage.* `$MNIST_STORAGE` (the variable the engine reads) or Streamlit's secret `storage`, else
 the engine's default journal in the runs folder. A URL that cannot be opened is reported as a
@@ -169,6 +170,13 @@ def stop(study: Study) -> None:
     ones are dropped from the pool and show as cancelled."""
     study.stop()
     pool().cancel(study.id)
+
+
+def resume(study: Study) -> int:
+    """Queue a study's waiting runs on this server's pool again (a stopped study's cancelled
+    runs, or runs queued by a server that has restarted since); how many were queued."""
+    study.resume()
+    return pool().submit(study, owner=owner())
 
 
 def queue_places(study: Study) -> list[int]:

@@ -302,3 +302,27 @@ def test_the_setup_link_reads_back_as_the_same_setup():
     assert preset == {"preset": "four-learning-rates", "epochs": "1"}
     assert from_params(preset, first, 60_000) == ({"sr_preset": first["sr_preset"],
                                                     "sr_epochs": 1}, [])
+
+
+def test_a_stopped_or_stranded_study_can_be_run_again_from_the_page():
+    from mnist.engine.study import create_study
+    from mnist.search.presets import SEARCH_PRESETS
+
+    preset = SEARCH_PRESETS["four-learning-rates"]
+    for stop in (True, False):
+        # made elsewhere (another process, or this server before a restart): nobody has
+        # its runs queued here
+        study = create_study(preset.space, base=preset.base.replace(epochs=1, subset=2000))
+        if stop:
+            study.stop()
+        at = _page(None, params={"study": study.id})
+        bars = _bars(at)
+        assert len(bars) == 4 and all(v == 0 for v, _ in bars)
+        words = "never started" if stop else "none here has them queued"
+        assert any(words in c.value for c in at.caption)
+        at.button(key="_sr_resume").click().run()
+        assert not at.exception
+        trials = _wait(study)
+        assert sorted(t.status for t in trials) == ["complete"] * 3 + ["diverged"]
+        at.run()
+        assert not [b for b in at.button if b.key == "_sr_resume"]
