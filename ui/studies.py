@@ -113,7 +113,11 @@ def get(study_id: str) -> Study:
     """A study by id, opened once per session (EngineError if there is none)."""
     objects = st.session_state.setdefault(OBJECTS_KEY, {})
     if study_id not in objects:
-        objects[study_id] = open_study(study_id, storage())
+        store = storage()
+        try:
+            objects[study_id] = open_study(study_id, store)
+        except EngineError as e:  # said without the server's paths
+            raise EngineError(str(e).replace(f" in {store.label}", " here")) from None
     return objects[study_id]
 
 

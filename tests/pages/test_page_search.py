@@ -236,6 +236,7 @@ def test_a_shared_study_opens_in_a_fresh_session_and_is_listed_only_where_opened
     other.button(key="_sr_open_btn").click().run()
     assert not other.exception
     assert any("no-such-study-id" in e.value for e in other.error)
+    assert not any("journal" in e.value for e in other.error)  # no server paths
     # a fresh session opened by the shared link shows the study, finished, with its results
     fresh = _page(None, params={"study": study.id, "preset": "four-learning-rates"})
     assert not fresh.exception and not fresh.error
