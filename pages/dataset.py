@@ -98,13 +98,10 @@ else:
                  help="Draw another random set of digits."):
         st.session_state["ds_seed"] += 1
 indices = explore.pick_indices(ds, mode, 100, seed=st.session_state["ds_seed"], start=start)
-
-
-if st.session_state.get("_ds_grid") != (data.data_token(), part, mode, start,
-                                         st.session_state["ds_seed"]):
+grid = (data.data_token(), part, mode, start, st.session_state["ds_seed"])
+if st.session_state.get("_ds_grid") != grid:
     # a new grid: the close-up starts on its first digit (not on #0, usually not in it)
-    st.session_state["_ds_grid"] = (data.data_token(), part, mode, start,
-                                    st.session_state["ds_seed"])
+    st.session_state["_ds_grid"] = grid
     st.session_state["ds_index"] = int(indices[0])
 
 
