@@ -5,7 +5,8 @@ An ensemble answers with the mean of its members' probabilities (`mnist.Ensemble
 members are this session's networks themselves, shared, not copied: each member is a shallow
 copy of the network (same layers and weights) that carries its own `meta` (name, config,
 scores), which is what `save_model` writes for a member, so the bundled models' own objects
-are never written to.
+are never written to. Its test scores come from the members' (kept per session, or once per
+server for the bundled ones): the mean of probabilities already computed, no network run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import copy
 
 import streamlit as st
 
+from mnist.analysis.ensembles import ensemble_score
 from mnist.nn.ensemble import Ensemble
 from ui import session
+from ui.data import active_data, data_token
 
 MEMBERS_KEY = "_ens_members"  # the sidebar's multiselect
 
@@ -40,6 +43,7 @@ def make_ensemble(names, name: str | None = None) -> session.ModelEntry:
     different networks are chosen."""
     ms = session.models()
     members, member_names, seen = [], [], set()
+    whole = []  # the chosen entries that are one member each (their scores can be reused)
     for n in names:
         entry = ms.get(n)
         if entry is None:
@@ -55,26 +59,21 @@ def make_ensemble(names, name: str | None = None) -> session.ModelEntry:
             seen.add(same)
             members.append(_member(entry, model, mname))
             member_names.append(mname)
+            if model is entry.model:
+                whole.append(entry)
     if len(members) < 2:
         raise ValueError("an ensemble needs at least two different models")
     ens = Ensemble(members, member_names)
     kinds = [m.kind for m in members]
     mix = ", ".join(f"{kinds.count(k)} {k.upper()}{'s' if kinds.count(k) > 1 else ''}"
                     for k in dict.fromkeys(kinds))
+    scores = None
+    if len(whole) == len(members):  # every member scored already (or once, and kept)
+        scores = ensemble_score([session.evaluation(e) for e in whole], active_data()[1].y(),
+                                ens.dtype)
     return session.add_model(name or "ensemble: " + " + ".join(names), ens, "ensemble",
-                             note=f"mean of {len(members)} models' probabilities ({mix})")
-
-
-def _on_make():
-    names = st.session_state.get(MEMBERS_KEY) or []
-    try:
-        entry = make_ensemble(names)
-    except ValueError as e:
-        st.session_state["_ens_problem"] = str(e)
-        return
-    st.session_state.pop("_ens_problem", None)
-    st.session_state[MEMBERS_KEY] = []
-    st.session_state["_ens_made"] = entry.name
+                             note=f"mean of {len(members)} models' probabilities ({mix})",
+                             scores=scores, scored_on=data_token() if scores else None)
 
 
 def members_caption(entry: session.ModelEntry | None) -> None:
@@ -95,20 +94,32 @@ def maker(ms: dict) -> None:
     if len(names) < 2:
         return
     chosen = st.session_state.get(MEMBERS_KEY) or []
-    if any(n not in ms for n in chosen):  # a chosen model was forgotten meanwhile
+    if st.session_state.pop("_ens_clear", False):  # the last choice became an ensemble
+        st.session_state[MEMBERS_KEY] = []
+    elif any(n not in ms for n in chosen):  # a chosen model was forgotten meanwhile
         st.session_state[MEMBERS_KEY] = [n for n in chosen if n in ms]
     with st.expander("Make an ensemble", icon=":material/join:"):
-        st.multiselect("Members", names, key=MEMBERS_KEY,
-                       help="Models trained differently make different mistakes: the mean "
-                            "of their probabilities is usually right more often than any one "
-                            "of them (an MLP and a CNN together, for instance).")
-        chosen = st.session_state.get(MEMBERS_KEY) or []
-        st.button("Make ensemble", icon=":material/join:", key="ens_make", on_click=_on_make,
-                  disabled=len(chosen) < 2,
-                  help="Averages the chosen models' probabilities; the ensemble becomes the "
-                       "current model on every page.")
-        if st.session_state.get("_ens_problem"):
-            st.error(st.session_state.pop("_ens_problem"))
+        # a form: the members and the click arrive together, in one rerun
+        with st.form("ens_form", border=False):
+            st.multiselect("Members", names, key=MEMBERS_KEY,
+                           help="Models trained differently make different mistakes: the "
+                                "mean of their probabilities is usually right more often "
+                                "than any one of them (an MLP and a CNN together, for "
+                                "instance).")
+            make = st.form_submit_button(
+                "Make ensemble", icon=":material/join:", key="ens_make",
+                help="Averages the chosen models' probabilities (two or more); the ensemble "
+                     "becomes the current model on every page.")
+        if make:
+            try:
+                with st.spinner("Scoring the ensemble on the test set ..."):
+                    entry = make_ensemble(st.session_state.get(MEMBERS_KEY) or [])
+            except ValueError as e:
+                st.error(str(e))
+            else:  # again from the top: the sidebar above shows the new current model
+                st.session_state["_ens_clear"] = True
+                st.session_state["_ens_made"] = entry.name
+                st.rerun()
     if st.session_state.get("_ens_made"):
         st.toast(f"**{st.session_state.pop('_ens_made')}** is now the current model",
                  icon=":material/join:")

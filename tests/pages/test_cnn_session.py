@@ -162,9 +162,12 @@ def test_the_sidebar_makes_an_ensemble_that_keeps_its_members(monkeypatch, tmp_p
     no_exception(at)
     names = at.session_state["models"]
     assert list(names) == ["bundled model", "mlp", "cnn", "ensemble"]
-    assert at.sidebar.button(key="ens_make").disabled  # nothing chosen yet
-    at.sidebar.multiselect(key="_ens_members").set_value(["bundled model", "cnn"]).run()
-    at.sidebar.button(key="ens_make").click().run()
+    at.sidebar.button(key="ens_make").click().run()  # nothing chosen yet
+    assert [e.value for e in at.sidebar.error] == ["an ensemble needs at least two different "
+                                                   "models"]
+    assert at.session_state["cur"] == "cnn"
+    at.sidebar.multiselect(key="_ens_members").set_value(["bundled model", "cnn"])  # in a form: with
+    at.sidebar.button(key="ens_make").click().run()  # the click
     no_exception(at)
     made = "ensemble: bundled model + cnn"
     assert at.session_state["cur"] == made
@@ -185,8 +188,8 @@ def test_the_sidebar_makes_an_ensemble_that_keeps_its_members(monkeypatch, tmp_p
     assert "cnn (`conv4k5-pool-conv8k3-pool-32`" in side
     assert at.sidebar.multiselect(key="_ens_members").value == []
     # an ensemble among the chosen adds its members (no nesting, no duplicates)
-    at.sidebar.multiselect(key="_ens_members").set_value([made, "mlp", "cnn"]).run()
-    at.sidebar.button(key="ens_make").click().run()
+    at.sidebar.multiselect(key="_ens_members").set_value([made, "mlp", "cnn"])  # in a form: with
+    at.sidebar.button(key="ens_make").click().run()  # the click
     no_exception(at)
     entry2 = at.session_state["models"][at.session_state["cur"]]
     assert entry2.model.names == [f"{made} / bundled model", f"{made} / cnn", "mlp"]
