@@ -138,6 +138,8 @@ else:
         a_name = st.selectbox("Model A (before)", names, index=default_a, key="mk_a")
     with c2:
         b_name = st.selectbox("Model B (after)", names, index=default_b, key="mk_b")
+    st.caption(f"A: `{ms[a_name].architecture}` · B: `{ms[b_name].architecture}` (any two "
+               "models: an MLP against a CNN, a model against an ensemble ...)")
     if a_name == b_name:
         st.caption("Pick two different models.")
     else:

@@ -219,4 +219,6 @@ def test_mistakes_compares_an_mlp_with_a_cnn():
     grids = [f for f in figures(at) if any(t.get("name") == "digits" for t in f["data"])]
     assert _gallery(grids[-2]) == fixed[:40]
     assert _gallery(grids[-1]) == introduced[:40]
+    assert ("A: `784-32-10` · B: `conv4k5-pool-conv8k3-pool-32`"
+            in " ".join(c.value for c in at.caption))
     assert small_model(0)[0] is mlp and small_cnn(0)[0] is cnn
