@@ -127,3 +127,10 @@ def test_the_checks_can_fail(tmp_path):
     f = tmp_path / "f.py"
     f.write_text("import mnist.errors\nfrom mnist import errors\ndef g():\n    import ui\n")
     assert _imports(f, "mnist.x") == [("mnist.errors", True), ("mnist.errors", True), ("ui", False)]
+
+
+def test_test_files_have_unique_names():
+    # pytest's default import mode collects tests/ by basename: two test_x.py in different
+    # folders cannot both be collected in one run
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
