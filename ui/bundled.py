@@ -67,15 +67,17 @@ def drawing_table(entry: session.ModelEntry, reading: dict) -> None:
         Sure=[r["confidence"] for r in rows],
         Probabilities=[[round(float(v), 4) for v in r["probs"]] for r in rows],
         Architecture=[r["architecture"] for r in rows]))
+    # pixel widths that fit the Draw page's right column (~470 px): all ten bars in view
     st.dataframe(df, hide_index=True, key="draw_compare", column_config={
-        "Model": st.column_config.TextColumn("Model", width="medium"),
-        "Reads": st.column_config.NumberColumn("Reads", width="small",
+        "Model": st.column_config.TextColumn("Model", width=170),
+        "Reads": st.column_config.NumberColumn("Reads", width=55,
                                                help="The digit the model reads"),
         "Sure": st.column_config.ProgressColumn("Sure", format="percent", min_value=0.0,
-                                                max_value=1.0, width="small"),
+                                                max_value=1.0, width=95),
         "Probabilities": st.column_config.BarChartColumn(
-            "Probabilities of 0 … 9", y_min=0.0, y_max=1.0, width="medium",
-            help="The ten output probabilities, digit 0 on the left")})
+            "0 … 9", y_min=0.0, y_max=1.0, width=140,
+            help="The ten output probabilities, digit 0 on the left"),
+        "Architecture": st.column_config.TextColumn("Architecture", width="medium")})
     why = (" An MLP sees 784 separate pixels; a CNN slides small filters over the image, so "
            "it cares less exactly where a stroke is. The ensemble averages the two's "
            "probabilities." if cache.bundled_ensemble() is not None else "")
