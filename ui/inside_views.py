@@ -43,7 +43,8 @@ def describe(entry: session.ModelEntry, model) -> str:
         i = entry.model.members.index(model)
         head += f", member **{entry.model.names[i]}**"
     if model.kind == "cnn":
-        shapes = " → ".join(f"{r.name} {'x'.join(map(str, r.shape))}"
+        shapes = " → ".join(f"dense {r.name}" if r.name.isdigit() else
+                            f"{r.name} {'x'.join(map(str, r.shape))}"
                             for r in model.layer_shapes())
         return (f"{head}: a conv net, {shapes}; {model.activation} after every conv and "
                 f"Dense layer, {model.n_params:,} parameters.")

@@ -3,7 +3,9 @@
 - `explore`: the Dataset page's mosaics, per-class statistics and pixel histogram;
 - `mistakes`: which test digits a model gets wrong, sorted and filtered to a confusion cell;
   model A vs model B; "not sure: 4 or 9?";
-- `inside`: every layer's values, saliency, first-layer weight tiles, pictures;
+- `inside`: every layer's values, a conv net's feature maps and filters, saliency (of
+  ensembles too), first-layer weight tiles, pictures;
+- `ensembles`: an ensemble's scores from its members' scores;
 - `mydigits`: a drawing read end to end, the user's own labelled digits, fine-tuning on them.
 
 The names are re-exported here for the pages (`import mnist.analysis as an`); inside `mnist/`
