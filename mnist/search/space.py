@@ -7,6 +7,8 @@
 the initial weights from `default_rng(seed)` and the minibatch order from `default_rng([seed, 1])`.
 So runs that differ only in the learning rate start from the same weights and see the same
 batches in the same order: a difference between their curves is the learning rate's doing.
+Runs that differ in the layer spec (`layers`: an MLP against a CNN) cannot share weights (their
+shapes differ), but each draws its weights from the same seed and sees the same batches.
 
 `FIELDS` declares, once, what kind of value each TrainConfig field takes (how text is read,
 whether a range is drawn on a log scale, integers or not) and which ones the app's Search page
@@ -23,6 +25,7 @@ from itertools import product
 import numpy as np
 
 from mnist.errors import ConfigError
+from mnist.nn.spec import check_limits
 from mnist.training.config import TrainConfig
 
 MAX_RUNS = 16  # runs per search: a search is a comparison, not a sweep of the universe
@@ -32,7 +35,8 @@ MAX_RUNS = 16  # runs per search: a search is a comparison, not a sweep of the u
 class Field:
     """How a search reads and draws one TrainConfig field."""
 
-    kind: str  # "float" | "int" | "bool" | "str" | "hidden" (layer sizes) | "subset" (n or share)
+    kind: str  # "float" | "int" | "bool" | "str" | "hidden" (layer sizes) | "spec" (a layer
+    # spec, checked) | "subset" (n or share)
     log: bool = False  # a scale parameter: a range over it is drawn log-uniformly
     label: str = ""  # offered on the app's Search page under this name ("": command line only)
     grid: str = ""  # the page's starting values, as typed
@@ -45,6 +49,8 @@ FIELDS: dict[str, Field] = {
                 range=(1e-4, 1.0)),
     "batch_size": Field("int", label="batch size", grid="32, 128", range=(16, 256)),
     "hidden": Field("hidden", label="hidden layers", grid="128x64, 256x128"),
+    # a layer spec (mnist.nn.spec): an MLP ("128-64") or a CNN; "" is the MLP of hidden
+    "layers": Field("spec", label="layer spec", grid="128-64, conv8k3-pool-conv16k3-pool-64"),
     "optimizer": Field("str", label="optimizer", grid="sgd, momentum, adam"),
     "momentum": Field("float", label="momentum", grid="0.5, 0.9, 0.99", range=(0.5, 0.99)),
     "weight_decay": Field("float", log=True, label="weight decay", grid="0, 0.0001, 0.001",
@@ -54,7 +60,6 @@ FIELDS: dict[str, Field] = {
     "activation": Field("str", label="activation", grid="relu, tanh, sigmoid"),
     "seed": Field("int", label="seed (run-to-run luck)", grid="0, 1, 2, 3", range=(0, 1000)),
     # the rest: the command line can set or vary them too
-    "layers": Field("str"),  # a layer spec, e.g. conv16k5-pool-128 ("": the MLP of hidden)
     "loss": Field("str"),
     "dtype": Field("str"),
     "beta1": Field("float"),
@@ -151,10 +156,13 @@ def field_of(name: str) -> Field:
 
 
 def parse_value(name: str, text: str):
-    """One value of a field from text: 128x64 for layers, numbers, true/false, names.
-    Raises ConfigError naming the field."""
+    """One value of a field from text: 128x64 for layers, numbers, true/false, names, a layer
+    spec (checked: a bad one is named with the piece at fault). Raises ConfigError naming the
+    field."""
     kind = field_of(name).kind
     t = text.strip()
+    if kind == "spec":
+        return _spec(name, t)
     try:
         if kind == "hidden":
             if t.lower() in ("", "none", "-"):
@@ -184,8 +192,22 @@ def parse_value(name: str, text: str):
         raise ConfigError(f"{name}: not a valid value: {text!r}") from None
 
 
+def _spec(name: str, text: str) -> str:
+    """A layer spec as typed (so runs are labelled as the user wrote them), once checked."""
+    if not text:
+        return ""  # the MLP of the base's hidden sizes
+    try:
+        check_limits(text)
+    except ConfigError as e:
+        why = str(e).removeprefix("layers: ")
+        raise ConfigError(f"{name}: {text!r} is not a layer spec: {why}") from None
+    return text
+
+
 def parse_values(name: str, text: str) -> list:
-    """Comma-separated values of a field ("0.1, 0.01" -> [0.1, 0.01]); blanks are skipped."""
+    """Comma-separated values of a field ("0.1, 0.01" -> [0.1, 0.01]); blanks are skipped.
+    Commas separate the values, so a list of layer specs writes each spec's pieces with "-"
+    ("128-64, conv8k3-pool-64")."""
     return [parse_value(name, v) for v in text.split(",") if v.strip()]
 
 

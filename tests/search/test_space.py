@@ -10,7 +10,7 @@ from mnist.search.space import (FIELDS, INT_FIELDS, LOG_FIELDS, OFFERED, Choice,
                                 Range, can_range, grid, parse_value, parse_values, range_of,
                                 sample, space_from_form)
 
-KINDS = {"float", "int", "bool", "str", "hidden", "subset"}
+KINDS = {"float", "int", "bool", "str", "hidden", "spec", "subset"}
 
 
 def test_every_config_field_has_exactly_one_kind():
@@ -21,14 +21,16 @@ def test_every_config_field_has_exactly_one_kind():
         kind = FIELDS[f.name].kind
         if kind in ("float", "bool", "str"):
             assert type(f.default).__name__ == kind, f.name
+        if kind == "spec":
+            assert f.default == "", f.name
     assert set(LOG_FIELDS) == {"lr", "weight_decay", "min_lr", "eps"}
     assert set(INT_FIELDS) == {"epochs", "batch_size", "seed", "patience", "step_size",
                                "report_every"}
 
 
-def test_the_page_offers_ten_fields_whose_starting_values_make_a_valid_search():
-    assert OFFERED == ("lr", "batch_size", "hidden", "optimizer", "momentum", "weight_decay",
-                       "dropout", "init", "activation", "seed")
+def test_the_page_offers_eleven_fields_whose_starting_values_make_a_valid_search():
+    assert OFFERED == ("lr", "batch_size", "hidden", "layers", "optimizer", "momentum",
+                       "weight_decay", "dropout", "init", "activation", "seed")
     base = TrainConfig(epochs=1)
     for name in OFFERED:
         spec = FIELDS[name]
@@ -38,8 +40,8 @@ def test_the_page_offers_ten_fields_whose_starting_values_make_a_valid_search():
         if spec.range is not None:
             assert can_range(name)
             assert len(sample({name: range_of(name, *spec.range)}, 4, base=base)) == 4
-    assert [n for n in OFFERED if FIELDS[n].range is None] == ["hidden", "optimizer", "init",
-                                                               "activation"]
+    assert [n for n in OFFERED if FIELDS[n].range is None] == ["hidden", "layers", "optimizer",
+                                                               "init", "activation"]
 
 
 @pytest.mark.parametrize("name, text, value", [
@@ -49,6 +51,8 @@ def test_the_page_offers_ten_fields_whose_starting_values_make_a_valid_search():
     ("subset", "5000", 5000), ("subset", "0.1", 0.1), ("subset", "none", None),
     ("lr", "1e-3", 0.001), ("augment", "yes", True), ("augment", "0", False),
     ("optimizer", " adam ", "adam"),
+    ("layers", " conv8k3-pool-64 ", "conv8k3-pool-64"), ("layers", "128-64", "128-64"),
+    ("layers", "", ""),
 ])
 def test_parse_value_reads_each_kind(name, text, value):
     got = parse_value(name, text)
@@ -59,6 +63,9 @@ def test_parse_value_reads_each_kind(name, text, value):
     ("epochs", "2.5", ["epochs", "not a valid value", "'2.5'"]),
     ("lr", "banana", ["lr", "not a valid value"]),
     ("augment", "maybe", ["augment"]),
+    ("layers", "conv8k3-poo-64", ["layers: 'conv8k3-poo-64' is not a layer spec",
+                                  "'poo' is not a layer"]),
+    ("layers", "64-conv8k3", ["'64-conv8k3'", "comes after a Dense layer"]),
     ("learning_rate", "0.1", ["unknown config field 'learning_rate'", "fields: hidden,"]),
 ])
 def test_parse_value_names_the_field_and_the_text(name, text, words):
@@ -74,6 +81,21 @@ def test_parse_values_and_ranges():
     assert range_of("batch_size", 16, 256) == IntRange(16, 256)
     assert range_of("lr", 1e-4, 1.0) == Range(1e-4, 1.0)
     assert not can_range("hidden") and not can_range("optimizer") and can_range("subset")
+
+
+def test_a_grid_over_layer_specs_pairs_an_mlp_with_a_cnn():
+    specs = parse_values("layers", FIELDS["layers"].grid)
+    assert specs == ["128-64", "conv8k3-pool-conv16k3-pool-64"]
+    mlp, cnn = grid({"layers": specs, "lr": [0.1]}, TrainConfig(hidden=(32,), seed=3))
+    assert (mlp.kind, mlp.hidden, mlp.spec) == ("mlp", (128, 64), "128-64")
+    assert (cnn.kind, cnn.layers, cnn.hidden) == ("cnn", "conv8k3-pool-conv16k3-pool-64", (64,))
+    assert mlp.seed == cnn.seed == 3  # paired: same seed, so the same batches
+    a, b = sample({"layers": Choice(tuple(specs))}, 2, seed=1, paired=False)
+    assert {a.seed, b.seed} == {0, 1}
+    with pytest.raises(ConfigError, match="layer spec: give at least one value"):
+        space_from_form(["layers"], False, {"layers": " , "}, {})
+    with pytest.raises(ConfigError, match="'conv0k3-64' is not a layer spec"):
+        space_from_form(["layers"], True, {"layers": "128, conv0k3-64"}, {})
 
 
 def test_the_form_makes_a_grid_or_a_random_space():
