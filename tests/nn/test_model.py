@@ -6,7 +6,7 @@ import pytest
 from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.layers import INITS
 from mnist.nn.model import MLP
-from tests.gradcheck import numeric_grad, rel_error
+from tests.gradcheck import network_grad_errors, numeric_grad, rel_error
 
 
 def tiny_batch(n=5, d=6, seed=0):
@@ -209,17 +209,8 @@ def test_a_new_layer_type_needs_only_its_class_and_registry_entry(monkeypatch):
     net = MLP((6, 5, 4), activation="tanh", seed=3, dtype="float64")
     net.layers.insert(2, LAYERS["scale"](5, rng=1))
     assert list(net.state_dict()) == ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]
-    wd = 0.01
-    _, grads = net.loss_and_grads(x, y, weight_decay=wd)
-    grads = {k: v.copy() for k, v in grads.items()}
-    params = {name: p for name, p, _ in net.named_params()}
-
-    def loss_fn():
-        value, _ = net.loss_fn.loss_and_delta(net.forward(x), y)
-        return value + 0.5 * wd * sum(np.sum(p ** 2) for p in params.values() if p.ndim > 1)
-
-    for name, param in params.items():
-        assert rel_error(grads[name], numeric_grad(loss_fn, param)) < 1e-6, name
+    errors = network_grad_errors(net, x, y, wd=0.01)
+X
     assert "Scale" in FastPath.declines(net) and not FastPath.supports(net)
     other = MLP((6, 5, 4), activation="tanh", seed=9, dtype="float64")
     other.layers.insert(2, Scale(5, rng=2))

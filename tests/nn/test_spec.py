@@ -14,7 +14,7 @@ from mnist.nn.model import MLP, Network, build_network, from_architecture
 from mnist.nn.pool import Flatten, MaxPool2D
 from mnist.nn.spec import (MAX_PARAMS, Piece, canonical, check_limits, dense_units, is_dense,
                            layer_shapes, param_shapes, parse_spec, working_floats)
-from tests.gradcheck import numeric_grad, rel_error
+from tests.gradcheck import network_grad_errors, numeric_grad, rel_error
 
 SPECS = ["conv16k5-pool-conv32k5-pool-128", "conv8k3v-pool-conv8k3-pool3", "pool-16",
          "conv4k28v", "conv6k3-conv6k3-pool-64-32", "pool", "conv3k2-pool"]
@@ -146,18 +146,10 @@ def test_whole_conv_net_gradient_and_input_grad():
         if b.ndim == 1:
             b[:] = rng.normal(0, 0.3, b.shape)
     x, y = rng.random((3, 36)), np.array([0, 3, 1])
-    wd = 0.01
-    _, grads = net.loss_and_grads(x, y, weight_decay=wd)
-    grads = {k: v.copy() for k, v in grads.items()}
     params = {name: p for name, p, _ in net.named_params()}
-
-    def loss_fn():
-        value, _ = net.loss_fn.loss_and_delta(net.forward(x), y)
-        return value + 0.5 * wd * sum(np.sum(p ** 2) for p in params.values() if p.ndim > 1)
-
     assert params["0.W"].shape == (2, 1, 3, 3) and params["1.W"].shape == (3, 2, 2, 2)
-    for name, p in params.items():
-        assert rel_error(grads[name], numeric_grad(loss_fn, p)) < 1e-6, name
+    errors = network_grad_errors(net, x, y, wd=0.01)
+    assert set(errors) == set(params) and all(e < 1e-6 for e in errors.values()), errors
     trace = []
     out = net.forward(x, trace=trace)
     delta = net.loss_fn.loss_and_delta(out, y)[1]
