@@ -58,6 +58,11 @@ def test_signed_maps_and_filters_are_centred_on_zero():
     lim = np.abs(W).max()
     assert fig.layout.coloraxis.cmin == pytest.approx(-lim)
     assert fig.layout.coloraxis.cmax == pytest.approx(lim)
+    # built unvalidated: only what plotly.js knows by itself reaches the browser
+    spec = fig.to_dict()["layout"]
+    scale = [tuple(step) for step in spec["coloraxis"]["colorscale"]]
+    assert scale[0] == (0.0, "rgb(5,48,97)") and scale[-1] == (1.0, "rgb(103,0,31)")  # blue..red
+    assert isinstance(spec["template"], dict) and "layout" in spec["template"]
     # several input channels: one image per (filter, input channel), a row per filter
     W = np.random.default_rng(2).normal(size=(2, 3, 3, 3))
     hm = _heatmaps(conv.filters_figure(W))
