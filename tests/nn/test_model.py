@@ -210,7 +210,7 @@ def test_a_new_layer_type_needs_only_its_class_and_registry_entry(monkeypatch):
     net.layers.insert(2, LAYERS["scale"](5, rng=1))
     assert list(net.state_dict()) == ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]
     errors = network_grad_errors(net, x, y, wd=0.01)
-X
+    assert len(errors) == 6 and all(e < 1e-6 for e in errors.values()), errors
     assert "Scale" in FastPath.declines(net) and not FastPath.supports(net)
     other = MLP((6, 5, 4), activation="tanh", seed=9, dtype="float64")
     other.layers.insert(2, Scale(5, rng=2))
