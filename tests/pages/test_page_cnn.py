@@ -222,3 +222,13 @@ def test_mistakes_compares_an_mlp_with_a_cnn():
     assert ("A: `784-32-10` · B: `conv4k5-pool-conv8k3-pool-32`"
             in " ".join(c.value for c in at.caption))
     assert small_model(0)[0] is mlp and small_cnn(0)[0] is cnn
+
+
+# ------------------------------------------------------------------------------ every page
+@pytest.mark.parametrize("current", ["cnn", "ensemble"])
+@pytest.mark.parametrize("name", ["home", "dataset", "train", "search"])
+def test_the_other_pages_take_a_cnn_or_an_ensemble_as_the_current_model(name, current):
+    at = _page(name)
+    install_cnn_session(at, current=current)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
