@@ -8,7 +8,8 @@
 
 `--vary FIELD=V1,V2,...` lists values (a grid, or choices in a random search); `FIELD=LO:HI` is
 a range (random search only; log-uniform for lr and weight_decay). Layer sizes are written
-128x64. Progress goes to stderr, one line per finished run; the results table to stdout (or
+128x64; layer specs with "-" between pieces, since commas separate the values
+(`--vary layers=128-64,conv8k3-pool-64`: an MLP against a CNN, same seed and batches). Progress goes to stderr, one line per finished run; the results table to stdout (or
 JSON with --json) and to --out (.csv or .json). `mnist.cli.main` calls `add_search_parser`.
 """
 
@@ -31,7 +32,9 @@ def add_search_parser(sub) -> None:
         "order unless --unpaired) and write a results table. Diverged runs are results, not "
         "errors.")
     p.add_argument("--vary", action="append", default=[], metavar="FIELD=VALUES",
-                   help="values to try: lr=0.1,0.01 (list) or lr=1e-4:1 (range, with --random)")
+                   help="values to try: lr=0.1,0.01 (list) or lr=1e-4:1 (range, with --random); "
+                   "layer specs with '-' between pieces, commas between specs: "
+                   "layers=128-64,conv8k3-pool-64")
     p.add_argument("--random", type=int, metavar="N", help="N random trials instead of a grid")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the random draws")
     p.add_argument("--preset", help="a search preset: " + ", ".join(SEARCH_PRESETS))

@@ -333,11 +333,13 @@ def count_runs(space: Space, random_trials: int | None = None) -> int:
 
 
 def varied_fields(configs: list[TrainConfig]) -> list[str]:
-    """The config fields whose values differ between runs, in field order."""
+    """The config fields whose values differ between runs, in field order. When the layer spec
+    varies, `hidden` (which follows the spec's Dense sizes) is not listed on its own."""
     if not configs:
         return []
     dicts = [c.to_dict() for c in configs]
-    return [k for k in dicts[0] if any(d[k] != dicts[0][k] for d in dicts[1:])]
+    varied = [k for k in dicts[0] if any(d[k] != dicts[0][k] for d in dicts[1:])]
+    return [k for k in varied if not (k == "hidden" and "layers" in varied)]
 
 
 def format_value(v) -> str:
