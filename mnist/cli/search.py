@@ -9,8 +9,9 @@
 `--vary FIELD=V1,V2,...` lists values (a grid, or choices in a random search); `FIELD=LO:HI` is
 a range (random search only; log-uniform for lr and weight_decay). Layer sizes are written
 128x64; layer specs with "-" between pieces, since commas separate the values
-(`--vary layers=128-64,conv8k3-pool-64`: an MLP against a CNN, same seed and batches). Progress goes to stderr, one line per finished run; the results table to stdout (or
-JSON with --json) and to --out (.csv or .json). `mnist.cli.main` calls `add_search_parser`.
+(`--vary layers=128-64,conv8k3-pool-64`: an MLP against a CNN, same seed and batches).
+Progress goes to stderr, one line per finished run; the results table to stdout (or JSON with
+--json) and to --out (.csv or .json). `mnist.cli.main` calls `add_search_parser`.
 """
 
 from __future__ import annotations
