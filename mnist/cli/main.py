@@ -32,14 +32,21 @@ class _Parser(argparse.ArgumentParser):
 # evaluate
 
 
-def _add_evaluate(sub):
-    p = sub.add_parser("evaluate", help="score a model file",
-                       description="Accuracy, per-class accuracy and confusion matrix of a "
-                       "model file on the bundled MNIST test set or a given labelled dataset.")
+def _model_command(sub, name: str, func, help: str, description: str):
+    """A subcommand that reads one model file (the bundled one by default) and can answer in
+    JSON; its own options are added by the caller."""
+    p = sub.add_parser(name, help=help, description=description)
     p.add_argument("model", nargs="?", help=f"model .npz (default: {DEFAULT_MODEL.name})")
-    p.add_argument("--data", metavar="FILE", help="labelled data (CSV, NPZ or IDX)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_evaluate(sub):
+    p = _model_command(sub, "evaluate", cmd_evaluate, "score a model file",
+                       "Accuracy, per-class accuracy and confusion matrix of a model file on "
+                       "the bundled MNIST test set or a given labelled dataset.")
+    p.add_argument("--data", metavar="FILE", help="labelled data (CSV, NPZ or IDX)")
 
 
 def cmd_evaluate(args) -> int:
@@ -156,12 +163,9 @@ def cmd_predict(args) -> int:
 
 
 def _add_info(sub):
-    p = sub.add_parser("info", help="describe a model file",
-                       description="Architecture, parameter count, training config, metrics "
-                       "and format version of a model file.")
-    p.add_argument("model", nargs="?", help=f"model .npz (default: {DEFAULT_MODEL.name})")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.set_defaults(func=cmd_info)
+    _model_command(sub, "info", cmd_info, "describe a model file",
+                   "Architecture, parameter count, training config, metrics and format version "
+                   "of a model file.")
 
 
 def cmd_info(args) -> int:
