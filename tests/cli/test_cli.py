@@ -87,7 +87,7 @@ def test_evaluate_and_info(trained, capsys):
 def test_bundled_model_meets_its_promise():
     res = cli("evaluate", "--json")  # default: models/default.npz on the MNIST test set
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["accuracy"] >= 0.98
+    assert json.loads(res.stdout)["accuracy"] >= 0.985  # the promise: README, presets
 
 
 def test_predict_raw_and_through_preprocessing(tmp_path, capsys):
