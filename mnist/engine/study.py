@@ -40,7 +40,7 @@ from mnist.engine.liveness import WORKER_ATTR, fail_dead_trials
 from mnist.engine.storage import Storage, open_storage
 from mnist.errors import ConfigError, EngineError
 from mnist.search.results import RunResult
-from mnist.search.space import check_count, format_value, grid
+from mnist.search.space import check_count, format_value, grid, run_label
 from mnist.training.config import TrainConfig
 
 ATTR = "mnist"  # the study user attribute that holds the plan
@@ -75,8 +75,7 @@ class TrialView:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={format_value(v)}" for k, v in self.values.items()) or \
-            f"trial {self.number}"
+        return run_label(self.values, f"trial {self.number}")
 
     @property
     def finished(self) -> bool:

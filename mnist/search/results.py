@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from mnist.search.space import format_value
+from mnist.search.space import format_value, run_label
 from mnist.training.config import TrainConfig
 
 STATUSES = ("pending", "running", "done", "diverged", "stopped", "early_stopped", "halved",
@@ -36,8 +36,7 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={format_value(v)}" for k, v in self.values.items()) or \
-            f"run {self.run_id}"
+        return run_label(self.values, f"run {self.run_id}")
 
     @property
     def last(self) -> dict:

@@ -227,6 +227,9 @@ def space_from_form(fields: list, random: bool, values: dict, ranges: dict) -> d
     that has a range. ConfigError names the field by its label."""
     if not fields:
         raise ConfigError("choose at least one setting to vary")
+    if "hidden" in fields and "layers" in fields:
+        raise ConfigError("vary the hidden layers or the layer spec, not both: a spec sets the "
+                          "hidden layers too (write MLPs as specs: 128-64)")
     space = {}
     for f in fields:
         spec = FIELDS[f]
@@ -349,3 +352,7 @@ def format_value(v) -> str:
         return "-".join(str(x) for x in v)
     return str(v)
 
+
+def run_label(values: dict, fallback: str) -> str:
+    """How a run is named in tables and legends: the settings it was given ('lr=0.05, ...')."""
+    return ", ".join(f"{k}={format_value(v)}" for k, v in values.items()) or fallback
