@@ -1,9 +1,11 @@
 """The Train page's form: what each setting means, the widgets (keys `tr_*`) that show a
 TrainConfig, and the TrainConfig they describe.
 
-`draw(n_train)` lays the form out and returns the button pressed. The widgets are kept in step
-by callbacks: choosing a preset fills them all, the learning-rate slider and number show the
-one value `tr_lr`, the validation split is the Dataset page's. The setup also lives in the
+`draw(n_train)` lays the form out and returns the button pressed. The network is an MLP (hidden
+sizes) or a CNN (a layer spec, shown with its parameter count and each layer's output shape);
+the caption under the form estimates the run's time (ui.train_estimate). The widgets are kept
+in step by callbacks: choosing a preset fills them all (its kind too), the learning-rate slider
+and number show the one value `tr_lr`, the validation split is the Dataset page's. The setup also lives in the
 URL (ui.links): a link opens the form filled in, and the address bar follows the form.
 """
 
@@ -18,16 +20,25 @@ from mnist.nn.losses import LOSSES
 from mnist.nn.optim import OPTIMIZERS, SCHEDULES
 from mnist.training.config import TrainConfig, parse_hidden
 from mnist.training.presets import PRESETS
-from ui import data, links, widgets
+from ui import data, links, train_estimate, widgets
 
 LR_STEPS = widgets.log_steps(-5, 1)  # the learning-rate slider's stops, 1e-5 to 10
 QUICK_PRESET = "quick: 784-32-10 Adam, 5,000 digits, 3 epochs"
+KINDS = ("MLP", "CNN")
+DEFAULT_SPEC = "conv8k3-pool-conv16k3-pool-64"  # a small CNN: the layer box's first value
 # the TrainConfig fields this form shows (a link may set these; others are reported)
-LINK_FIELDS = {"hidden", "activation", "init", "loss", "optimizer", "lr", "momentum", "beta1",
-               "beta2", "rho", "batch_size", "epochs", "schedule", "warmup_epochs",
+LINK_FIELDS = {"hidden", "layers", "activation", "init", "loss", "optimizer", "lr", "momentum",
+               "beta1", "beta2", "rho", "batch_size", "epochs", "schedule", "warmup_epochs",
                "step_size", "gamma", "min_lr", "weight_decay", "dropout", "subset",
                "val_fraction", "seed", "patience", "augment", "dtype"}
 HELP = {
+    "kind": "MLP: layers of units, each seeing every pixel. CNN: convolutional layers first "
+            "(small filters slid over the image, each making a map of where its pattern is), "
+            "pooling that halves the maps, then layers of units.",
+    "layers": "The network from input to output, pieces joined by '-': conv<channels>k<kernel> "
+              "(conv16k5: 16 filters of 5x5; conv16k5v without padding), pool (2x2 max "
+              "pooling), or a number of units (a Dense layer). E.g. "
+              "conv16k5-pool-conv32k5-pool-128.",
     "hidden": "Sizes of the hidden layers, comma separated: '128, 64' builds 784-128-64-10. "
               "Empty: no hidden layer (a linear classifier).",
     "activation": "The non-linearity after each hidden layer. relu: max(0, z), the usual "
@@ -79,6 +90,8 @@ def form_values(cfg: TrainConfig, n_train: int) -> dict:
     if isinstance(sub, float):
         sub = int(round(sub * n_train))
     return dict(
+        tr_kind="CNN" if cfg.layers else "MLP",
+        **({"tr_layers": cfg.layers} if cfg.layers else {}),  # an MLP keeps the typed spec
         tr_hidden=", ".join(str(h) for h in cfg.hidden), tr_activation=cfg.activation,
         tr_init=cfg.init, tr_loss=cfg.loss, tr_optimizer=cfg.optimizer, tr_lr=float(cfg.lr),
         tr_lr_slider=float(cfg.lr),
@@ -97,8 +110,11 @@ def form_values(cfg: TrainConfig, n_train: int) -> dict:
 def config_from_form(n_train: int) -> TrainConfig:
     """A TrainConfig from the widgets; ConfigError says what is wrong."""
     s = st.session_state
+    net = dict(hidden=parse_hidden(s.tr_hidden))
+    if s.get("tr_kind") == "CNN":
+        net = dict(hidden=(), layers=spec_config(s.get("tr_layers", "")).layers)
     cfg = TrainConfig(
-        hidden=parse_hidden(s.tr_hidden), activation=s.tr_activation, init=s.tr_init,
+        **net, activation=s.tr_activation, init=s.tr_init,
         loss=s.tr_loss, optimizer=s.tr_optimizer, lr=float(s.tr_lr),
         momentum=float(s.tr_momentum), beta1=float(s.tr_beta1), beta2=float(s.tr_beta2),
         rho=float(s.tr_rho), batch_size=None if s.tr_full_batch else int(s.tr_batch_size),
@@ -115,10 +131,23 @@ def config_from_form(n_train: int) -> TrainConfig:
     return cfg
 
 
+def spec_config(text: str) -> TrainConfig:
+    """The config of a layer spec alone (its shapes and parameter count); ConfigError says
+    what is wrong with it."""
+    if not str(text).strip():
+        raise ConfigError(f"layers: write a layer spec, e.g. {DEFAULT_SPEC}")
+    return TrainConfig(layers=text)
+
+
 def presets() -> dict[str, tuple[TrainConfig, str]]:
-    """Name -> (TrainConfig, note): mnist.training.presets, its seconds-long "quick" starter
-    first, under a name that says what it is."""
-    return {QUICK_PRESET if name == "quick" else name: p for name, p in PRESETS.items()}
+    """Name -> (TrainConfig, note): mnist.training.presets by kind, the MLPs (its seconds-long
+    "quick" starter first) then the CNNs, each under a name that says what it is."""
+    def label(name, cfg):
+        if name == "quick":
+            return QUICK_PRESET
+        return f"{name}: CNN {cfg.layers}" if cfg.layers else name
+    ordered = sorted(PRESETS.items(), key=lambda item: bool(item[1][0].layers))
+    return {label(name, p[0]): p for name, p in ordered}
 
 
 def _show(cfg: TrainConfig, n_train: int) -> None:
@@ -146,6 +175,7 @@ def init_form(n_train: int) -> dict[str, tuple[TrainConfig, str]]:
                                                 toasted=False)
     widgets.default("tr_preset", next(iter(offered)))
     widgets.keep_widget_state()
+    widgets.default("tr_layers", DEFAULT_SPEC)
     for k, v in form_values(offered[st.session_state.tr_preset][0], n_train).items():
         widgets.default(k, v)
     # "all the digits" stays all of them when the data changes size (an upload, or back)
@@ -200,8 +230,14 @@ def draw(n_train: int, offered: dict, can_resume: bool) -> tuple[str | None, Tra
                  "good default. Choosing one fills the form; then change anything you like.")
     c2.caption(offered[st.session_state.tr_preset][1])
 
+    kind = st.radio("Network", KINDS, key="tr_kind", horizontal=True, help=HELP["kind"])
+    spec_problem = layer_box() if kind == "CNN" else None
+
     c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
-    c1.text_input("Hidden layers", key="tr_hidden", help=HELP["hidden"])
+    if kind == "MLP":
+        c1.text_input("Hidden layers", key="tr_hidden", help=HELP["hidden"])
+    else:
+        c1.caption("The layers are in the spec above.")
     c2.selectbox("Activation", list(ACTIVATIONS), key="tr_activation",
                  help=HELP["activation"])
     optimizer = c3.selectbox("Optimizer", list(OPTIMIZERS), key="tr_optimizer",
@@ -232,15 +268,19 @@ def draw(n_train: int, offered: dict, can_resume: bool) -> tuple[str | None, Tra
     try:
         cfg = config_from_form(n_train)
     except ConfigError as e:
-        st.error(str(e), icon=":material/error:")
+        if str(e) != spec_problem:  # that one is shown under the spec box
+            st.error(str(e), icon=":material/error:")
     if cfg is not None:
         used = f"all {n_train:,}" if cfg.subset is None else f"{cfg.subset:,} of {n_train:,}"
         changed = changed_from_preset(cfg, offered[st.session_state.tr_preset][0])
-        st.caption(f"Architecture: {'-'.join(map(str, cfg.sizes))} · training digits: {used}"
+        arch = cfg.spec if cfg.layers else "-".join(map(str, cfg.sizes))
+        st.caption(f"Architecture: {arch} · {cfg.n_params:,} parameters · training digits: "
+                   f"{used} · {estimate_line(cfg, n_train)}"
                    + (f" · changed from the preset: {', '.join(changed)}" if changed else ""))
     c1, c2, c3 = st.columns([1, 1.6, 2])
     start = c1.button("Start training", type="primary", icon=":material/play_arrow:",
-                      key="_tr_start", help="Train a new network with these settings.")
+                      key="_tr_start", disabled=spec_problem is not None,
+                      help="Train a new network with these settings.")
     resume = c2.button("Resume training the current model", icon=":material/replay:",
                        key="_tr_resume", disabled=not can_resume,
                        help="Continue training the current model (a copy of it; the original "
@@ -249,6 +289,35 @@ def draw(n_train: int, offered: dict, can_resume: bool) -> tuple[str | None, Tra
     if cfg is not None:
         share(cfg, c3)
     return ("start" if start else "resume" if resume else None), cfg
+
+
+def layer_box() -> str | None:
+    """The CNN's layer spec: its box, then its parameter count and a table of each layer's
+    output shape, or what is wrong with it (returned; Start waits for a good spec)."""
+    c1, c2 = st.columns([3, 2])
+    c1.text_input("Layer spec", key="tr_layers", help=HELP["layers"])
+    try:
+        spec = spec_config(st.session_state.tr_layers)
+        rows = spec.layer_shapes()
+    except ConfigError as e:
+        c1.error(str(e), icon=":material/error:")
+        return str(e)
+    c1.caption(f"**{spec.n_params:,} parameters** (weights and biases). Input: one 28x28 "
+               "image (1 channel); 'same' convolutions keep the map's size, a pool halves it.")
+    lines = ["| layer | output shape | parameters |", "|---|---|---|",
+             "| input | 1 x 28 x 28 | 0 |"]
+    lines += [f"| {r.name} | {' x '.join(map(str, r.shape))} | {r.params:,} |" for r in rows]
+    c2.markdown("\n".join(lines))
+    return None
+
+
+def estimate_line(cfg: TrainConfig, n_train: int) -> str:
+    """'about 40 s on one core' for the run `cfg` describes."""
+    try:
+        seconds = train_estimate.run_estimate(cfg, n_train)
+    except (ConfigError, ValueError, ZeroDivisionError):
+        return "time: ?"
+    return f"about {widgets.fmt_duration(seconds)} to train (estimated)"
 
 
 def _more_settings(optimizer: str) -> None:

@@ -44,11 +44,16 @@ def _tiles(model) -> np.ndarray | None:
         return None
 
 
+def _arch(cfg) -> str:
+    """The network as its label says it: 784-16-10, or a CNN's layer spec."""
+    return cfg.spec if cfg.layers else "-".join(map(str, cfg.sizes))
+
+
 def start(cfg) -> str | None:
     """A new step-by-step run with the form's settings; a message if it cannot start."""
     train, _ = data.active_data()
     try:
-        limits.check_weights("-".join(map(str, cfg.sizes)), cfg.n_params)
+        limits.check_weights(_arch(cfg), cfg.n_params)
         run = StepRun(cfg, train)
     except (ConfigError, DatasetError) as e:
         return str(e)
@@ -85,7 +90,7 @@ def keep() -> str:
     state = st.session_state.pop(KEY)
     run = state["run"]
     run.close()
-    entry = session.add_model(f"stepped: {'-'.join(map(str, run.config.sizes))} "
+    entry = session.add_model(f"stepped: {_arch(run.config)} "
                               f"{run.config.optimizer}, {run.steps} steps", run.model,
                               "trained", config=run.config, history=run.records,
                               note=f"trained step by step ({run.steps} minibatches)")

@@ -374,3 +374,80 @@ def test_the_results_figures_are_made_once_per_model_not_on_every_rerun(monkeypa
     assert n == first + 1
     at.number_input(key="tr_seed").set_value(5).run()
     assert len(made) == n
+
+
+def test_a_cnn_is_chosen_by_kind_and_spec_with_its_shapes_and_trains():
+    """MLP or CNN: the CNN's layer spec shows its parameter count and each layer's output
+    shape; a bad spec says what is wrong under the box and Start waits; a good one trains."""
+    at = page("train").run()
+    no_exception(at)
+    offered = at.selectbox(key="tr_preset").options
+    cnn_presets = [o for o in offered if ": CNN " in o]
+    assert cnn_presets and offered.index(cnn_presets[0]) > offered.index("default")
+    at.radio(key="tr_kind").set_value("CNN").run()
+    no_exception(at)
+    at.text_input(key="tr_layers").set_value("conv4k3-pool-conv8k15-pool-16").run()
+    assert any("15x15 kernel" in e for e in errors(at)), errors(at)
+    assert _button(at, "_tr_start").disabled
+    at.text_input(key="tr_layers").set_value("conv4k3-pool-16").run()
+    no_exception(at)
+    assert not errors(at) and not _button(at, "_tr_start").disabled
+    cfg = mnist.TrainConfig(layers="conv4k3-pool-16")
+    assert any(f"{cfg.n_params:,} parameters" in c.value for c in at.caption)
+    table = " ".join(m.value for m in at.markdown)
+    assert "| conv4k3 | 4 x 28 x 28 | 40 |" in table and "| pool | 4 x 14 x 14 | 0 |" in table
+    assert "| flatten | 784 | 0 |" in table and "| output | 10 | 170 |" in table
+    assert any("Architecture: conv4k3-pool-16" in c.value and "to train (estimated)" in c.value
+               for c in at.caption)
+    assert at.query_params["layers"] == "conv4k3-pool-16"
+    _fill(at, tr_subset=300, tr_epochs=1)
+    _button(at, "_tr_start").click().run()
+    no_exception(at)
+    job = at.session_state["train_job"]
+    assert job.config.layers == "conv4k3-pool-16" and job.config.kind == "cnn"
+    assert job.wait(WAIT), "the run did not finish"
+    at.run()
+    no_exception(at)
+    assert job.status == "done" and job.records[-1]["epoch"] == 1.0
+    entry = at.session_state["models"][at.session_state["current_model"]]
+    assert entry.model is job.model and entry.model.kind == "cnn"
+    # step by step trains the CNN too (its first layer is filters, not pixel templates)
+    _button(at, "_tr_step_one").click().run()
+    no_exception(at)
+    assert at.session_state["_tr_steps"]["run"].config.layers == "conv4k3-pool-16"
+    assert any("not a layer of pixel weights" in c.value for c in at.caption)
+    _button(at, "_tr_step_keep").click().run()
+    no_exception(at)
+    assert at.session_state["current_model"].startswith("stepped: conv4k3-pool-16 ")
+
+
+def test_a_cnn_preset_and_a_cnn_link_fill_the_kind_and_the_spec():
+    at = page("train").run()
+    name = next(o for o in at.selectbox(key="tr_preset").options if ": CNN " in o)
+    at.selectbox(key="tr_preset").set_value(name).run()
+    no_exception(at)
+    s = at.session_state
+    assert s["tr_kind"] == "CNN" and s["tr_layers"] == mnist.training.presets.PRESETS[
+        name.split(":")[0]][0].layers
+    assert not any("changed from the preset" in c.value for c in at.caption)
+    at.selectbox(key="tr_preset").set_value("tutorial-32-gd").run()
+    assert s["tr_kind"] == "MLP" and s["tr_hidden"] == "32"
+    link = page("train")
+    link.query_params.update({"layers": "conv8k3-pool-32", "epochs": "2"})
+    link.run()
+    no_exception(link)
+    assert link.session_state["tr_kind"] == "CNN"
+    assert link.session_state["tr_layers"] == "conv8k3-pool-32"
+    assert not any("could not be used" in i.value for i in link.info)
+
+
+def test_the_estimate_follows_the_work_of_each_network():
+    from ui import train_estimate
+
+    rates = {"dense": 1e9, "conv": 1e9}
+    mlp = mnist.TrainConfig(hidden=(32,))
+    assert train_estimate.multiply_adds(mlp) == {"dense": 784 * 32 + 32 + 330, "conv": 0.0}
+    small, big = (mnist.TrainConfig(layers=s) for s in ("conv4k3-pool-32",
+                                                        "conv16k5-pool-conv32k5-pool-128"))
+    assert train_estimate.samples_per_s(big, rates) < train_estimate.samples_per_s(small, rates)
+    assert train_estimate.samples_per_s(small, rates) < train_estimate.samples_per_s(mlp, rates)
