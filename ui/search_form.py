@@ -34,6 +34,14 @@ PRUNER_NAMES = {"none": "None: every run trains all its epochs",
                 "halving": "Successive halving", "hyperband": "Hyperband"}
 MAX_SEARCH_EPOCHS = 50  # epochs per run on the app's shared server
 VAL_PER_EPOCH = 8  # validations an epoch: the curves show learning's shape within an epoch
+VALUE_HELP = {
+    "hidden": "Layer sizes as 128x64.",
+    "layers": "Layer specs, comma separated, each spec's pieces joined by '-': 128-64 is an MLP, "
+              "conv8k3-pool-conv16k3-pool-64 a CNN (conv<channels>k<kernel>, pool, Dense "
+              "units). Paired runs of different specs draw their weights from the same seed and "
+              "see the same batches in the same order, but an MLP and a CNN cannot share "
+              "weights: their shapes differ. A spec replaces the hidden layers above.",
+}
 # the network a custom search starts from (the widgets' first values)
 NET_DEFAULTS = TrainConfig(hidden=(128, 64), activation="relu", init="he", optimizer="sgd",
                            lr=0.05, batch_size=32, epochs=3, seed=0)
@@ -85,7 +93,10 @@ def draw_form(n_train: int, val_fraction: float) -> Plan:
              "several such brackets, some more patient than others.")
     paired = st.checkbox("Paired: identical starting weights and batch order for every run",
                          key="sr_paired",
-                         help="Off: each run gets its own seed (shows run-to-run luck as well).")
+                         help="Off: each run gets its own seed (shows run-to-run luck as well). "
+                              "Runs of different layer specs (an MLP and a CNN) cannot share "
+                              "weights, but on they draw them from the same seed and see the "
+                              "same batches in the same order.")
     budget = dict(epochs=int(epochs), subset=None if subset >= n_train else int(subset),
                   val_fraction=val_fraction)
     plan = Plan(title=choice)
@@ -103,13 +114,18 @@ def draw_form(n_train: int, val_fraction: float) -> Plan:
             _custom(plan, budget, paired)
         plan.study.update(pruner=pruner, val_per_epoch=VAL_PER_EPOCH)
         biggest = max(plan.configs, key=lambda cfg: cfg.n_params)
-        limits.check_weights("-".join(map(str, biggest.sizes)), biggest.n_params)
+        limits.check_weights(_network(biggest), biggest.n_params)
         if pruner != "none" and int(epochs) < 2:
             st.caption("A pruner compares the runs after whole epochs: with 1 epoch there is "
                        "nothing to prune.")
     except ConfigError as e:
         plan.problem, plan.configs = str(e), []
     return plan
+
+
+def _network(cfg: TrainConfig) -> str:
+    """A network as the weight check names it: an MLP's sizes (784-128-64-10), a CNN's spec."""
+    return cfg.layers or "-".join(map(str, cfg.sizes))
 
 
 def _custom(plan: Plan, budget: dict, paired: bool) -> None:
@@ -141,7 +157,7 @@ def _custom(plan: Plan, budget: dict, paired: bool) -> None:
             if not drawn or rng is None:
                 widgets.default(f"sr_grid_{f}", FIELDS[f].grid)
                 st.text_input(f"{label}: values, comma separated", key=f"sr_grid_{f}",
-                              help="Layer sizes as 128x64.")
+                              help=VALUE_HELP.get(f))
             else:
                 num = float if kind == "float" else int
                 widgets.default(f"sr_lo_{f}", num(rng[0]))
@@ -167,8 +183,9 @@ def _custom(plan: Plan, budget: dict, paired: bool) -> None:
     else:
         trials = int(s["sr_trials"])
         plan.configs = sample(space, trials, seed=0, base=base, paired=paired)
-        for h in getattr(space.get("hidden"), "options", ()):  # every size it may draw
-            cfg = base.replace(hidden=h)
-            limits.check_weights("-".join(map(str, cfg.sizes)), cfg.n_params)
+        for f in ("hidden", "layers"):  # every network it may draw
+            for v in getattr(space.get(f), "options", ()):
+                cfg = base.replace(**{f: v})
+                limits.check_weights(_network(cfg), cfg.n_params)
         plan.study = dict(space=space, base=base, sampler=sampler, trials=trials, paired=paired)
         plan.drawn = True

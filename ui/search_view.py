@@ -129,8 +129,9 @@ def plan_summary(plan, n_train: int, val_fraction: float, workers: int, est: flo
             return
         keep = ("hidden", "init", "optimizer", "lr", "batch_size", "epochs", "seed", "momentum",
                 "weight_decay", "dropout", "activation")
-        st.dataframe(pd.DataFrame([{"run": i, **{k: format_value(v) for k, v in
-                                                 c.to_dict().items() if k in keep}}
+        st.dataframe(pd.DataFrame([{"run": i, "network": c.spec,
+                                    **{k: format_value(v) for k, v in c.to_dict().items()
+                                       if k in keep}}
                                    for i, c in enumerate(cfgs)]), hide_index=True)
 
 

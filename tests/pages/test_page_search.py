@@ -6,11 +6,14 @@ study; a session lists only its own studies; an unusable storage is a message bo
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 
 from streamlit.testing.v1 import AppTest
 
 from mnist.engine.study import open_study
+from mnist.search.results import results_csv
 from tests.app_helpers import figures
 from tests.page_helpers import ROOT
 
@@ -327,3 +330,56 @@ def test_a_stopped_or_stranded_study_can_be_run_again_from_the_page():
         assert sorted(t.status for t in trials) == ["complete"] * 3 + ["diverged"]
         at.run()
         assert not [b for b in at.button if b.key == "_sr_resume"]
+
+
+def test_a_grid_over_an_mlp_and_a_cnn_runs_paired_and_is_labelled_by_spec():
+    at = _page(subset=1000)
+    at.selectbox(key="sr_preset").set_value("Custom search").run()
+    at.multiselect(key="sr_vary").set_value(["layers"]).run()
+    assert not at.exception
+    help_text = at.text_input(key="sr_grid_layers").help
+    assert "cannot share weights" in help_text and "same seed" in help_text
+    at.text_input(key="sr_grid_layers").set_value("32, conv2k3-poo-16").run()
+    assert any("'conv2k3-poo-16' is not a layer spec" in e.value and "'poo'" in e.value
+               for e in at.error), [e.value for e in at.error]
+    assert at.button(key="_sr_start").disabled
+    at.text_input(key="sr_grid_layers").set_value("32, conv2k3-pool-16").run()
+    assert not at.error and not at.exception
+    assert "**2 runs**" in " ".join(m.value for m in at.markdown)
+    planned = at.dataframe[0].value
+    assert list(planned["network"]) == ["32", "conv2k3-pool-16"]
+    # the URL carries the specs, and reads back as the same form
+    assert at.query_params["vary"] == "layers"
+    assert at.query_params["values.layers"] == "32, conv2k3-pool-16"
+    study = _start(at)
+    trials = _wait(study)
+    at.run()
+    assert not at.exception
+    assert [t.status for t in trials] == ["complete", "complete"]
+    assert [(t.config.kind, t.config.spec) for t in trials] == [("mlp", "32"),
+                                                                 ("cnn", "conv2k3-pool-16")]
+    assert trials[0].config.seed == trials[1].config.seed  # paired: same seed, same batches
+    df = at.dataframe[1].value
+    assert list(df["layers"]) == ["32", "conv2k3-pool-16"]
+    rows = list(csv.DictReader(io.StringIO(results_csv([t.to_result() for t in trials]))))
+    assert [r["layers"] for r in rows] == ["32", "conv2k3-pool-16"]
+    names = {t.get("name", "") for f in figures(at) for t in f["data"]}
+    assert {"layers=32", "layers=conv2k3-pool-16"} <= names, names
+
+
+def test_a_link_carries_layer_specs_and_names_a_bad_one():
+    from ui.search_form import CUSTOM, defaults
+    from ui.search_link import from_params, to_params
+
+    first = defaults(60_000)
+    state = dict(first, sr_preset=CUSTOM, sr_sampler="tpe", sr_vary=["lr", "layers"],
+                 sr_grid_layers="128-64, conv8k3-pool-conv16k3-pool-64", sr_trials=6)
+    params = to_params(state, first)
+    assert params["vary"] == "lr,layers"
+    assert params["values.layers"] == "128-64, conv8k3-pool-conv16k3-pool-64"
+    changes, notes = from_params(params, first, 60_000)
+    assert notes == [] and changes["sr_vary"] == ["lr", "layers"]
+    assert changes["sr_grid_layers"] == state["sr_grid_layers"]
+    changes, notes = from_params(dict(params, **{"values.layers": "128, conv8k3-poo"}), first,
+                                 60_000)
+    assert "sr_grid_layers" not in changes and notes and "values.layers" in notes[0]

@@ -94,6 +94,8 @@ def test_a_grid_over_layer_specs_pairs_an_mlp_with_a_cnn():
     assert {a.seed, b.seed} == {0, 1}
     with pytest.raises(ConfigError, match="layer spec: give at least one value"):
         space_from_form(["layers"], False, {"layers": " , "}, {})
+    with pytest.raises(ConfigError, match="the hidden layers or the layer spec, not both"):
+        space_from_form(["hidden", "layers"], False, {"hidden": "32", "layers": "16"}, {})
     with pytest.raises(ConfigError, match="'conv0k3-64' is not a layer spec"):
         space_from_form(["layers"], True, {"layers": "128, conv0k3-64"}, {})
 
