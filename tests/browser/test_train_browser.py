@@ -107,3 +107,40 @@ def test_dataset_grid_click_shows_that_digit(page):
     expect(index).to_have_value(str(picked), timeout=20_000)  # the clicked digit
     page.get_by_text(f"Digit #{picked}:").first.wait_for()
     screenshot(page, "dataset-selected")
+
+
+def test_a_small_cnn_trains_with_live_curves_and_a_result(page):
+    """Pick CNN, write a small spec (its shapes table and parameter count show), Start: the
+    curves draw while it trains and it joins the models as a conv net."""
+    nav_link(page, "Train").first.click()
+    page.get_by_role("button", name="Start training", exact=True).wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("CNN", exact=True).first.click()  # the Network switch
+    spec = page.get_by_label("Layer spec", exact=True)
+    spec.wait_for(timeout=30_000)
+    spec.fill("conv4k3-pool-conv8k15")
+    spec.press("Enter")
+    page.get_by_text(re.compile(r"conv8k15 has a 15x15 kernel")).first.wait_for(timeout=30_000)
+    wait_idle(page)
+    start = page.get_by_role("button", name="Start training", exact=True)
+    assert start.is_disabled(), "Start must wait for a good layer spec"
+    spec.fill("conv4k3-pool-16")
+    spec.press("Enter")
+    page.get_by_text(re.compile(r"[\d,]+ parameters \(weights and biases\)")).first.wait_for(
+        timeout=30_000)
+    page.get_by_role("cell", name="4 x 14 x 14").first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"about .* to train \(estimated\)")).first.wait_for()
+    wait_idle(page)
+    set_number(page, "Train on (digits)", 3000)
+    set_number(page, "Epochs", 3)
+    assert not start.is_disabled()
+    start.click()
+    traces = page.locator('[data-testid="stPlotlyChart"]').first.locator(".scatterlayer").first
+    traces.wait_for(timeout=30_000)
+    screenshot(page, "train-cnn-running")
+    page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=120_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text(re.compile(r"run 1: conv4k3-pool-16")).first.wait_for(timeout=15_000)
+    wait_idle(page)
+    screenshot(page, "train-cnn-done")
+    assert page.locator(EXCEPTION).count() == 0
