@@ -13,7 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +58,30 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+@contextmanager
+def running_app(env: dict | None = None, timeout_s: float = 60):
+    """A `streamlit run app.py` of its own on a free port (with `env` added to the environment),
+    healthy when this yields its base URL, stopped by its process group on exit."""
+    port = free_port()
+    url = f"http://localhost:{port}"
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        t0 = time.perf_counter()
+        while not healthy(url):
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError("streamlit exited early:\n" + log.read().decode(errors="replace"))
+            if time.perf_counter() - t0 > timeout_s:
+                raise TimeoutError(f"streamlit did not become healthy in {timeout_s:.0f} s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        stop_server(proc)
+        log.close()
 
 
 # -------------------------------------------------------------------------- driving a page

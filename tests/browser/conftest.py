@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.browser.appserver import (CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy,
-                                     stop_server, streamlit_command)
+from tests.browser.appserver import CHROMIUM, CHROMIUM_ARGS, running_app
 
 USABLE_TIMEOUT_S = 60  # generous: the goal (5 s) is reported, a slow CI box should not flake
 RESULTS: dict = {}
@@ -64,21 +62,8 @@ def browser_context():
 @pytest.fixture(scope="session")
 def app_server(browser_context):
     """The app's base URL; `RESULTS["cold_start_s"]` = process start -> home page usable."""
-    port = free_port()
-    url = f"http://localhost:{port}"
-    cmd = streamlit_command(port)
-    log = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        while not healthy(url):
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail("streamlit exited early:\n" + log.read().decode(errors="replace"))
-            if time.perf_counter() - t0 > USABLE_TIMEOUT_S:
-                pytest.fail("streamlit did not become healthy in time")
-            time.sleep(0.1)
+    with running_app(timeout_s=USABLE_TIMEOUT_S) as url:
         t_health = time.perf_counter() - t0
         page = browser_context.new_page()
         page.goto(url)
@@ -89,9 +74,6 @@ def app_server(browser_context):
         page.close()
         RESULTS.update(cold_start_health_s=round(t_health, 2), cold_start_s=round(t_usable, 2))
         yield url
-    finally:
-        stop_server(proc)  # the process group we started, by its pid
-        log.close()
 
 
 @pytest.fixture

@@ -10,17 +10,13 @@ tests/browser/conftest.py is used), else a server of this module's own whose bun
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import tempfile
 import time
 
 import pytest
 
 import mnist
 from conftest import screenshot
-from tests.browser.appserver import (EXCEPTION, ROOT, free_port, healthy, nav_link, stop_server,
-                                     streamlit_command, wait_idle)
+from tests.browser.appserver import EXCEPTION, ROOT, nav_link, running_app, wait_idle
 
 LONG = 90_000  # ms: a first visit loads MNIST and the bundled models
 ROWS = ["bundled MLP (current)", "bundled CNN", "MLP + CNN ensemble"]
@@ -49,25 +45,8 @@ def cnn_app(request, tmp_path_factory):
         return
     path = tmp_path_factory.mktemp("cnn") / "cnn.npz"
     _small_cnn_file(path)
-    port = free_port()
-    url = f"http://localhost:{port}"
-    env = dict(os.environ, MNIST_CNN_MODEL=str(path))
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        t0 = time.perf_counter()
-        while not healthy(url):
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail("streamlit exited early:\n" + log.read().decode(errors="replace"))
-            if time.perf_counter() - t0 > 60:
-                pytest.fail("streamlit did not become healthy in time")
-            time.sleep(0.1)
+    with running_app(env={"MNIST_CNN_MODEL": str(path)}) as url:
         yield url
-    finally:
-        stop_server(proc)  # the process group we started, by its pid
-        log.close()
 
 
 @pytest.fixture

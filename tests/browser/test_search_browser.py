@@ -6,15 +6,11 @@ storage URL is a message box."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
 import time
 
 from conftest import screenshot
-from tests.browser.appserver import (EXCEPTION, ROOT, free_port, healthy, nav_link, set_number,
-                                     stop_server, streamlit_command, wait_idle)
+from tests.browser.appserver import EXCEPTION, nav_link, running_app, set_number, wait_idle
 
 LONG = 120_000  # ms: a liveness bound on a shared 2-core box, not a timing claim
 BARS = '[data-testid="stProgress"]'
@@ -170,28 +166,15 @@ def _in_view(page, locator) -> bool:
 
 
 def test_a_bad_storage_url_is_a_message_box(browser_context):
-    port = free_port()
-    url = f"http://localhost:{port}"
-    env = dict(os.environ, MNIST_STORAGE="nonsense://not-a-database")
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    page = None
-    try:
-        deadline = time.monotonic() + 60
-        while not healthy(url):
-            assert proc.poll() is None and time.monotonic() < deadline, "no server"
-            time.sleep(0.1)
+    with running_app(env={"MNIST_STORAGE": "nonsense://not-a-database"}) as url:
         page = browser_context.new_page()
-        page.goto(url + "/search")
-        alert = page.locator('[data-testid="stAlert"]', has_text="Searches cannot be stored")
-        alert.wait_for(timeout=LONG)
-        assert "not a storage URL" in alert.inner_text()
-        assert nav_link(page, "Home").count() >= 1  # the app's router, even as first request
-        assert page.locator(EXCEPTION).count() == 0
-        assert page.get_by_role("button", name="Start the search").count() == 0
-    finally:
-        if page is not None:
+        try:
+            page.goto(url + "/search")
+            alert = page.locator('[data-testid="stAlert"]', has_text="Searches cannot be stored")
+            alert.wait_for(timeout=LONG)
+            assert "not a storage URL" in alert.inner_text()
+            assert nav_link(page, "Home").count() >= 1  # the app's router, even as first request
+            assert page.locator(EXCEPTION).count() == 0
+            assert page.get_by_role("button", name="Start the search").count() == 0
+        finally:
             page.close()
-        stop_server(proc)
-        log.close()
