@@ -27,9 +27,29 @@ def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
 
-def script(fn) -> AppTest:
-    """An AppTest running `fn`'s body as the script (to call ui functions in a session)."""
-    return AppTest.from_function(fn, default_timeout=TIMEOUT)
+def script(fn, **kwargs) -> AppTest:
+    """An AppTest running `fn(**kwargs)` as the script (to call ui functions in a session)."""
+    return AppTest.from_function(fn, default_timeout=TIMEOUT, kwargs=kwargs or None)
+
+
+def model_session_script(describe: bool = False):
+    """An AppTest script over the session's models: uploads what the test put in
+    session_state["upload"] (name, bytes), then records the problem, the model names and the
+    current one (and, with `describe`, how the current one is described and its accuracy)."""
+    import streamlit as st
+
+    from ui import session
+
+    if "upload" in st.session_state:
+        name, raw = st.session_state.pop("upload")
+        st.session_state["problem"] = session.use_uploaded_model(name, raw)
+    st.session_state["names"] = list(session.models())
+    cur = session.current()
+    st.session_state["cur"] = cur.name if cur else None
+    if describe and cur is not None:
+        st.session_state["described"] = (cur.kind, cur.architecture, cur.describe(),
+                                         cur.members())
+        st.session_state["acc"] = session.evaluation(cur)["test_acc"]
 
 
 def errors(at) -> list[str]:

@@ -9,7 +9,7 @@ import io
 
 import mnist
 from mnist.training.metrics import score
-from tests.page_helpers import small_model
+from tests.page_helpers import small_model, trained
 
 CNN_SPEC = "conv4k5-pool-conv8k3-pool-32"
 
@@ -18,12 +18,8 @@ CNN_SPEC = "conv4k5-pool-conv8k3-pool-32"
 def small_cnn(seed: int = 0, epochs: int = 1, n: int = 6000):
     """A conv4k5-pool-conv8k3-pool-32 net trained one epoch on 6,000 MNIST digits (about 90%
     accurate; it reads the synthetic drawings of 0, 1 and 7)."""
-    train, _ = mnist.load_mnist()
-    cfg = mnist.TrainConfig(layers=CNN_SPEC, epochs=epochs, subset=n, val_fraction=0.0,
-                            seed=seed, lr=3e-3)
-    run = mnist.train(cfg, train)
-    history = list(run)
-    return run.model, cfg, history
+    return trained(mnist.TrainConfig(layers=CNN_SPEC, epochs=epochs, subset=n, val_fraction=0.0,
+                                     seed=seed, lr=3e-3))
 
 
 @functools.lru_cache(maxsize=None)

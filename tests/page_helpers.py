@@ -13,10 +13,13 @@ from tests.app_helpers import ROOT  # noqa: F401 (the page tests import it from 
 def small_model(seed: int = 0, hidden: tuple = (32,), epochs: int = 1, n: int = 6000):
     """A 784-32-10 net trained for a second on 6,000 MNIST digits (about 90% accurate:
     plenty of mistakes to look at, and it reads clear drawings of 0 and 1)."""
-    train, _ = mnist.load_mnist()
-    cfg = mnist.TrainConfig(hidden=hidden, epochs=epochs, subset=n, val_fraction=0.0,
-                            seed=seed, lr=2e-3)
-    run = mnist.train(cfg, train)
+    return trained(mnist.TrainConfig(hidden=hidden, epochs=epochs, subset=n, val_fraction=0.0,
+                                     seed=seed, lr=2e-3))
+
+
+def trained(cfg) -> tuple:
+    """(model, config, history) of `cfg` trained on the bundled MNIST training set."""
+    run = mnist.train(cfg, mnist.load_mnist()[0])
     history = list(run)
     return run.model, cfg, history
 

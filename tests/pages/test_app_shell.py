@@ -12,7 +12,8 @@ import sys
 import numpy as np
 
 import mnist
-from tests.app_helpers import ROOT, app, csv_bytes, idx_pair, no_exception, script
+from tests.app_helpers import (ROOT, app, csv_bytes, idx_pair, model_session_script, no_exception,
+                               script)
 
 
 def test_app_runs_home_with_the_sidebar():
@@ -129,21 +130,8 @@ def test_data_upload_forms():
     assert at.session_state["sizes"] == (60000, 40)
 
 
-def _model_script():
-    import streamlit as st
-
-    from ui import session
-
-    if "upload" in st.session_state:
-        name, raw = st.session_state.pop("upload")
-        st.session_state["problem"] = session.use_uploaded_model(name, raw)
-    st.session_state["names"] = list(session.models())
-    cur = session.current()
-    st.session_state["cur"] = cur.name if cur else None
-
-
 def test_bad_model_upload_keeps_the_old_state_good_one_becomes_current(tmp_path):
-    at = script(_model_script).run()
+    at = script(model_session_script).run()
     before = (at.session_state["names"], at.session_state["cur"])
     pickle_like = b"\x80\x04\x95" + b"\x00" * 20
     wrong_shape = tmp_path / "wrong.npz"
@@ -321,7 +309,7 @@ def test_an_uploaded_model_over_the_weight_cap_is_refused(tmp_path, monkeypatch)
     from ui import limits
 
     monkeypatch.setattr(limits, "MAX_TRAIN_PARAMS", 1000)  # the module object the script uses
-    at = script(_model_script).run()
+    at = script(model_session_script).run()
     before = (at.session_state["names"], at.session_state["cur"])
     path = tmp_path / "big.npz"
     mnist.save_model(mnist.MLP((784, 6, 10)), path)  # 4,780 weights

@@ -11,38 +11,21 @@ import numpy as np
 
 import mnist
 from mnist.training.metrics import score
-from tests.app_helpers import ROOT, no_exception, script
+from tests.app_helpers import ROOT, model_session_script, no_exception, script
 from tests.cnn_helpers import (bundled_cnn, cnn_file_bytes, install_cnn_session, no_bundled_cnn,
                                small_cnn)
 from tests.page_helpers import small_model
-
-
-def _session_script():
-    import streamlit as st
-
-    from ui import session
-
-    if "upload" in st.session_state:
-        name, raw = st.session_state.pop("upload")
-        st.session_state["problem"] = session.use_uploaded_model(name, raw)
-    st.session_state["names"] = list(session.models())
-    cur = session.current()
-    st.session_state["cur"] = cur.name if cur else None
-    if cur is not None:
-        st.session_state["described"] = (cur.kind, cur.architecture, cur.describe(),
-                                         cur.members())
-        st.session_state["acc"] = session.evaluation(cur)["test_acc"]
 
 
 def test_the_bundled_cnn_joins_after_the_bundled_mlp_when_it_is_there(monkeypatch, tmp_path):
     from ui import cache
 
     no_bundled_cnn(monkeypatch, tmp_path)
-    at = script(_session_script).run()
+    at = script(model_session_script, describe=True).run()
     no_exception(at)
     assert at.session_state["names"] == ["bundled model"]
     bundled_cnn(monkeypatch, tmp_path)
-    at = script(_session_script).run()
+    at = script(model_session_script, describe=True).run()
     no_exception(at)
     assert at.session_state["names"] == ["bundled model", "bundled CNN"]
     assert at.session_state["cur"] == "bundled model"  # the MLP stays the first choice
@@ -58,7 +41,7 @@ def test_the_bundled_cnn_joins_after_the_bundled_mlp_when_it_is_there(monkeypatc
     assert cache.cnn_score()["test_acc"] == sc["test_acc"]
     # a session that had only the MLP gets the CNN too when its file appears
     no_bundled_cnn(monkeypatch, tmp_path)
-    at = script(_session_script).run()
+    at = script(model_session_script, describe=True).run()
     bundled_cnn(monkeypatch, tmp_path)
     at.run()
     assert at.session_state["names"] == ["bundled model", "bundled CNN"]
@@ -66,7 +49,7 @@ def test_the_bundled_cnn_joins_after_the_bundled_mlp_when_it_is_there(monkeypatc
 
 def test_a_cnn_file_and_an_ensemble_file_upload(monkeypatch, tmp_path):
     no_bundled_cnn(monkeypatch, tmp_path)
-    at = script(_session_script).run()
+    at = script(model_session_script, describe=True).run()
     cnn = small_cnn(0)[0]
     at.session_state["upload"] = ("cnn.npz", cnn_file_bytes(0))
     at.run()
