@@ -38,3 +38,14 @@ def install_model(at, name: str = "test model", seed: int = 0, current: bool = T
         at.session_state["current_model"] = name
     at.session_state["_bundled_removed"] = True  # do not load the bundled model
     return model
+
+
+def comparison_shows(at, pa, pb, y) -> tuple[list, list]:
+    """The Mistakes page's "compare two models" metrics agree with predictions `pa` (model A)
+    and `pb` (model B) on labels `y`; returns (fixed by B, introduced by B), digit indices."""
+    fixed = [i for i in range(len(y)) if pa[i] != y[i] and pb[i] == y[i]]
+    introduced = [i for i in range(len(y)) if pa[i] == y[i] and pb[i] != y[i]]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Fixed by B"] == f"{len(fixed):,}"
+    assert metrics["Introduced by B"] == f"{len(introduced):,}"
+    return fixed, introduced

@@ -14,7 +14,7 @@ import mnist
 import mnist.analysis as an
 from tests.app_helpers import figures, plotly_array
 from tests.cnn_helpers import bundled_cnn, install_cnn_session, no_bundled_cnn, small_cnn
-from tests.page_helpers import ROOT, small_model
+from tests.page_helpers import ROOT, comparison_shows, small_model
 
 
 def _page(name):
@@ -210,12 +210,7 @@ def test_mistakes_compares_an_mlp_with_a_cnn():
     assert not at.exception
     _, test = mnist.load_mnist()
     y = test.y()
-    pa, pb = mlp.predict(test.x()), cnn.predict(test.x())
-    fixed = [i for i in range(len(y)) if pa[i] != y[i] and pb[i] == y[i]]
-    introduced = [i for i in range(len(y)) if pa[i] == y[i] and pb[i] != y[i]]
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Fixed by B"] == f"{len(fixed):,}"
-    assert metrics["Introduced by B"] == f"{len(introduced):,}"
+    fixed, introduced = comparison_shows(at, mlp.predict(test.x()), cnn.predict(test.x()), y)
     grids = [f for f in figures(at) if any(t.get("name") == "digits" for t in f["data"])]
     assert _gallery(grids[-2]) == fixed[:40]
     assert _gallery(grids[-1]) == introduced[:40]

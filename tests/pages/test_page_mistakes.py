@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 import mnist
 import mnist.analysis as an
 from tests.app_helpers import figures, plotly_array
-from tests.page_helpers import ROOT, install_model, small_model
+from tests.page_helpers import ROOT, comparison_shows, install_model, small_model
 
 PAGE = str(ROOT / "pages" / "mistakes.py")
 
@@ -77,12 +77,8 @@ def test_compare_two_models():
     assert not at.exception
     at.selectbox(key="mk_a").set_value("A")
     at.selectbox(key="mk_b").set_value("B").run()
-    pa, pb = probs.argmax(1), small_model(1)[0].predict(mnist.load_mnist()[1].x())
-    fixed = [i for i in range(len(y)) if pa[i] != y[i] and pb[i] == y[i]]
-    introduced = [i for i in range(len(y)) if pa[i] == y[i] and pb[i] != y[i]]
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Fixed by B"] == f"{len(fixed):,}"
-    assert metrics["Introduced by B"] == f"{len(introduced):,}"
+    fixed, introduced = comparison_shows(at, probs.argmax(1),
+                                         small_model(1)[0].predict(mnist.load_mnist()[1].x()), y)
     grids = [f for f in figures(at) if any(t.get("name") == "digits" for t in f["data"])]
     assert _gallery_indices(grids[-2]) == fixed[:40]
     assert _gallery_indices(grids[-1]) == introduced[:40]
