@@ -77,14 +77,9 @@ def test_training_shows_live_curves_and_stops(page):
     stop_s = time.perf_counter() - t_stop
     RESULTS["stop_click_s"] = round(t_stop - t_click, 2)
     RESULTS["stop_to_stopped_s"] = round(stop_s, 2)
-    page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=15_000)
-    # the stopped model is the session's current model (sidebar) with its test accuracy
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text(re.compile(r"run 1: 784-64-10")).first.wait_for(timeout=15_000)
-    wait_idle(page)
-    screenshot(page, "train-stopped")
-    assert page.locator(EXCEPTION).count() == 0
-    assert stop_s < 5, f"stopping took {stop_s:.1f} s"
+    # the stopped model is the session's current model (sidebar) with its test accuracy;
+    # how long Stop took is reported (RESULTS), not asserted
+    became_current(page, "run 1: 784-64-10", "train-stopped")
 
 
 def test_dataset_grid_click_shows_that_digit(page):
@@ -138,9 +133,14 @@ def test_a_small_cnn_trains_with_live_curves_and_a_result(page):
     traces = page.locator('[data-testid="stPlotlyChart"]').first.locator(".scatterlayer").first
     traces.wait_for(timeout=30_000)
     screenshot(page, "train-cnn-running")
-    page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=120_000)
+    became_current(page, "run 1: conv4k3-pool-16", "train-cnn-done", timeout=120_000)
+
+
+def became_current(page, name: str, shot: str, timeout: int = 15_000) -> None:
+    """A finished run was added to the session's models and is the current one (sidebar)."""
+    page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=timeout)
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text(re.compile(r"run 1: conv4k3-pool-16")).first.wait_for(timeout=15_000)
+    sidebar.get_by_text(re.compile(re.escape(name))).first.wait_for(timeout=15_000)
     wait_idle(page)
-    screenshot(page, "train-cnn-done")
+    screenshot(page, shot)
     assert page.locator(EXCEPTION).count() == 0

@@ -7,14 +7,12 @@ click; the chart library loads on the first page, before the Train page needs it
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 import time
 
 from conftest import screenshot
 from playwright.sync_api import expect
-from tests.browser.appserver import (EXCEPTION, ROOT, free_port, healthy, nav_link,
-                                     set_number, stop_server, streamlit_command, wait_idle)
+from tests.browser.appserver import (EXCEPTION, nav_link, running_app, set_number,
+                                     wait_idle)
 
 LONG = 60_000
 
@@ -139,31 +137,21 @@ def test_a_bad_or_stale_link_opens_with_defaults_and_one_note(page, app_server):
 
 def test_a_link_as_a_fresh_servers_first_request_gets_the_whole_app(browser_context):
     """A teacher's link opened on a server that has just started (or woken up)."""
-    port = free_port()
-    url = f"http://localhost:{port}"
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    page = browser_context.new_page()
-    try:
-        t0 = time.time()
-        while not healthy(url):
-            assert proc.poll() is None and time.time() - t0 < 60, "the server did not start"
-            time.sleep(0.1)
-        page.goto(f"{url}/train?hidden=64-32&optimizer=sgd&lr=0.05")
-        page.get_by_role("button", name="Start training", exact=True).wait_for(timeout=LONG)
-        wait_idle(page)
-        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-        assert any(re.search(r"Inside the network\s*$", t) for t in links), links
-        assert not any(t.strip() == "app" for t in links), links  # not the folder's files
-        page.locator('[data-testid="stSidebar"]').get_by_text("Current model").wait_for()
-        shows(page, "Hidden layers", "64, 32")
-        shows(page, "Learning rate (exact)", "0.05")
-        no_exception(page)
-    finally:
-        page.close()
-        stop_server(proc)
-        log.close()
+    with running_app() as url:
+        page = browser_context.new_page()
+        try:
+            page.goto(f"{url}/train?hidden=64-32&optimizer=sgd&lr=0.05")
+            page.get_by_role("button", name="Start training", exact=True).wait_for(timeout=LONG)
+            wait_idle(page)
+            links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            assert any(re.search(r"Inside the network\s*$", t) for t in links), links
+            assert not any(t.strip() == "app" for t in links), links  # not the folder's files
+            page.locator('[data-testid="stSidebar"]').get_by_text("Current model").wait_for()
+            shows(page, "Hidden layers", "64, 32")
+            shows(page, "Learning rate (exact)", "0.05")
+            no_exception(page)
+        finally:
+            page.close()
 
 
 def test_the_learning_rate_of_a_running_run_changes_and_the_curve_marks_it(page):
