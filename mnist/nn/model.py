@@ -15,9 +15,9 @@ nothing on the layers: the bundled model answers every session at once. `forward
 also records each layer's input and output (pre- and post-activations), and `input_grad`
 backpropagates through such a record to the pixels (saliency) without touching the layers.
 
-Nothing here knows the layer types beyond building them (mnist/nn/spec.py): parameters,
-state_dict, gradients and weight decay go through the layer protocol (mnist/nn/layers.py
-`Layer`).
+Nothing here knows the layer types beyond building them (mnist/nn/spec.py) and one swap in
+the order passes run them (`run_order`): parameters, state_dict, gradients and weight decay go
+through the layer protocol (mnist/nn/layers.py `Layer`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import math
 
 import numpy as np
 
-from mnist.nn.layers import INITS, Dense
+from mnist.nn.layers import INITS, Activation, Dense
 from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.losses import LOSSES
+from mnist.nn.pool import MaxPool2D
 from mnist.nn.spec import IMAGE, N_CLASSES, build_layers, canonical, dense_units, is_dense, \
     layer_shapes, working_floats
 
@@ -195,7 +196,7 @@ class Network:
         """
         a = self._as_input(x)
         if trace is None:
-            for layer in self.layers:
+            for layer in run_order(self.layers):
                 a = layer.forward(a, training)
             return a
         below = a
@@ -249,7 +250,7 @@ class Network:
         out = self.forward(x, training=True)  # (B, 10)
         correct = int(np.count_nonzero(out.argmax(1) == y))
         loss, delta = self.loss_fn.loss_and_delta(out, y, overwrite=True)  # delta (B, 10)
-        for layer in reversed(self.layers):
+        for layer in reversed(run_order(self.layers)):  # the order forward ran them
             delta = layer.backward(delta)
         if weight_decay:
             loss += self.weight_decay(weight_decay)
@@ -277,6 +278,21 @@ class Network:
         buffers: copy them to keep them."""
         loss, _ = self.forward_backward(x, np.asarray(y, dtype=np.int64), weight_decay)
         return loss, self.grads()
+
+
+def run_order(layers: list) -> list:
+    """The layers in the order a pass runs them: a ReLU right before a max pool runs after it.
+
+    max(relu(z)) = relu(max(z)) exactly, and the gradients are the same (a window whose
+    maximum is <= 0 passes back zeros either way), but a 2x2 pool leaves the ReLU a quarter
+    of the numbers. Traces keep the layers' own order (feature maps after the activation).
+    """
+    order = list(layers)
+    for i in range(len(order) - 1):
+        if isinstance(order[i], Activation) and order[i].name == "relu" \
+                and isinstance(order[i + 1], MaxPool2D):
+            order[i], order[i + 1] = order[i + 1], order[i]
+    return order
 
 
 class MLP(Network):
