@@ -94,6 +94,25 @@ def _wait_rows(page, first: str, n: int):
     raise AssertionError(f"comparison rows: {rows}")
 
 
+def _choose(page, select, name: str) -> None:
+    """Add `name` to the multiselect `select`: type to filter its list, click the option, until
+    its chip shows. (Under load the list can close before the click lands, or Enter can
+    reach the box before the list is filtered: then nothing is chosen, and we try again.)"""
+    chip = select.locator(f'[data-tag][aria-label="{name}"]')
+    for _ in range(5):
+        select.locator("input").click()
+        page.keyboard.type(name)  # (not fill(): clearing an empty box removes a chip)
+        option = page.get_by_role("option", name=name, exact=True)
+        try:
+            option.click(timeout=10_000)
+            chip.first.wait_for(timeout=5_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's timeout; the box is cleared below
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(500)
+    raise AssertionError(f"{name!r} never became a chip of the multiselect")
+
+
 def test_draw_shows_mlp_cnn_and_ensemble_side_by_side(cnn_page):
     from playwright.sync_api import expect
 
@@ -122,14 +141,12 @@ def test_draw_shows_mlp_cnn_and_ensemble_side_by_side(cnn_page):
 
     # an ensemble of the two bundled models, made in the sidebar, reads the drawing too
     side = page.locator('[data-testid="stSidebar"]')
+    wait_idle(page)
     side.get_by_text("Make an ensemble").click()
-    box = side.locator('[data-testid="stMultiSelect"] input')
+    select = side.locator('[data-testid="stMultiSelect"]')
     for name in ("bundled model", "bundled CNN"):
-        box.click()
-        page.keyboard.type(name)  # (not fill(): clearing an empty box removes a chip)
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(200)
-    side.get_by_text("Members", exact=True).click()  # closes the drop-down
+        _choose(page, select, name)
+    page.keyboard.press("Escape")  # closes the drop-down
     side.get_by_role("button", name="Make ensemble").click()
     made = "ensemble: bundled model + bundled CNN"
     expect(side.get_by_text(made).first).to_be_visible(timeout=60_000)
