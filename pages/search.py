@@ -81,7 +81,7 @@ if others > 0:
 if st.button("Start the search", type="primary", icon=":material/play_arrow:",
              disabled=running or not plan.configs, key="_sr_start"):
     try:
-        current = studies.start(title=plan.title, data=search_view.data_key(),
+        current = studies.start(title=plan.title, data=studies.data_key(),
                                 **plan.study)
     except (ConfigError, DatasetError, EngineError) as e:
         st.error(f"Cannot start: {e}", icon=":material/error:")

@@ -1,16 +1,17 @@
 """Train: configure a network, train it in the background with live curves, inspect the result.
 
 The form (ui.train_form) fills a TrainConfig and keeps it in the URL, so a link opens the same
-setup; Start hands it to a TrainingJob (a thread running mnist.training.loop) kept in this
-session's state; a fragment polls the job twice a second and redraws the curves (ui.train_live),
-so the page stays usable, Stop acts within a batch and the learning rate can change on the fly.
+setup; Start queues it on the server's worker pool as a one-trial study (ui.runs,
+mnist.engine.job): a worker process trains it and the storage keeps its records; a fragment
+reads them twice a second and redraws the curves (ui.train_live), so the page stays usable,
+Stop acts within a batch, the learning rate can change on the fly and a reload loses nothing.
 Step by step (ui.train_steps) trains one minibatch per click. When a run ends its model joins
 the session's models (sidebar) and the results below describe the current model.
 """
 
 import streamlit as st
 
-from mnist.errors import ConfigError, DatasetError
+from mnist.errors import ConfigError, DatasetError, EngineError
 from ui import data, runs, session, train_form, train_live, train_results, train_steps, widgets
 
 widgets.ensure_router()  # a link to this page may be a fresh server's first request
@@ -34,7 +35,7 @@ with st.container(border=True):
                 raise ConfigError("fix the setting shown above first")
             runs.start_training(cfg, resume=session.current() if action == "resume" else None)
             running = True
-        except (ConfigError, DatasetError) as e:
+        except (ConfigError, DatasetError, EngineError) as e:
             st.error(f"Cannot start: {e}", icon=":material/error:")
         except RuntimeError as e:
             st.warning(str(e), icon=":material/hourglass_top:")

@@ -1,21 +1,19 @@
 """The app's caps, all in one place: what one server shared by every user lets a session do.
 
-The machine is small and shared, so memory and cores are rationed: the weights of a model a
-session may train or keep, the models a session keeps, the runs going at once on the server.
-Pages and the rest of `ui` ask here; nothing else compares against these numbers.
+The machine is small and shared, so memory is rationed: the weights of a model a session may
+train or keep, the models a session keeps, the drawings it keeps. (Cores are not rationed
+here: every run waits its turn on the engine's worker pool, one worker per core.) Pages and
+the rest of `ui` ask here; nothing else compares against these numbers.
 """
 
 from __future__ import annotations
 
 from mnist.errors import ConfigError
-from mnist.training.jobs import running_jobs
 
-MAX_SERVER_RUNS = 4  # training runs at once, all sessions together (2 shared cores)
 MAX_SESSION_MODELS = 12  # memory: the oldest trained models beyond this are forgotten
 MAX_TRAIN_PARAMS = 5_000_000  # weights of one model in the app: with gradients and Adam's
                               # moments about 80 MB (float32) of the memory all users share
 MAX_MY_DIGITS = 2000  # drawings a session keeps on the Draw page
-ABANDON_AFTER_S = 120  # a run nobody has looked at for this long (tab closed) stops itself
 
 
 def check_weights(what: str, n_params: int, error: type[Exception] = ConfigError) -> None:
@@ -26,14 +24,3 @@ def check_weights(what: str, n_params: int, error: type[Exception] = ConfigError
                     f"most {MAX_TRAIN_PARAMS:,} (its memory is shared by every user). Use "
                     "smaller hidden layers, or train it with `python -m mnist train` on your "
                     "own machine.")
-
-
-def server_busy() -> str | None:
-    """Why no training run may start on this server now (None: go ahead). Training runs of
-    all sessions together are capped at MAX_SERVER_RUNS: they share the cores. (Searches
-    queue their runs on the engine's worker pool, which takes them in turn.)"""
-    busy = running_jobs()
-    if busy >= MAX_SERVER_RUNS:
-        return (f"The server is busy: {busy} training runs are going right now "
-                "(for you and other users, on cores everyone shares). Try again in a minute.")
-    return None

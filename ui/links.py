@@ -25,8 +25,9 @@ from mnist.errors import ConfigError
 from mnist.training.config import TrainConfig, parse_hidden
 
 NONE = "none"
-# query parameters that are not ours (Streamlit's own) and are never reported as unknown
-FOREIGN = ("embed", "embed_options")
+# query parameters that are not a setup (Streamlit's own; the Train page's run id, ui.runs):
+# kept as they are and never reported as unknown
+FOREIGN = ("embed", "embed_options", "run")
 
 
 def _fields() -> dict[str, dataclasses.Field]:

@@ -1,41 +1,57 @@
-"""This session's background training run: start it, find it, collect its model when it ends.
+"""This session's training run: start it on the engine, find it, collect its model when it ends.
 
-A run is a `mnist.training.jobs.TrainingJob` (a thread) kept in
-`st.session_state["train_job"]`, one per session at a time. The page only starts it and
-looks at it; the job holds this session's token weakly and stops itself when the session is
-gone or nobody has looked at it for a while (`limits.ABANDON_AFTER_S`).
+A run is a one-trial study on the server's worker pool (`mnist.engine.job.EngineJob`), the
+same machinery as a search: a worker process trains it, the storage keeps its records, the
+page only reads them. Its id is in `st.session_state["train_job"]` and in the page's URL
+(`?run=<id>`), so a reload finds the run again, still training or finished.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from mnist.engine.job import EngineJob, start_job
+from mnist.errors import EngineError
 from mnist.training.config import TrainConfig, config_for_model
-from mnist.training.jobs import TrainingJob
 from mnist.training.live import lr_changes
 from mnist.training.persist import clone_model
-from ui import limits, session, widgets
+from ui import limits, session, studies, widgets
 from ui.data import active_data, data_token
 
-class SessionToken:
-    """Lives in one session's state only: a training job holds it weakly and stops itself
-    when the session (and so the token) is gone."""
+JOB_KEY = "train_job"
+URL_KEY = "run"  # the query parameter that names this session's run
+FIRST_RECORD_WAIT_S = 0.5
 
 
-def training_job() -> TrainingJob | None:
-    return st.session_state.get("train_job")
+def training_job() -> EngineJob | None:
+    """This session's run: the one it started, or the one its URL names (after a reload)."""
+    job = st.session_state.get(JOB_KEY)
+    if job is None and (sid := st.query_params.get(URL_KEY)):
+        st.session_state[JOB_KEY] = job = _reopen(sid)
+    return job
 
 
-def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -> TrainingJob:
-    """Start this session's training job (one at a time). Raises RuntimeError if one is
-    running or the server is busy, ConfigError / DatasetError for inputs train() refuses."""
+def _reopen(study_id: str) -> EngineJob | None:
+    try:
+        job = EngineJob.reopen(study_id, studies.storage(), pool=studies.pool())
+    except EngineError:  # not a run of this server's storage: the link is stale
+        st.query_params.pop(URL_KEY, None)
+        return None
+    job.collected = False
+    job.data_token = data_token()
+    job.resumed_from = None
+    return job
+
+
+def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -> EngineJob:
+    """Queue this session's run (one at a time) on the worker pool. Raises RuntimeError if one
+    is going, ConfigError / DatasetError for inputs train() refuses, EngineError when the
+    storage cannot be used."""
     job = training_job()
     if job is not None and not job.done:
         raise RuntimeError("A training run is already going in this session: stop it first "
                            "(one run at a time).")
-    if (busy := limits.server_busy()) is not None:
-        raise RuntimeError(busy)
-    train, test = active_data()
+    train, _ = active_data()
     model = None
     if resume is not None:
         model = clone_model(resume.model)  # the original stays as it was
@@ -45,27 +61,32 @@ def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -
     n = st.session_state.get("_run_counter", 0) + 1
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
             f"run {n}: {arch} {cfg.optimizer} lr {cfg.lr:g}")
-    owner = st.session_state.setdefault("_session_token", SessionToken())
-    job = TrainingJob(cfg, train, model=model, test=test, name=name, owner=owner,
-                      abandon_after=limits.ABANDON_AFTER_S)
+    pool = studies.pool()
+    idle = pool.running() + pool.queued() < pool.size  # a worker will take it at once
+    job = start_job(cfg, name=name, model=model, train_set=train, data=studies.data_key(),
+                    owner=studies.owner(), pool=pool, storage=studies.storage())
     job.resumed_from = resume.name if resume is not None else None
     job.collected = False
     job.data_token = data_token()
     st.session_state["_run_counter"] = n
-    st.session_state["train_job"] = job
+    st.session_state[JOB_KEY] = job
+    st.query_params[URL_KEY] = job.id
     st.session_state.pop("_tr_live_lr", None)  # the rate box starts at this run's rate
-    job.start()
+    # an idle worker sends the first record within a fraction of a second: this rerun shows
+    # it, rather than the next poll half a second later (a busy pool: the queue at once)
+    if idle:
+        job.wait_records(FIRST_RECORD_WAIT_S)
     return job
 
 
 def collect_finished_job() -> session.ModelEntry | None:
-    """Once the job has finished: add its model to the session (once). Diverged and failed
-    runs add nothing. Returns the new entry (None if nothing was added now)."""
+    """Once the job has finished: add its model to the session (once). Diverged, failed and
+    cancelled runs add nothing. Returns the new entry (None if nothing was added now)."""
     job = training_job()
-    if job is None or not job.done or job.collected:
+    if job is None or job.collected or not job.done:
         return None
     job.collected = True
-    if job.status in ("diverged", "error") or not job.records:
+    if job.status in ("diverged", "error", "cancelled") or not job.records or job.model is None:
         return None
     note = job.message or job.status
     changes = lr_changes(job.records)
@@ -76,6 +97,7 @@ def collect_finished_job() -> session.ModelEntry | None:
     entry = session.add_model(job.name, job.model,
                               "fine-tuned" if job.resumed_from else "trained",
                               config=job.config, history=job.records, note=note,
-                              scores=job.result, scored_on=job.data_token)
+                              scores=job.result,
+                              scored_on=job.data_token if job.result else None)
     job.entry_name = entry.name
     return entry

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnist.engine.datacache import save_dataset
 from mnist.engine.study import Study
 from mnist.errors import EngineError
 from mnist.plots.search import (OPTUNA_TITLES, accuracy_vs_lr, optuna_figures,
@@ -23,7 +22,7 @@ from mnist.plots.search import (OPTUNA_TITLES, accuracy_vs_lr, optuna_figures,
 from mnist.plots.training import history_batches_per_epoch
 from mnist.search.results import results_csv
 from mnist.search.space import FIELDS, format_value
-from ui import data, session, studies, widgets
+from ui import session, studies, widgets
 from ui.search_form import CUSTOM
 
 SHARED_KEY = "_sr_shared"  # the study whose id the URL carries (shared, or opened by link)
@@ -91,19 +90,6 @@ def range_applied_note() -> None:
 
 
 # ---------------------------------------------------------------------------- before a start
-def data_key() -> str:
-    """The study's data: "mnist", or this session's upload saved for the workers."""
-    if not data.is_uploaded():
-        return "mnist"
-    token = data.data_token()
-    saved = st.session_state.get("_sr_data_key")
-    if not saved or saved[0] != token:
-        train, test = data.active_data()
-        saved = (token, save_dataset(train, test))
-        st.session_state["_sr_data_key"] = saved
-    return saved[1]
-
-
 def plan_summary(plan, n_train: int, val_fraction: float, workers: int, est: float) -> None:
     cfgs = plan.configs
     n, epochs = len(cfgs), cfgs[0].epochs

@@ -10,14 +10,16 @@ from ui.data import data_description, data_token, test_set_label
 
 
 def _job_badge():
-    """The sidebar's live line about a background run (on every page; it also tells the job
-    that someone is still there)."""
+    """The sidebar's live line about a background run (on every page)."""
     job = runs.training_job()
     if job is None:
         return
-    job.touch()
     if job.done:
         st.caption(f"Training finished ({job.status.replace('_', ' ')}): see the Train page.")
+    elif job.queued:
+        place = job.queue_position
+        st.caption("Training run waiting for a free worker"
+                   + (f" (place {place} in the queue)" if place else "") + ".")
     else:
         st.caption(f"Training in the background: {job.progress:.0%} of {job.epochs} epochs")
 

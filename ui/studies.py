@@ -8,6 +8,7 @@ pool, which studies this session may see, and starting, stopping and sharing the
     open_by_id(text)                     # -> Study; EngineError names an unknown id
     stop(study)                          # running runs end (weights kept), queued ones never start
     resume(study)                        # its waiting / cancelled runs queued again
+    data_key()                           # the data a study of this session trains on
 
 *Storage.* `$MNIST_STORAGE` (the variable the engine reads) or Streamlit's secret `storage`, else
 the engine's default journal in the runs folder. A URL that cannot be opened is reported as a
@@ -30,10 +31,12 @@ import time
 
 import streamlit as st
 
+from mnist.engine.datacache import save_dataset
 from mnist.engine.pool import Pool, shared_pool
 from mnist.engine.storage import STORAGE_ENV, Storage, hide_password, open_storage
 from mnist.engine.study import Study, StudySummary, list_studies, open_study
 from mnist.errors import EngineError
+from ui import data
 
 OWNER_KEY = "_sr_owner"  # this session's owner tag
 IDS_KEY = "_sr_study_ids"  # ids of the studies this session made or opened, newest last
@@ -158,6 +161,19 @@ def my_studies() -> list[StudySummary]:
 
 
 # ---------------------------------------------------------------------------- running
+def data_key() -> str:
+    """A study's data: "mnist", or this session's upload saved for the workers (once)."""
+    if not data.is_uploaded():
+        return "mnist"
+    token = data.data_token()
+    saved = st.session_state.get("_sr_data_key")
+    if not saved or saved[0] != token:
+        train, test = data.active_data()
+        saved = (token, save_dataset(train, test))
+        st.session_state["_sr_data_key"] = saved
+    return saved[1]
+
+
 def start(*, title: str, **plan) -> Study:
     """Create a study under this session's owner tag (mnist.engine.study.create_study's
     arguments) and queue its runs on the shared pool."""

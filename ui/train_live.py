@@ -1,7 +1,8 @@
-"""The Train page's Progress panel: this session's background run as it trains.
+"""The Train page's Progress panel: this session's run as a worker trains it.
 
-`panel` is drawn in a fragment the page reruns twice a second while a run goes: the progress
-line (where the run is, in the one epoch numbering of `widgets.fmt_epoch`), live curves, Stop,
+`panel` is drawn in a fragment the page reruns twice a second while a run goes (it reads the
+run from the engine's storage: mnist.engine.job): its place in the queue, the progress line
+(where the run is, in the one epoch numbering of `widgets.fmt_epoch`), live curves, Stop,
 and when the run ends, what happened. `lr_control` (below it, outside the fragment) changes
 the learning rate on the fly: it takes effect at the next batch and shows as a dotted line on
 the curves.
@@ -61,8 +62,6 @@ def lr_control() -> None:
 def panel() -> None:
     """The panel's body (the page runs it as a fragment)."""
     job = runs.training_job()
-    if job is not None:
-        job.touch()  # someone is watching: keep it going
     if job is None:
         st.info("No run yet in this session: pick a preset (the first one trains in seconds) "
                 "and press **Start training**, or train step by step below.",
@@ -74,9 +73,11 @@ def panel() -> None:
     epoch = recs[-1]["epoch"] if recs else 0.0
     where = widgets.fmt_epoch(epoch, job.epochs, job.batches_per_epoch)
     sps = job.samples_per_s
-    st.markdown(f"**{job.name}** on {job.n_train:,} digits"
+    st.markdown(f"**{job.name}**" + (f" on {job.n_train:,} digits" if job.n_train else "")
                 + (f" (validating on {job.n_val:,})" if job.n_val else ""))
-    if job.scoring:
+    if job.queued:
+        _queued(job)
+    elif job.scoring:
         st.progress(job.progress, text=f"Training ended ({job.outcome.replace('_', ' ')}) at "
                                        f"{where}; measuring the test accuracy ...")
         if job.outcome == "stopped":
@@ -119,6 +120,22 @@ def panel() -> None:
         st.rerun(scope="app")  # redraw the sidebar and the results with the new model
 
 
+def _queued(job) -> None:
+    """A run waiting for a worker: where it is in the queue, and a way out."""
+    place = job.queue_position
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.progress(0.0, text="Waiting for a free worker" + (
+        f": place {place} in the queue" if place else "") + ". Runs of every user of this "
+        "server take turns on its worker processes (one per core); yours starts next when "
+        "it is at place 1.")
+    if c2.button("Cancel", icon=":material/cancel:", key="_tr_cancel",
+                 help="Take this run out of the queue: it never starts.",
+                 use_container_width=True):
+        job.stop()
+        job.wait(1.0)
+        st.rerun(scope="fragment")
+
+
 def _outcome(job, epoch: float) -> None:
     """What happened, once the run has finished."""
     if job.status == "diverged":
@@ -131,6 +148,8 @@ def _outcome(job, epoch: float) -> None:
                 icon=":material/lightbulb:")
     elif job.status == "error":
         st.error(f"The run failed: {job.error}", icon=":material/error:")
+    elif job.status == "cancelled":
+        st.info("Cancelled before it started: nothing was trained.", icon=":material/cancel:")
     elif job.status == "early_stopped":
         st.success(job.message, icon=":material/check:")
     elif job.status == "stopped":

@@ -36,6 +36,7 @@ from itertools import product
 from optuna.trial import TrialState
 
 from mnist.engine import params as P
+from mnist.engine.control import STOP_KEY
 from mnist.engine.liveness import WORKER_ATTR, fail_dead_trials
 from mnist.engine.storage import Storage, open_storage
 from mnist.errors import ConfigError, EngineError
@@ -50,7 +51,6 @@ STATUSES = ("waiting", "running", "complete", "pruned", "failed", "stopped", "ca
             "diverged")
 FINISHED = ("complete", "pruned", "failed", "stopped", "cancelled", "diverged")
 RECORDS_PREFIX = "records:"  # trial user attributes "records:0000", ...: chunks of records
-STOP_KEY = "stop"
 # what RunResult (the results tables and figures) calls each status
 _RESULT_STATUS = {"waiting": "pending", "pruned": "halved"}
 
@@ -72,6 +72,7 @@ class TrialView:
     intermediate: dict = field(default_factory=dict)  # epoch -> validation accuracy (pruner)
     started: float | None = None  # epoch seconds
     finished_at: float | None = None
+    attrs: dict = field(default_factory=dict, repr=False)  # its other attributes ("test", ...)
 
     @property
     def label(self) -> str:
@@ -259,7 +260,8 @@ def _view(t, dists: dict, stopped: bool) -> TrialView:
         outcome=outcome, weights=ua.get("weights"), worker=ua.get(WORKER_ATTR),
         intermediate=dict(t.intermediate_values),
         started=t.datetime_start.timestamp() if t.datetime_start else None,
-        finished_at=t.datetime_complete.timestamp() if t.datetime_complete else None)
+        finished_at=t.datetime_complete.timestamp() if t.datetime_complete else None,
+        attrs={k: v for k, v in ua.items() if not k.startswith(RECORDS_PREFIX)})
 
 
 # ---------------------------------------------------------------------------------- creating
@@ -270,7 +272,8 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
                  trials: int | None = None, pruner: str = "none", paired: bool = True,
                  seed: int = 0, owner: str = "", title: str = "",
                  report_every: int | None = None, val_per_epoch: int | None = None,
-                 data: str = "mnist", storage=None) -> Study:
+                 data: str = "mnist", init: str | None = None, score_test: bool = False,
+                 storage=None) -> Study:
     """A new study in `storage` (default: the runs folder's journal), its runs enqueued.
 
     Either a `space` searched with `sampler` ("grid": every combination; "random" / "tpe":
@@ -279,7 +282,8 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
     compares validation accuracy at whole epochs. `owner` tags the study for `list_studies`;
     `report_every` batches between intra-epoch records (default: about 20 an epoch);
     `val_per_epoch` validations an epoch (default 1: at its end; more show learning's shape).
-    Bad choices raise ConfigError; an unusable storage EngineError."""
+    `init`: an .npz model every run starts from (resuming); `score_test`: each run also
+    scores its model on the data's test set (trial attribute "test"). Bad choices raise ConfigError; an unusable storage EngineError."""
     if (space is None) == (configs is None):
         raise ConfigError("give a search space or a list of configs, not both or neither")
     if pruner not in PRUNERS:
@@ -314,7 +318,7 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
     plan = dict(version=1, owner=str(owner), title=str(title), created=time.time(),
                 sampler=sampler, pruner=pruner, paired=bool(paired), seed=int(seed),
                 n_trials=len(runs), base=base.to_dict(), report_every=report_every,
-                val_per_epoch=val_per_epoch, data=data,
+                val_per_epoch=val_per_epoch, data=data, init=init, score_test=bool(score_test),
                 space=P.space_json(space) if space is not None else None,
                 distributions=P.to_json(dists))
     ostudy = _new_optuna_study(store)

@@ -16,8 +16,10 @@ What a trial does, in order:
    per-epoch validation) goes to the storage as trial user attributes, a chunk at most every
    `FLUSH_S` (a handful of small writes a second, whatever the speed). Each epoch's validation
    accuracy is reported for the pruner, which may end the trial ("pruned").
-4. *Stops* when the study or this trial is flagged (read at most every `STOP_POLL_S`).
-5. *Keeps the weights* as an .npz in the storage's folder (`weights/<study>/trial-<n>.npz`),
+4. *Stops* when the study or this trial is flagged, and takes a learning rate asked for while
+   it trains (both read at most every `STOP_POLL_S`: mnist.engine.control).
+5. *Scores* the model on the data's test set if the study asks (`score_test`: the Train page's
+   run), and *keeps the weights* as an .npz in the storage's folder (`weights/<study>/trial-<n>.npz`),
    named in the trial's "weights" attribute, and tells Optuna the outcome: complete (value = final
    validation accuracy; diverged runs too, marked "diverged"), pruned, or failed with a message.
 """
@@ -35,14 +37,15 @@ from optuna.trial import TrialState
 
 from mnist.engine import datacache
 from mnist.engine import params as P
+from mnist.engine.control import Steering
 from mnist.engine.liveness import WORKER_ATTR, fail_dead_trials, heartbeat_enabled, worker_tag
 from mnist.engine.storage import runs_dir
-from mnist.engine.study import RECORDS_PREFIX, STOP_KEY, Study, open_study
+from mnist.engine.study import RECORDS_PREFIX, Study, open_study
 from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.search.space import make_config
 from mnist.training.config import TrainConfig
+from mnist.training.live import batches_per_epoch
 
-STOP_POLL_S = 0.2  # a running trial reads its stop flags this often
 FLUSH_S = 0.25  # ... and writes its new records at most this often
 REPORTS_PER_EPOCH = 20  # intra-epoch records by default, so the curves move within an epoch
 
@@ -158,23 +161,6 @@ def config_for(study: Study, trial) -> TrainConfig:
     return make_config(study.base, values, trial.number, study.paired)
 
 
-class StopFlag:
-    """train()'s `stop`: True once the study or this trial is flagged. train() calls it after
-    every batch; the storage is read at most every STOP_POLL_S."""
-
-    def __init__(self, storage, study_id: int, number: int):
-        self.storage, self.study_id, self.key = storage, study_id, f"{STOP_KEY}:{number}"
-        self.seen, self.last, self.polls = False, -1e9, 0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.seen and now - self.last >= STOP_POLL_S:
-            self.last, self.polls = now, self.polls + 1
-            attrs = self.storage.get_study_user_attrs(self.study_id)
-            self.seen = bool(attrs.get(STOP_KEY) or attrs.get(self.key))
-        return self.seen
-
-
 class RecordWriter:
     """Records to the trial's user attributes in numbered chunks, at most every FLUSH_S (the
     first at once, so a page shows the first point without waiting). Each gets a "time" (epoch
@@ -259,11 +245,17 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
     try:
         cfg = config_for(study, trial)
         storage.set_trial_user_attr(tid, "config", cfg.to_dict())
-        train_ds, _ = datacache.load(runs_dir(), study.data)
-        stop = StopFlag(storage, study.optuna._study_id, trial.number)
-        run = train(cfg, train_ds, report_every=_report_every(study, cfg, len(train_ds)),
-                    stop=stop, validate_every=_validate_every(study, cfg, len(train_ds)))
+        train_ds, test_ds = datacache.load(runs_dir(), study.data)
         writer = RecordWriter(storage, tid)
+        steer = Steering(storage, study.optuna._study_id, trial.number, cfg, writer.add)
+        run = train(cfg, train_ds, model=_initial_model(study),
+                    report_every=_report_every(study, cfg, len(train_ds)), stop=steer,
+                    validate_every=_validate_every(study, cfg, len(train_ds)))
+        steer.run = run
+        n_val = len(run.validation) if run.validation is not None else 0
+        storage.set_trial_user_attr(tid, "sizes", dict(
+            n_train=len(run.train_set), n_val=n_val,
+            batches_per_epoch=batches_per_epoch(len(run.train_set), cfg.batch_size)))
         pruned = False
         for rec in run:
             writer.add(rec)
@@ -275,6 +267,8 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
                     break
         run.close()
         writer.flush()
+        if study.plan.get("score_test") and test_ds.has_labels and len(test_ds):
+            _save_scores(study, trial, run.model, test_ds)
     except (ConfigError, DatasetError, EngineError) as e:
         return _failed(storage, tid, str(e))
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -293,12 +287,46 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
     return TrialState.COMPLETE, float(value if value is not None else 0.0)
 
 
+def _initial_model(study: Study):
+    """The network every run of the study starts from (a resumed model), or None: a new one."""
+    path = study.plan.get("init")
+    if not path:
+        return None
+    from mnist.training.persist import load_model
+
+    try:
+        return load_model(path)
+    except OSError as e:
+        raise EngineError(f"the model to resume ({path}) is not readable here: "
+                          f"{e.strerror or e}") from None
+
+
 def _failed(storage, tid: int, message: str) -> tuple[TrialState, None]:
     try:
         storage.set_trial_user_attr(tid, "message", message)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass
     return TrialState.FAIL, None
+
+
+def _save_scores(study: Study, trial, model, test_ds) -> None:
+    """The model's test scores (mnist.training.metrics.score): the figures as the trial's
+    "test" attribute, the arrays (probabilities, predictions, confusion) in an .npz beside its
+    weights, named by "test_file" (a storage keeps small JSON, not 10,000 x 10 numbers)."""
+    from mnist.training.metrics import score
+
+    sc = score(model, test_ds)
+    folder = study.storage.folder / "weights" / study.id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"trial-{trial.number}.test.npz"
+    tmp = folder / f".trial-{trial.number}.test.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **{k: v for k, v in sc.items() if isinstance(v, np.ndarray)})
+    os.replace(tmp, path)
+    storage = study.storage.optuna
+    storage.set_trial_user_attr(trial._trial_id, "test", {
+        k: v for k, v in sc.items() if not isinstance(v, np.ndarray)})
+    storage.set_trial_user_attr(trial._trial_id, "test_file", str(path))
 
 
 def _save_weights(study: Study, number: int, run, cfg: TrainConfig) -> str:

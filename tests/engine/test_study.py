@@ -13,6 +13,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from engine_helpers import ROOT, TINY
+from mnist.engine import control as C
 from mnist.engine import datacache
 from mnist.engine import trial as T
 from mnist.engine.storage import JOURNAL_NAME, open_storage
@@ -157,9 +158,9 @@ def test_stop_reaches_a_running_trial_at_its_next_poll(journal, monkeypatch):
 
     study = create_study({"lr": [0.1, 0.05]}, base=TINY.replace(epochs=50), storage=journal)
     other = JournalStorage(JournalFileBackend(journal))  # as a second process would see it
-    monkeypatch.setattr(T, "STOP_POLL_S", 0.0)
+    monkeypatch.setattr(C, "STOP_POLL_S", 0.0)
     calls, K = [0], 25
-    poll = T.StopFlag.__call__
+    poll = C.Steering.__call__
 
     def flag_at_call_k(self):
         calls[0] += 1
@@ -167,7 +168,7 @@ def test_stop_reaches_a_running_trial_at_its_next_poll(journal, monkeypatch):
             other.set_study_user_attr(study.optuna._study_id, "stop:0", True)
         return poll(self)
 
-    monkeypatch.setattr(T.StopFlag, "__call__", flag_at_call_k)
+    monkeypatch.setattr(C.Steering, "__call__", flag_at_call_k)
     assert T.run_next_trial(study) == 0
     t = study.trial(0)
     assert t.status == "stopped" and t.records[-1]["status"] == "stopped"
@@ -177,7 +178,7 @@ def test_stop_reaches_a_running_trial_at_its_next_poll(journal, monkeypatch):
 
 
 def test_the_stop_flag_is_read_often_enough():
-    assert T.STOP_POLL_S <= 0.2 and T.FLUSH_S <= 0.3
+    assert C.STOP_POLL_S <= 0.2 and T.FLUSH_S <= 0.3
 
 
 def test_a_stopped_study_cancels_its_waiting_runs_until_resumed(journal):

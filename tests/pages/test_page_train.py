@@ -32,6 +32,15 @@ def _button(at, key):
     return at.button(key=key)
 
 
+def _running(at, job):
+    """Until a worker trains the run (it is queued first) and the page shows it so."""
+    deadline = time.time() + WAIT
+    while not job.records and not job.done and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.records, f"the run never started ({job.status})"
+    at.run()
+
+
 def _small_run(at, **extra):
     _fill(at, tr_hidden="16", tr_subset=500, tr_epochs=1, **extra)
     _button(at, "_tr_start").click().run()
@@ -141,6 +150,7 @@ def test_second_start_is_refused_and_stop_keeps_the_model():
     no_exception(at)
     assert any("already going" in w.value for w in at.warning)
     assert at.session_state["train_job"] is job  # the first run goes on
+    _running(at, job)
     _button(at, "_tr_stop").click().run()
     assert job.wait(WAIT)
     assert job.status == "stopped" and job.records[-1]["epoch"] < 50
@@ -205,34 +215,42 @@ def test_bad_model_upload_on_the_page_keeps_the_state():
     assert (dict(at.session_state["models"]), at.session_state["current_model"]) == before
 
 
-def test_the_server_wide_cap_refuses_a_run_while_others_fill_it(monkeypatch):
-    """Runs of all sessions share the cores: at MAX_SERVER_RUNS running, Start says so."""
-    import threading
+def test_a_run_waits_its_turn_when_the_workers_are_busy_and_can_be_cancelled():
+    """Runs of every session share the server's worker pool: with every worker busy with
+    other users' runs, Start queues the run and the page shows its place; Cancel takes it
+    out of the queue (it never starts, adds no model) and the others go on."""
+    from mnist.engine.job import start_job
+    from ui import studies
 
-    from mnist.training import jobs
-    from ui import limits
-
-    release = threading.Event()
-    fillers = []
-    for _ in range(limits.MAX_SERVER_RUNS):  # other users' runs, held running until released
-        cfg = mnist.TrainConfig(hidden=(8,), epochs=1, batch_size=32, val_fraction=0)
-        job = jobs.TrainingJob(cfg, mnist.load_mnist()[0].take(range(64)), name="other")
-        job._should_stop = lambda: release.wait(30) and True  # blocks in the first batch
-        job.run = mnist.train(cfg, job.run.train_set, model=job.model, stop=job._should_stop)
-        fillers.append(job.start())
+    pool = studies.pool()
+    others = [start_job(mnist.TrainConfig(hidden=(8,), epochs=500, subset=2000, batch_size=16),
+                        name=f"other {i}", owner=f"other-{i}", pool=pool)
+              for i in range(pool.size)]
     try:
-        assert jobs.running_jobs() >= limits.MAX_SERVER_RUNS
+        deadline = time.time() + WAIT
+        while not all(o.records for o in others) and time.time() < deadline:
+            time.sleep(0.05)
+        assert all(o.status == "running" for o in others)
         at = page("train").run()
+        n_models = len(at.session_state["models"])
         _fill(at, tr_hidden="16", tr_subset=500, tr_epochs=1)
         _button(at, "_tr_start").click().run()
         no_exception(at)
-        assert any("server is busy" in w.value for w in at.warning)
-        assert "train_job" not in at.session_state or at.session_state["train_job"] is None
+        job = at.session_state["train_job"]
+        assert job.status == "queued" and job.queue_position == 1
+        assert any("place 1 in the queue" in p.text for p in at.get("progress"))
+        _button(at, "_tr_cancel").click().run()
+        assert job.wait(WAIT) and job.status == "cancelled" and not job.records
+        at.run()
+        no_exception(at)
+        assert any("Cancelled before it started" in i.value for i in at.info)
+        assert len(at.session_state["models"]) == n_models
+        assert all(o.status == "running" for o in others)  # theirs go on
     finally:
-        release.set()
-        for job in fillers:
-            job.wait(30)
-    assert jobs.running_jobs() == 0
+        for o in others:
+            o.stop()
+        for o in others:
+            o.wait(WAIT)
 
 
 def test_a_diverged_run_says_the_same_epoch_in_the_bar_the_message_and_the_chart():
@@ -308,7 +326,7 @@ def test_the_learning_rate_of_a_running_run_changes_at_the_next_batch():
             time.sleep(0.05)
         (change,) = lr_changes(job.records)
         assert change["lr_before"] == 0.1 and change["lr"] == 0.01
-        while job.records[-1] is change and time.time() < deadline:
+        while job.records[-1] == change and time.time() < deadline:
             time.sleep(0.05)
         at.run()
         assert at.session_state["train_job"] is job

@@ -6,8 +6,7 @@ import pytest
 
 import mnist
 from mnist.errors import ConfigError
-from mnist.training.jobs import TrainingJob
-from mnist.training.live import StepRun, batches_per_epoch, lr_changes
+from mnist.training.live import LearningRateControl, StepRun, batches_per_epoch, lr_changes
 
 
 @pytest.fixture(scope="module")
@@ -85,37 +84,6 @@ def test_a_rate_changed_mid_run_takes_effect_at_the_next_batch(digits):
     assert b.records.index(change) == 4  # between batch 4's record and batch 5's
 
 
-def test_a_background_job_takes_a_new_rate_at_the_next_batch_and_records_it(digits):
-    cfg = _cfg()
-    at_batch = 7
-
-    class AskAt(TrainingJob):  # the user asks while batch `at_batch` has just finished
-        def _should_stop(self):
-            if self._batches + 1 == at_batch:
-                self.request_lr(0.03)
-            return super()._should_stop()
-
-    job = AskAt(cfg, digits).start()
-    assert job.wait(60) and job.status == "done"
-    (change,) = lr_changes(job.records)
-    assert change["step"] == at_batch and change["lr_before"] == 0.1 and change["lr"] == 0.03
-    assert change["epoch"] == round(at_batch / job.batches_per_epoch, 6)
-    epochs = [r["epoch"] for r in job.records]
-    assert epochs == sorted(epochs)
-    assert job.records[-1]["lr"] == 0.03
-    # the same change through the stepper: identical weights
-    steps = StepRun(cfg, digits)
-    for _ in range(at_batch):
-        steps.step()
-    steps.lr.request(0.03)
-    while steps.step() is not None:
-        pass
-    assert _same(_weights(steps.model), _weights(job.model))
-    plain = mnist.train(cfg, digits)
-    list(plain)
-    assert not _same(_weights(plain.model), _weights(job.model))
-
-
 def test_bad_rates_and_scheduled_runs_are_refused(digits):
     steps = StepRun(_cfg(), digits)
     for bad in (0, -1, float("nan"), 1e9, "fast"):
@@ -123,10 +91,10 @@ def test_bad_rates_and_scheduled_runs_are_refused(digits):
             steps.lr.request(bad)
     assert steps.lr.pending is None
     for cfg in (_cfg(schedule="cosine"), _cfg(warmup_epochs=1.0)):
-        job = TrainingJob(cfg, digits)
-        assert not job.steerable
+        control = LearningRateControl(cfg)
+        assert not control.steerable
         with pytest.raises(ConfigError, match="schedule"):
-            job.request_lr(0.01)
+            control.request(0.01)
 
 
 def test_a_diverging_step_ends_the_run(digits):
