@@ -136,6 +136,34 @@ def test_a_small_cnn_trains_with_live_curves_and_a_result(page):
     became_current(page, "run 1: conv4k3-pool-16", "train-cnn-done", timeout=120_000)
 
 
+def test_a_reload_finds_the_run_still_training_and_its_model(page):
+    """The run is trained by a worker and kept in the storage, its id in the address: a reload
+    (a new session) shows it still training, Stop reaches it, and its model joins the models."""
+    nav_link(page, "Train").first.click()
+    page.get_by_role("button", name="Start training", exact=True).wait_for(timeout=60_000)
+    wait_idle(page)
+    set_number(page, "Train on (digits)", 30000)
+    set_number(page, "Epochs", 500)  # minutes: it is still training after the reload
+    set_number(page, "Batch size", 16)
+    page.get_by_role("button", name="Start training", exact=True).click()
+    progress = page.locator('[data-testid="stProgress"] p').first
+    progress.filter(has_text=re.compile(r"^Training")).wait_for(timeout=60_000)
+    assert re.search(r"[?&]run=[\w-]{20,}", page.url), page.url
+    name = page.get_by_text(re.compile(r"^run 1: 784-")).first.inner_text()
+
+    page.reload()  # a new session: only the address is left
+    page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+    progress = page.locator('[data-testid="stProgress"] p').first
+    progress.filter(has_text=re.compile(r"^Training")).wait_for(timeout=30_000)
+    screenshot(page, "train-after-reload")
+    curves = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').first
+    curves.locator(".scatterlayer .trace").first.wait_for(
+        timeout=30_000)  # the curves so far, read back from the storage
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("Stopped by you").wait_for(timeout=30_000)
+    became_current(page, name.split(" lr ")[0], "train-reloaded-stopped", timeout=60_000)
+
+
 def became_current(page, name: str, shot: str, timeout: int = 15_000) -> None:
     """A finished run was added to the session's models and is the current one (sidebar)."""
     page.get_by_text(re.compile(r"Added to your models as")).wait_for(timeout=timeout)
