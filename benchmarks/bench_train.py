@@ -6,28 +6,28 @@ the medians and their ratios are printed as one JSON line per case, then one sum
 (net, batch, threads).
 
     .venv-bench/bin/python benchmarks/bench_train.py                 # everything
+    .venv-bench/bin/python benchmarks/bench_train.py --no-mlp        # the conv nets, ~10 min
     .venv-bench/bin/python benchmarks/bench_train.py --batch 128 --threads 1 --only ours
-    .venv-bench/bin/python benchmarks/bench_train.py --no-mlp --samples 12000   # CNNs, quicker
     .venv/bin/python benchmarks/bench_train.py --only ours           # no torch needed
 
 Nets: the MLP 784-128-64-10 (batch 32, 128, 512) and the conv nets `--layers` (default the
 bundled CNN's spec and conv8k3-pool-conv16k3-pool-64; batch 32, 64, 128), all ReLU,
-softmax/CE, plain SGD. Implementations:
-- ours:          mnist.train() as the app runs it (the fast path for the MLP, the layers'
-                 own forward_backward for conv nets; float32)
-- plain-float64: the readable layer-by-layer implementation in float64, same seed: its test
-                 accuracy is the reference ours must match (within 0.2 point)
-- torch:         PyTorch CPU, the identical net, batch size and thread count, same initial
-                 weights (copied from ours); batches gathered from uint8 like ours
-- sklearn:       MLPClassifier(solver="sgd"), one epoch (max_iter=1); the MLP only
-- floor:         only the matrix products of each batch's forward and backward pass (a conv
-                 layer's im2col product, its dW product and, above the first layer, its
-                 dL/d(patches) product), into preallocated outputs: the floor a NumPy
-                 implementation cannot go below
+softmax/CE, plain SGD; one and two threads. Implementations:
+- ours:    mnist.train() as the app runs it (float32), each timing in a fresh child process
+           with that many BLAS threads; the child reports its peak RSS while training (VmHWM
+           read before the test set is scored: the interpreter, NumPy, both MNIST arrays and
+           every training buffer count; goal under 300 MB)
+- torch:   PyTorch CPU, the identical net, batch size and thread count, same initial weights
+           (copied from ours); batches gathered from uint8 like ours
+- sklearn: MLPClassifier(solver="sgd"), one epoch (max_iter=1); the MLP only
+- floor:   only the matrix products of each batch's forward and backward pass (a conv
+           layer's im2col product, its dW product and, above the first layer, its
+           dL/d(patches) product), into preallocated outputs, with the same threads: the floor
+           a NumPy implementation cannot go below
 Plus "fullbatch": 784-32-10 full-batch gradient descent (one step per epoch on all 60k).
-`--samples N` trains on a stratified N of the 60k and scales the times to a 60k epoch.
-`--rss` runs ours in a child process and reports its peak RSS while training each net for
-one epoch on the full set at batch 128.
+Conv nets train on a stratified 6,000 of the 60k (`--samples N` to change; the MLP takes all
+60k), and every time is scaled to a 60k epoch. Test accuracies are printed for the record;
+whether ours computes what the plain float64 layers compute is bench_train_accuracy.py's job.
 """
 
 from __future__ import annotations
@@ -49,16 +49,16 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import mnist  # noqa: E402
 from mnist import TrainConfig, build_model, train  # noqa: E402
-from mnist.data.dataset import batches  # noqa: E402
 from mnist.nn.conv import Conv2D  # noqa: E402
 from mnist.nn.layers import Activation, Dense  # noqa: E402
-from mnist.nn.optim import make_optimizer  # noqa: E402
 from mnist.nn.pool import Flatten, MaxPool2D  # noqa: E402
 
 LR = 0.05
 SEED = 0
 EPOCH = 60_000  # times are per 60k-digit epoch whatever `--samples` trains on
 SMALL_CNN = "conv8k3-pool-conv16k3-pool-64"
+CNN_SAMPLES = 6_000  # conv nets' default training set: ~10 min for both nets, all cases
+RSS_GOAL_MB = 300
 
 
 def bundled_cnn_spec() -> str:
@@ -90,32 +90,50 @@ def accuracy(model, test) -> float:
 
 
 # ------------------------------------------------------------------------------------ ours
-def run_ours(cfg, data, test):
-    model = build_model(cfg)
-    t = clock()
-    for rec in train(cfg, data, model=model):
-        pass
-    sec = per_epoch(t, cfg.epochs)
-    assert rec["status"] == "done", rec
-    return sec, accuracy(model, test)
+def proc_mb(field: str) -> float:
+    """A /proc/self/status figure in MB: VmRSS (now) or VmHWM (this process image's peak;
+    ru_maxrss would also count the pages of the parent that spawned it)."""
+    with open("/proc/self/status") as f:
+        kb = next(line for line in f if line.startswith(field + ":")).split()[1]
+    return round(int(kb) / 1024, 1)
 
 
-def run_plain64(cfg, data, test):
-    """The readable path: the network's forward_backward layer by layer, float64, same
-    shuffles."""
-    cfg = cfg.replace(dtype="float64")
-    model = build_model(cfg)
-    opt = make_optimizer("sgd", model.params(), cfg.lr)
-    rng = np.random.default_rng([cfg.seed, 1])  # what train() uses for shuffling
-    t = clock()
-    for _ in range(cfg.epochs):
-        for x, y in batches(data, cfg.batch_size, rng):
-            model.forward_backward(x.astype(np.float64), y)
-            opt.step()
-    sec = per_epoch(t, cfg.epochs)
-    return sec, accuracy(model, test)
+def load_data(samples):
+    train_ds, test = mnist.load_mnist()
+    if samples and samples < len(train_ds):
+        train_ds = train_ds.subset(samples, seed=SEED)
+    return train_ds, test
 
 
+def ours_child(cfg_json: str, samples: int, threads: int) -> None:
+    """Child process: one timed training run of ours; prints times, peak RSS, accuracy."""
+    cfg = TrainConfig.from_json(cfg_json)
+    with threadpool_limits(limits=threads):
+        data, test = load_data(samples)
+        rss_before = proc_mb("VmRSS")
+        model = build_model(cfg)
+        t = clock()
+        for rec in train(cfg, data, model=model):
+            pass
+        sec = per_epoch(t, cfg.epochs)
+        peak = proc_mb("VmHWM")  # before scoring: the test set's float copy is not training
+        assert rec["status"] == "done", rec
+        acc = accuracy(model, test)
+    print(json.dumps({"sec": sec, "accuracy": acc, "peak_rss_mb": peak,
+                      "rss_before_training_mb": rss_before}))
+
+
+def run_ours(cfg, samples, threads):
+    """ours_child in a fresh interpreter (a fresh process image: its own peak RSS, no pages
+    or thread pools left by torch) with `threads` BLAS threads from the start."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, __file__, "--child", cfg.to_json(),
+                          "--child-samples", str(samples or 0), "--child-threads", str(threads)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"ours' child process failed:\n{out.stderr}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return tuple(r["sec"]), r["accuracy"], r
 
 
 # ------------------------------------------------------------------------------------ floor
@@ -142,7 +160,7 @@ def gemm_shapes(model, B):
     return shapes
 
 
-def run_floor(cfg, data, test):
+def run_floor(cfg, data, test, threads=1):
     """The matrix products of one epoch, nothing else."""
     n = len(data)
     B = min(cfg.batch_size or n, n)
@@ -232,7 +250,7 @@ def run_torch(cfg, data, test, threads):
 
 
 # ------------------------------------------------------------------------------------ sklearn
-def run_sklearn(cfg, data, test, X=None):
+def run_sklearn(cfg, data, test, threads=1):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -241,7 +259,7 @@ def run_sklearn(cfg, data, test, X=None):
                         learning_rate_init=cfg.lr, momentum=0.0, nesterovs_momentum=False,
                         alpha=0.0, batch_size=min(cfg.batch_size or n, n), max_iter=cfg.epochs,
                         shuffle=True, random_state=SEED, tol=0.0, n_iter_no_change=10**6)
-    X = data.x() if X is None else X
+    X = data.x()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t = clock()
@@ -253,31 +271,38 @@ def run_sklearn(cfg, data, test, X=None):
 
 
 # ------------------------------------------------------------------------------------ main
-def rss_child(batch: int, layers: str) -> None:
-    """Child process: train ours for one epoch on the full set, print peak RSS (MB)."""
-    train_ds, _ = mnist.load_mnist()
-    cfg = config(batch, 1, layers=layers)
-    for _ in train(cfg, train_ds):
-        pass
-    # VmHWM (this process image's peak): ru_maxrss would also count the forking parent's pages
-    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print(json.dumps({"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}))
-
-
 def cases(args):
-    """(label, config) of every net and batch size asked for."""
+    """(label, config, training digits or None for all 60k) of every net and batch asked for."""
     out = []
     if not args.no_mlp:
-        out += [(f"784-128-64-10 sgd batch {b}", config(b, args.epochs))
+        out += [(f"784-128-64-10 sgd batch {b}", config(b, args.epochs), args.samples)
                 for b in args.batch or [32, 128, 512]]
         if not args.no_fullbatch:
             out.append(("784-32-10 full-batch GD", config(None, max(args.epochs, 5),
-                                                          hidden=(32,), init="uniform", lr=0.1)))
+                        hidden=(32,), init="uniform", lr=0.1), args.samples))
     if not args.no_cnn:
         for spec in args.layers or [bundled_cnn_spec(), SMALL_CNN]:
-            out += [(f"{spec} sgd batch {b}", config(b, args.epochs, layers=spec))
-                    for b in args.batch or [32, 64, 128]]
+            out += [(f"{spec} sgd batch {b}", config(b, args.epochs, layers=spec),
+                     args.samples or CNN_SAMPLES) for b in args.batch or [32, 64, 128]]
     return out
+
+
+def time_case(cfg, data, test, samples, threads, impls, repeat):
+    """{impl: [(wall, cpu) seconds per epoch, one per round]}, {impl: test accuracy},
+    [ours' child reports]: the implementations interleaved round by round."""
+    times, acc, reports = {i: [] for i in impls}, {}, []
+    for _ in range(repeat):
+        for impl in impls:
+            if impl == "ours":
+                sec, a, report = run_ours(cfg, samples, threads)
+                reports.append(report)
+            else:
+                with threadpool_limits(limits=threads):
+                    run = {"floor": run_floor, "torch": run_torch, "sklearn": run_sklearn}[impl]
+                    sec, a = run(cfg, data, test, threads)
+            times[impl].append(sec)
+            acc[impl] = a
+    return times, acc, reports
 
 
 def main(argv=None):
@@ -290,74 +315,56 @@ def main(argv=None):
                     help="BLAS/torch threads (repeatable; default 1 and 2)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--only", choices=["ours"], help="time only our implementation")
-    ap.add_argument("--impl", action="append",
-                    choices=["ours", "torch", "sklearn", "floor", "plain-float64"],
+    ap.add_argument("--impl", action="append", choices=["ours", "torch", "sklearn", "floor"],
                     help="implementations to time (repeatable; default all)")
     ap.add_argument("--layers", action="append",
                     help="conv net layer spec (repeatable; default the bundled CNN's and "
                          f"{SMALL_CNN})")
     ap.add_argument("--samples", type=int, help="train on this many digits (stratified), "
-                    "times scaled to a 60k epoch (default all 60k)")
+                    f"times scaled to a 60k epoch (default: all 60k for the MLP, "
+                    f"{CNN_SAMPLES:,} for conv nets)")
     ap.add_argument("--no-mlp", action="store_true", help="skip the MLP cases")
     ap.add_argument("--no-cnn", action="store_true", help="skip the conv net cases")
     ap.add_argument("--no-fullbatch", action="store_true", help="skip the 784-32-10 GD case")
-    ap.add_argument("--rss", action="store_true", help="also measure peak RSS (child process)")
-    ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--rss-layers", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # ours_child's config (JSON)
+    ap.add_argument("--child-samples", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--child-threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.rss_child:
-        return rss_child(args.rss_child, args.rss_layers)
+    if args.child:
+        return ours_child(args.child, args.child_samples, args.child_threads)
 
-    train_ds, test = mnist.load_mnist()
-    if args.samples and args.samples < len(train_ds):
-        train_ds = train_ds.subset(args.samples, seed=SEED)
-    scale = EPOCH / len(train_ds)
-    thread_counts = args.threads or [1, 2]
-    impls = ["ours"] if args.only else (
-        args.impl or ["ours", "torch", "sklearn", "floor", "plain-float64"])
+    impls = ["ours"] if args.only else (args.impl or ["ours", "torch", "sklearn", "floor"])
     if "ours" not in impls:
         impls.insert(0, "ours")  # every ratio is taken against ours
-    todo_cases = cases(args)
-    for threads in thread_counts:
-        for label, cfg in todo_cases:
-            B = min(cfg.batch_size or len(train_ds), len(train_ds))
-            todo = [i for i in impls if not (i == "plain-float64" and threads > 1)]
-            if cfg.batch_size is None:  # sklearn/plain at full batch: not the point here
-                todo = [i for i in todo if i in ("ours", "torch", "floor")]
-            if cfg.kind != "mlp":
-                todo = [i for i in todo if i != "sklearn"]
-            times = {i: [] for i in todo}
-            acc = {}
-            for r in range(args.repeat):
-                for impl in todo:
-                    if impl == "plain-float64" and r > 0:
-                        continue  # slow; one timing is enough for the accuracy reference
-                    with threadpool_limits(limits=threads):
-                        if impl == "ours":
-                            sec, a = run_ours(cfg, train_ds, test)
-                        elif impl == "plain-float64":
-                            sec, a = run_plain64(cfg, train_ds, test)
-                        elif impl == "floor":
-                            sec, a = run_floor(cfg, train_ds, test)
-                        elif impl == "torch":
-                            sec, a = run_torch(cfg, train_ds, test, threads)
-                        else:
-                            sec, a = run_sklearn(cfg, train_ds, test)
-                    times[impl].append(sec)
-                    acc[impl] = a
+    datasets = {}  # training digits -> (train, test), shared by the cases
+    for threads in args.threads or [1, 2]:
+        for label, cfg, samples in cases(args):
+            if samples not in datasets:
+                datasets[samples] = load_data(samples)
+            data, test = datasets[samples]
+            n = len(data)
+            B = min(cfg.batch_size or n, n)
+            todo = [i for i in impls if not (
+                i == "sklearn" and (cfg.kind != "mlp" or cfg.batch_size is None))]
+            times, acc, reports = time_case(cfg, data, test, samples, threads, todo,
+                                            args.repeat)
+            scale = EPOCH / n
             med = {i: statistics.median(w for w, _ in t) * scale for i, t in times.items()}
             cpu = {i: statistics.median(c for _, c in t) * scale for i, t in times.items()}
             for impl in todo:
-                print(json.dumps({
-                    "case": label, "impl": impl, "batch": B, "threads": threads,
-                    "epochs": cfg.epochs, "samples": len(train_ds),
-                    "seconds_per_epoch": round(med[impl], 4),
-                    "samples_per_s": round(EPOCH / med[impl]),
-                    "cpu_seconds_per_epoch": round(cpu[impl], 4),
-                    "cpu_samples_per_s": round(EPOCH / cpu[impl]),
-                    "test_accuracy": None if acc[impl] is None else round(acc[impl], 4),
-                    "runs": len(times[impl]),
-                }), flush=True)
+                line = {"case": label, "impl": impl, "batch": B, "threads": threads,
+                        "epochs": cfg.epochs, "samples": n,
+                        "seconds_per_epoch": round(med[impl], 4),
+                        "samples_per_s": round(EPOCH / med[impl]),
+                        "cpu_seconds_per_epoch": round(cpu[impl], 4),
+                        "cpu_samples_per_s": round(EPOCH / cpu[impl]),
+                        "test_accuracy": None if acc[impl] is None else round(acc[impl], 4),
+                        "runs": len(times[impl])}
+                if impl == "ours":
+                    line["peak_rss_mb"] = max(r["peak_rss_mb"] for r in reports)
+                    line["rss_before_training_mb"] = max(r["rss_before_training_mb"]
+                                                         for r in reports)
+                print(json.dumps(line), flush=True)
             summary = {"case": label, "impl": "summary", "batch": B, "threads": threads,
                        "load_average": round(os.getloadavg()[0], 2)}
             for other in ("torch", "sklearn", "floor"):
@@ -367,20 +374,9 @@ def main(argv=None):
             if "torch" in med:
                 summary["speedup_vs_torch"] = round(med["torch"] / med["ours"], 2)
                 summary["speedup_vs_torch_cpu"] = round(cpu["torch"] / cpu["ours"], 2)
-            if "plain-float64" in acc:
-                summary["accuracy_gap_vs_plain_float64_points"] = round(
-                    100 * abs(acc["ours"] - acc["plain-float64"]), 2)
+            summary["peak_rss_mb"] = max(r["peak_rss_mb"] for r in reports)
+            summary["rss_goal_mb"] = RSS_GOAL_MB
             print(json.dumps(summary), flush=True)
-    if args.rss:
-        nets = ([] if args.no_mlp else [("784-128-64-10", "")]) + (
-            [] if args.no_cnn else [(spec, spec) for spec in args.layers or [bundled_cnn_spec()]])
-        for label, layers in nets:
-            out = subprocess.run([sys.executable, __file__, "--rss-child", "128",
-                                  "--rss-layers", layers],
-                                 capture_output=True, text=True, check=True)
-            rss = json.loads(out.stdout.strip().splitlines()[-1])
-            print(json.dumps({"case": f"peak RSS, ours, {label}, full 60k, batch 128, one "
-                                      "epoch", **rss, "target_mb": 300}), flush=True)
 
 
 if __name__ == "__main__":
