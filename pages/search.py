@@ -143,7 +143,7 @@ st.caption("One short run in which the learning rate grows exponentially every b
            "fastest up to a tenth of where it is lowest is a good range to search. Seconds.")
 lr_base = plan.configs[0] if plan.configs else TrainConfig(init="he", optimizer="sgd",
                                                            batch_size=32)
-st.markdown(f"On `{'-'.join(map(str, lr_base.sizes))}`, {lr_base.init} init, "
+st.markdown(f"On `{lr_base.layers or '-'.join(map(str, lr_base.sizes))}`, {lr_base.init} init, "
             f"{lr_base.optimizer}, batch {lr_base.batch_size} (the first run above).")
 if st.button("Run the range test", icon=":material/speed:", key="_sr_lrfind"):
     with st.spinner("Raising the learning rate batch by batch ..."):

@@ -28,7 +28,9 @@ train_form.link_note()
 job = runs.training_job()
 running = job is not None and not job.done
 with st.container(border=True):
-    action, cfg = train_form.draw(n_train, offered, can_resume=session.current() is not None)
+    current = session.current()  # an ensemble is not trained: its members are
+    action, cfg = train_form.draw(n_train, offered, can_resume=current is not None
+                                  and current.kind != "ensemble")
     if action is not None:
         try:
             if cfg is None:

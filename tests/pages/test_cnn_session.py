@@ -112,6 +112,8 @@ def test_uploading_through_the_train_page(monkeypatch, tmp_path):
         assert at.session_state["current_model"] == f"uploaded: {name}"
         assert at.session_state["models"][f"uploaded: {name}"].kind == kind
         assert not at.error
+        # an ensemble is not trained (its members are): nothing to resume
+        assert at.button(key="_tr_resume").disabled == (kind == "ensemble")
 
 
 def _pair_bytes() -> bytes:
