@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist.errors import ConfigError
+from mnist.errors import ConfigError, EngineError
 from mnist.plots import training as tp
 from ui import runs, widgets
 
@@ -28,7 +28,7 @@ def _change_lr(job) -> None:
     """Ask the running job for the learning rate typed in the panel."""
     try:
         job.request_lr(st.session_state["_tr_live_lr"])
-    except ConfigError as e:
+    except (ConfigError, EngineError) as e:
         st.session_state["_tr_live_lr_error"] = str(e)
 
 
@@ -68,6 +68,9 @@ def panel() -> None:
                 icon=":material/info:")
         return
     recs = list(job.records)
+    if job.read_error:
+        st.warning(f"{job.read_error}. Showing what was read before; trying again.",
+                   icon=":material/cloud_off:")
     shown = [r for r in recs if r.get("event") is None]
     last = shown[-1] if shown else None
     epoch = recs[-1]["epoch"] if recs else 0.0
@@ -92,9 +95,9 @@ def panel() -> None:
         if c2.button("Stop", icon=":material/stop:", key="_tr_stop",
                      help="Stop after the current batch; the model keeps its last weights "
                           "and joins your models.", use_container_width=True):
-            job.stop()
-            job.wait_ended(1.0)  # it ends after the current batch: show that at once
-            st.rerun(scope="fragment")
+            if _stop(job):
+                job.wait_ended(1.0)  # it ends after the current batch: show that at once
+                st.rerun(scope="fragment")
     else:
         st.progress(job.progress, text=f"Finished ({job.status.replace('_', ' ')}) at "
                                        f"{where} in {widgets.fmt_duration(job.elapsed)}")
@@ -120,6 +123,15 @@ def panel() -> None:
         st.rerun(scope="app")  # redraw the sidebar and the results with the new model
 
 
+def _stop(job) -> bool:
+    try:
+        job.stop()
+    except EngineError as e:
+        st.error(str(e), icon=":material/error:")
+        return False
+    return True
+
+
 def _queued(job) -> None:
     """A run waiting for a worker: where it is in the queue, and a way out."""
     place = job.queue_position
@@ -131,9 +143,9 @@ def _queued(job) -> None:
     if c2.button("Cancel", icon=":material/cancel:", key="_tr_cancel",
                  help="Take this run out of the queue: it never starts.",
                  use_container_width=True):
-        job.stop()
-        job.wait(1.0)
-        st.rerun(scope="fragment")
+        if _stop(job):
+            job.wait(1.0)
+            st.rerun(scope="fragment")
 
 
 def _outcome(job, epoch: float) -> None:

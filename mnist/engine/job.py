@@ -27,7 +27,7 @@ import numpy as np
 from mnist.engine import control
 from mnist.engine.storage import open_storage
 from mnist.engine.study import create_study, open_study
-from mnist.errors import ConfigError, DatasetError
+from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.training.config import TrainConfig
 from mnist.training.live import LearningRateControl
 
@@ -94,6 +94,7 @@ class EngineJob:
         self._lr_seq = 0
         self._stop_asked = False
         self._view, self._read_at = None, -1e9
+        self.read_error: str | None = None  # why the last read failed (the storage is away)
         self._model = self._result = None
 
     @classmethod
@@ -106,7 +107,16 @@ class EngineJob:
         """The trial as last read (read again if older than REFRESH_S, or `force`)."""
         now = time.monotonic()
         if force or self._view is None or now - self._read_at >= REFRESH_S:
-            self._view, self._read_at = self.study.trials()[0], now
+            try:
+                view = self.study.trials()[0]
+            except Exception as e:  # the database went away: keep what was read, say so
+                self.read_error = (f"cannot read the run from {self.study.storage.label}: "
+                                   f"{str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                if self._view is None:
+                    raise EngineError(self.read_error) from None
+                self._read_at = now
+                return self._view
+            self._view, self._read_at, self.read_error = view, now, None
             changes = sum(1 for r in self._view.records if r.get("event") == "lr")
             if changes > self.lr_control.changes_seen or self._view.finished:
                 self.lr_control.pending = None
@@ -227,11 +237,16 @@ class EngineJob:
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
-        """End the run after its current batch (weights kept); a queued run never starts."""
-        self._stop_asked = True
-        self.study.stop()
+        """End the run after its current batch (weights kept); a queued run never starts.
+        EngineError if the storage cannot be written (the run then goes on)."""
         if self.pool is not None:
             self.pool.cancel(self.id)
+        try:
+            self.study.stop()
+        except Exception as e:
+            raise EngineError(f"cannot reach {self.study.storage.label} to stop the run: "
+                              f"{e}") from None
+        self._stop_asked = True
 
     def request_lr(self, lr: float) -> None:
         """Train at `lr` from the next batch on (ConfigError for a bad rate or a scheduled
@@ -241,7 +256,11 @@ class EngineJob:
         if recs and float(lr) == recs[-1]["lr"]:
             return  # its rate already: nothing changes, nothing to wait for
         self._lr_seq += 1
-        control.ask_lr(self.study.optuna, 0, lr, self._lr_seq)
+        try:
+            control.ask_lr(self.study.optuna, 0, lr, self._lr_seq)
+        except Exception as e:
+            raise EngineError(f"cannot reach {self.study.storage.label} to change the rate: "
+                              f"{e}") from None
         self.lr_control.pending = float(lr)
 
     def wait_records(self, timeout: float | None = None) -> bool:

@@ -16,7 +16,7 @@ from mnist.engine import control as C
 from mnist.engine.job import EngineJob, start_job
 from mnist.engine.study import open_study
 from mnist.engine.trial import run_next_trial
-from mnist.errors import ConfigError, DatasetError
+from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.training.live import StepRun, lr_changes
 from mnist.training.persist import clone_model
 
@@ -157,3 +157,24 @@ def test_a_failed_run_says_why(journal, monkeypatch):
     _work(job).join(60)
     assert wait_for(lambda: job.wait(0.1))
     assert job.status == "error" and "disk on fire" in job.error and job.model is None
+
+
+def test_a_storage_that_goes_away_keeps_what_was_read_and_says_so(journal, monkeypatch):
+    job = start_job(CFG, owner="me", storage=journal)
+    assert job.status == "queued" and job.read_error is None
+
+    def gone(*a, **k):
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(job.study, "trials", gone)
+    assert job.view(force=True).status == "waiting"  # the last snapshot
+    assert "server closed the connection" in job.read_error and journal in job.read_error
+    monkeypatch.setattr(job.study.optuna, "set_user_attr", gone)
+    with pytest.raises(EngineError, match="to stop the run"):
+        job.stop()
+    assert not job.stopping
+    with pytest.raises(EngineError, match="to change the rate"):
+        job.request_lr(0.05)
+    fresh = EngineJob(job.study)  # nothing read yet: nothing to show, one clear line
+    with pytest.raises(EngineError, match="cannot read the run"):
+        fresh.view()
