@@ -53,7 +53,7 @@ def lr_changes(records: list[dict]) -> list[dict]:
 def run_optimizer(run):
     """The optimizer of a TrainingRun (None before its first batch): the only place its
     learning rate lives. On a constant schedule the loop never sets the rate itself."""
-    return getattr(run, "_opt", None)  # TrainingRun keeps it as `_opt`
+    return run.optimizer
 
 
 class LearningRateControl:

@@ -85,6 +85,7 @@ class TrainingRun:
         self.validate_every = validate_every
         self.stop = stop
         self.history: list[dict] = []
+        self.optimizer = None  # made when the first record is asked for; owns the rate
         self._gen = self._run()
 
     def __iter__(self):
@@ -107,7 +108,7 @@ class TrainingRun:
         rng = np.random.default_rng([cfg.seed, 1])  # shuffling
         model.set_rng(np.random.default_rng([cfg.seed, 2]))  # dropout masks
         aug_rng = np.random.default_rng([cfg.seed, 3])  # augmentation
-        self._opt = opt = make_optimizer(
+        self.optimizer = opt = make_optimizer(
             cfg.optimizer, model.params(), cfg.lr, momentum=cfg.momentum, beta1=cfg.beta1,
             beta2=cfg.beta2, rho=cfg.rho, eps=cfg.eps)
         n = len(data)
@@ -203,7 +204,7 @@ class TrainingRun:
             train_loss=_num(loss_sum / seen) if seen else None,
             train_acc=_num(correct / seen) if seen else None,
             val_loss=_num(val_loss), val_acc=_num(val_acc),
-            lr=float(self._opt.lr), elapsed=time.perf_counter() - self._t0,
+            lr=float(self.optimizer.lr), elapsed=time.perf_counter() - self._t0,
             samples_per_s=(self._rate_seen / self._train_time) if self._train_time > 0 else None,
             status=status, message=message,
         )
