@@ -77,6 +77,7 @@ class Network:
         self.layers = build_layers(self.spec, input_shape, self.n_classes, activation, init,
                                    self.dropout, rng, self.dtype)
         self.layers[0].need_dx = False
+        _pack(self.layers, self.dtype)
         self._decay_tmp = None  # scratch for weight decay's gradient, made on first use
         self.chunk_rows = min(EVAL_CHUNK, self.rows_within(EVAL_BYTES))  # rows per inference pass
 
@@ -278,6 +279,23 @@ class Network:
         buffers: copy them to keep them."""
         loss, _ = self.forward_backward(x, np.asarray(y, dtype=np.int64), weight_decay)
         return loss, self.grads()
+
+
+def _pack(layers: list, dtype) -> None:
+    """Move every layer's `Wb` into one array and every `dWb` into another, in `params()`
+    order: an optimizer then updates all parameters as one flat array (mnist/nn/optim.py
+    `flat_views`), a few whole-array calls per step instead of a few per parameter."""
+    owners = [layer for layer in layers if getattr(layer, "Wb", None) is not None]
+    sizes = [layer.Wb.size for layer in owners]
+    flat = np.empty(sum(sizes), dtype), np.zeros(sum(sizes), dtype)  # params, grads
+    at = 0
+    for layer, size in zip(owners, sizes):
+        for name, block in zip(("Wb", "dWb"), flat):
+            piece = block[at:at + size].reshape(layer.Wb.shape)
+            piece[...] = getattr(layer, name)
+            setattr(layer, name, piece)
+        layer._views()  # W, b, dW, db: views of the moved arrays
+        at += size
 
 
 def run_order(layers: list) -> list:

@@ -24,17 +24,53 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
+
+
+def flat_views(pairs) -> tuple[np.ndarray, np.ndarray] | None:
+    """(P, G): 1-D views covering every param and every grad of `pairs`, when the params
+    are consecutive dense pieces of one array and the grads likewise, each grad laid out as
+    its param (so P[i] and G[i] are a param and its own gradient); else None."""
+    if not pairs:
+        return None
+    ends = [None, None]
+    for p, g in pairs:
+        if not (isinstance(p, np.ndarray) and isinstance(g, np.ndarray)) \
+                or p.dtype != pairs[0][0].dtype or g.dtype != p.dtype \
+                or p.shape != g.shape or p.strides != g.strides:
+            return None
+        for side, a in enumerate((p, g)):
+            lo, hi = byte_bounds(a)
+            if hi - lo != a.nbytes or (ends[side] is not None and lo != ends[side]):
+                return None  # holes inside, or not right after the previous piece
+            ends[side] = hi
+    views = []
+    for a in pairs[0]:
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root.dtype != a.dtype or not (root.flags.c_contiguous and root.flags.writeable):
+            return None
+        start = (byte_bounds(a)[0] - byte_bounds(root)[0]) // a.itemsize
+        views.append(root.reshape(-1)[start:start + sum(p.size for p, _ in pairs)])
+    P, G = views
+    if byte_bounds(P)[1] != ends[0] or byte_bounds(G)[1] != ends[1]:
+        return None  # the pieces run outside the array the first one is cut from
+    return P, G
 
 
 class Optimizer:
     def __init__(self, params, lr: float):
         self.pairs = list(params)  # [(param, grad), ...]
+        self.flat = flat_views(self.pairs)
+        # what the update runs over: the two flat arrays, or each pair; state follows it
+        self.units = [self.flat] if self.flat is not None else self.pairs
         self.lr = float(lr)
         self.t = 0  # steps taken
 
     def step(self) -> None:
         self.t += 1
-        for i, (p, g) in enumerate(self.pairs):
+        for i, (p, g) in enumerate(self.units):
             self._update(i, p, g)
 
     def step_loaded(self, fast, y, weight_decay: float = 0.0, label_at=None):
@@ -54,7 +90,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float):
         super().__init__(params, lr)
-        self._tmp = [np.empty_like(p) for p, _ in self.pairs]  # no allocation per step
+        self._tmp = [np.empty_like(p) for p, _ in self.units]  # no allocation per step
 
     def step_loaded(self, fast, y, weight_decay: float = 0.0, label_at=None):
         """Gradient and update fused in the fast path's backward pass (skipped by it when the
@@ -79,7 +115,7 @@ class Momentum(Optimizer):
         super().__init__(params, lr)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self.v = [np.zeros_like(p) for p, _ in self.pairs]
+        self.v = [np.zeros_like(p) for p, _ in self.units]
 
     def _update(self, i, p, g):
         v = self.v[i]
@@ -100,8 +136,8 @@ class RMSProp(Optimizer):
         super().__init__(params, lr)
         self.rho = float(rho)
         self.eps = float(eps)
-        self.s = [np.zeros_like(p) for p, _ in self.pairs]
-        self._tmp = [np.empty_like(p) for p, _ in self.pairs]
+        self.s = [np.zeros_like(p) for p, _ in self.units]
+        self._tmp = [np.empty_like(p) for p, _ in self.units]
 
     def _update(self, i, p, g):
         s, tmp = self.s[i], self._tmp[i]
@@ -124,9 +160,9 @@ class Adam(Optimizer):
                  eps: float = 1e-8):
         super().__init__(params, lr)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.m = [np.zeros_like(p) for p, _ in self.pairs]
-        self.v = [np.zeros_like(p) for p, _ in self.pairs]
-        self._tmp = [np.empty_like(p) for p, _ in self.pairs]
+        self.m = [np.zeros_like(p) for p, _ in self.units]
+        self.v = [np.zeros_like(p) for p, _ in self.units]
+        self._tmp = [np.empty_like(p) for p, _ in self.units]
 
     def step(self) -> None:
         self.t += 1
@@ -135,7 +171,7 @@ class Adam(Optimizer):
         c2 = 1.0 - self.beta2 ** self.t
         self._step_size = self.lr / c1
         self._sqrt_c2 = math.sqrt(c2)
-        for i, (p, g) in enumerate(self.pairs):
+        for i, (p, g) in enumerate(self.units):
             self._update(i, p, g)
 
     def _update(self, i, p, g):

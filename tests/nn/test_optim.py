@@ -126,3 +126,48 @@ def test_step_loaded_is_the_same_step_as_gradients_then_step(name):
     assert not np.isfinite(loss) and opt_f.t == 4
     for k, v in fused.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+@pytest.mark.parametrize("spec", ["conv4k3-pool-8", "16-8"])
+def test_flat_update_is_the_per_parameter_update_bit_for_bit(name, spec):
+    """A Network packs its parameters in one array (and gradients in another), so the
+    optimizer steps them as two flat arrays; copies of the same arrays, not packed, take the
+    per-parameter path: after several steps from the same gradients the two agree exactly."""
+    import copy
+
+    from mnist.nn.model import build_network
+
+    rng = np.random.default_rng(0)
+    packed = build_network(spec, seed=3)
+    loose = copy.deepcopy(packed)  # each array copied on its own: no longer one block
+    opt_packed = make_optimizer(name, packed.params(), 0.01)
+    opt_loose = make_optimizer(name, loose.params(), 0.01)
+    assert opt_packed.flat is not None and opt_loose.flat is None
+    assert opt_packed.flat[0].size == packed.n_params
+    for _ in range(5):
+        for (_, g), (_, h) in zip(packed.params(), loose.params()):
+            g[...] = rng.standard_normal(g.shape)
+            h[...] = g
+        opt_packed.step()
+        opt_loose.step()
+    changed = False
+    for (p, _), (q, _), (p0, _) in zip(packed.params(), loose.params(),
+                                       build_network(spec, seed=3).params()):
+        np.testing.assert_array_equal(p, q)
+        changed |= not np.array_equal(p, p0)
+    assert changed
+
+
+def test_flat_views_refuses_pieces_that_do_not_tile_one_block():
+    from mnist.nn.optim import flat_views
+
+    P, G = np.zeros(10), np.zeros(10)
+    pieces = [(P[:4], G[:4]), (P[4:].reshape(2, 3), G[4:].reshape(2, 3))]
+    flat = flat_views(pieces)
+    assert flat is not None and flat[0].size == 10 and np.shares_memory(flat[0], P)
+    assert flat_views([(P[:4], G[:4]), (P[5:], G[5:])]) is None  # a hole
+    assert flat_views([(P[4:], G[4:]), (P[:4], G[:4])]) is None  # out of order
+    assert flat_views([(P[::2], G[::2])]) is None  # not dense
+    assert flat_views([(P[:4], G[:4]), (P[4:].reshape(2, 3), G[4:].reshape(3, 2).T)]) is None
+    assert flat_views([(np.zeros(3), np.zeros(3)), (np.zeros(2), np.zeros(2))]) is None
