@@ -255,13 +255,25 @@ class _Buffers:
         return self.dx
 
 
+# One channel's tap-major patches are one chunk (see _Buffers); their dW product sums every
+# pixel of the batch into a tiny (k*k + 1, out) result, which OpenBLAS computes 1.3-2x
+# faster as a sum of products over slices of this many bytes of patches (for k = 3 and 5).
+DW_SLICE_BYTES = 128 << 10
+
+
 class _Chunk:
-    """dWb (+)= [patches, 1]^T d for one chunk: its patches made first if cols lacks them."""
+    """dWb (+)= [patches, 1]^T d for one chunk: its patches made first if cols lacks them;
+    tap-major patches in slices of pixels (DW_SLICE_BYTES), accumulated."""
 
     def __init__(self, ws: _Buffers, c0: int, n: int, d: np.ndarray, dWb: np.ndarray):
         self.ws, self.c0, self.n = ws, c0, n
-        self.product = Gemm(ws.patches(c0, n, fill=False).T, d, dWb)
+        A = ws.patches(c0, n, fill=False).T  # (k*k*C + 1, n*H'*W')
+        step = max(1, DW_SLICE_BYTES // (A.shape[0] * A.itemsize)) if ws.tap_major \
+            else max(1, len(d))
+        self.products = [Gemm(A[:, s:s + step], d[s:s + step], dWb)
+                         for s in range(0, len(d), step)]
 
     def __call__(self, beta: float) -> None:
         self.ws.patches(self.c0, self.n)
-        self.product(1.0, beta)
+        for i, product in enumerate(self.products):
+            product(1.0, beta if i == 0 else 1.0)

@@ -116,3 +116,32 @@ def test_backward_reads_the_delta_now_in_a_reused_buffer(monkeypatch):
         fresh.forward(x, training=True)
         dx_fresh = fresh.backward(np.array(delta))  # another array every time
         assert np.array_equal(layer.dWb, fresh.dWb) and np.array_equal(dx, dx_fresh)
+
+
+@pytest.mark.parametrize("k,padding", [(3, "same"), (5, "same"), (2, "valid")])
+def test_one_channel_dW_in_slices_matches_its_definition(monkeypatch, k, padding):
+    """One channel's dW product runs over slices of pixels (DW_SLICE_BYTES), accumulated:
+    here slices of 7 pixels, the last one short, against dW by its definition and against
+    the layer computed in one product."""
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(3, 1, 6, 5))
+    one = conv(1, 4, k, padding)
+    y = one.forward(x, training=True)
+    d = rng.normal(size=y.shape)
+    one.backward(d.copy())
+    (_, whole), = one._ws._dW[1].items()
+    assert len(whole.products) == 1
+    monkeypatch.setattr(conv_module, "DW_SLICE_BYTES", 7 * (k * k + 1) * 8)
+    sliced = conv(1, 4, k, padding)
+    sliced.forward(x, training=True)
+    sliced.backward(d.copy())
+    (_, chunk), = sliced._ws._dW[1].items()
+    assert len(chunk.products) == -(-d[:, 0].size // 7) > 1
+    lo, hi = sliced.pad
+    xp = np.pad(x, ((0, 0), (0, 0), (lo, hi), (lo, hi)))
+    Ho, Wo = y.shape[2:]
+    dW = np.array([[[[np.sum(d[:, o] * xp[:, c, i:i + Ho, j:j + Wo]) for j in range(k)]
+                     for i in range(k)] for c in range(1)] for o in range(4)])
+    assert np.allclose(sliced.dW, dW, rtol=1e-12, atol=1e-12)
+    assert np.allclose(sliced.db, d.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    assert np.allclose(sliced.dWb, one.dWb, rtol=1e-12, atol=1e-12)
