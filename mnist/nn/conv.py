@@ -139,8 +139,11 @@ class Conv2D(Layer):
         ws.xp[:, lo:lo + H, lo:lo + W] = x  # the zero border stays from allocation
         ws.kept = None
         pix = Ho * Wo
+        step = max(1, len(ws.y)) if ws.tap_major else ws.slice_rows()  # SLICE_BYTES
         for c0, n in ws.chunks:  # (n*Ho*Wo, O) = [patches, 1] @ [W; b]
-            np.matmul(ws.patches(c0, n), self.Wb, out=ws.y[c0 * pix:(c0 + n) * pix])
+            P, y = ws.patches(c0, n), ws.y[c0 * pix:(c0 + n) * pix]
+            for s in range(0, len(y), step):
+                np.matmul(P[s:s + step], self.Wb, out=y[s:s + step])
         return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
 
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
@@ -184,6 +187,14 @@ class Conv2D(Layer):
 # bytes, so im2col's writes are still in cache when the products read them (for 16 -> 32
 # channels, 5x5, a whole batch's patches made the pass 1.2x slower at batch 32, 1.6x at 128).
 CHUNK_BYTES = 2 << 20
+# Products over short patch rows (at most SLICE_MAX_K numbers) run fastest in slices of
+# about SLICE_BYTES of patches and at least MIN_SLICE_ROWS pixels: the dW product (a long
+# reduction into a tiny result) 1.3-2x faster for 3x3 and 5x5 kernels on 1 or 8 channels,
+# the forward product (pixel-major patches) 1.2x for 8 channels. Long rows (16 channels,
+# 5x5: 401 numbers) gain nothing and stay whole.
+SLICE_BYTES = 128 << 10
+MIN_SLICE_ROWS = 512
+SLICE_MAX_K = 128
 
 
 class _Buffers:
@@ -247,6 +258,14 @@ class _Buffers:
                              for c0, n in self.chunks}
         return self._dW[1]
 
+    def slice_rows(self) -> int:
+        """Pixels per slice of a product over patches (SLICE_BYTES)."""
+        N, _, _, Ho, Wo = self.shape
+        K = self.k * self.k * self.C + 1
+        if K > SLICE_MAX_K:
+            return max(1, N * Ho * Wo)  # whole
+        return max(1, MIN_SLICE_ROWS, SLICE_BYTES // (K * self.dtype.itemsize))
+
     def dx_buffer(self) -> np.ndarray:
         """The (N, H, W, C) buffer dL/dx goes into."""
         if self.dx is None:
@@ -255,21 +274,14 @@ class _Buffers:
         return self.dx
 
 
-# One channel's tap-major patches are one chunk (see _Buffers); their dW product sums every
-# pixel of the batch into a tiny (k*k + 1, out) result, which OpenBLAS computes 1.3-2x
-# faster as a sum of products over slices of this many bytes of patches (for k = 3 and 5).
-DW_SLICE_BYTES = 128 << 10
-
-
 class _Chunk:
     """dWb (+)= [patches, 1]^T d for one chunk: its patches made first if cols lacks them;
-    tap-major patches in slices of pixels (DW_SLICE_BYTES), accumulated."""
+    the product in slices of pixels (SLICE_BYTES), accumulated."""
 
     def __init__(self, ws: _Buffers, c0: int, n: int, d: np.ndarray, dWb: np.ndarray):
         self.ws, self.c0, self.n = ws, c0, n
         A = ws.patches(c0, n, fill=False).T  # (k*k*C + 1, n*H'*W')
-        step = max(1, DW_SLICE_BYTES // (A.shape[0] * A.itemsize)) if ws.tap_major \
-            else max(1, len(d))
+        step = ws.slice_rows()
         self.products = [Gemm(A[:, s:s + step], d[s:s + step], dWb)
                          for s in range(0, len(d), step)]
 

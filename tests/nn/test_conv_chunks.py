@@ -118,22 +118,27 @@ def test_backward_reads_the_delta_now_in_a_reused_buffer(monkeypatch):
         assert np.array_equal(layer.dWb, fresh.dWb) and np.array_equal(dx, dx_fresh)
 
 
-@pytest.mark.parametrize("k,padding", [(3, "same"), (5, "same"), (2, "valid")])
-def test_one_channel_dW_in_slices_matches_its_definition(monkeypatch, k, padding):
-    """One channel's dW product runs over slices of pixels (DW_SLICE_BYTES), accumulated:
-    here slices of 7 pixels, the last one short, against dW by its definition and against
-    the layer computed in one product."""
+@pytest.mark.parametrize("C,k,padding", [(1, 3, "same"), (1, 5, "same"), (1, 2, "valid"),
+                                         (3, 3, "same"), (2, 4, "valid")])
+def test_products_in_slices_match_their_definition(monkeypatch, C, k, padding):
+    """The products over patches run in slices of pixels (SLICE_BYTES): here slices of 7
+    pixels, the last one short. The forward (pixel-major patches: more than one channel)
+    against the loops, dW (accumulated over slices) against its definition, both against
+    the layer computed in one product per chunk."""
     rng = np.random.default_rng(21)
-    x = rng.normal(size=(3, 1, 6, 5))
-    one = conv(1, 4, k, padding)
-    y = one.forward(x, training=True)
-    d = rng.normal(size=y.shape)
+    x = rng.normal(size=(3, C, 6, 5))
+    one = conv(C, 4, k, padding)
+    y1 = one.forward(x, training=True).copy()
+    d = rng.normal(size=y1.shape)
     one.backward(d.copy())
     (_, whole), = one._ws._dW[1].items()
     assert len(whole.products) == 1
-    monkeypatch.setattr(conv_module, "DW_SLICE_BYTES", 7 * (k * k + 1) * 8)
-    sliced = conv(1, 4, k, padding)
-    sliced.forward(x, training=True)
+    monkeypatch.setattr(conv_module, "SLICE_BYTES", 7 * (k * k * C + 1) * 8)
+    monkeypatch.setattr(conv_module, "MIN_SLICE_ROWS", 1)
+    sliced = conv(C, 4, k, padding)
+    y = sliced.forward(x, training=True)
+    assert np.allclose(y, conv_loops(x, sliced.W, sliced.b, padding), rtol=1e-12, atol=1e-12)
+    assert np.allclose(y, y1, rtol=1e-12, atol=1e-12)
     sliced.backward(d.copy())
     (_, chunk), = sliced._ws._dW[1].items()
     assert len(chunk.products) == -(-d[:, 0].size // 7) > 1
@@ -141,7 +146,7 @@ def test_one_channel_dW_in_slices_matches_its_definition(monkeypatch, k, padding
     xp = np.pad(x, ((0, 0), (0, 0), (lo, hi), (lo, hi)))
     Ho, Wo = y.shape[2:]
     dW = np.array([[[[np.sum(d[:, o] * xp[:, c, i:i + Ho, j:j + Wo]) for j in range(k)]
-                     for i in range(k)] for c in range(1)] for o in range(4)])
+                     for i in range(k)] for c in range(C)] for o in range(4)])
     assert np.allclose(sliced.dW, dW, rtol=1e-12, atol=1e-12)
     assert np.allclose(sliced.db, d.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
     assert np.allclose(sliced.dWb, one.dWb, rtol=1e-12, atol=1e-12)
