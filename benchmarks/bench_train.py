@@ -6,7 +6,7 @@ the medians and their ratios are printed as one JSON line per case, then one sum
 (net, batch, threads).
 
     .venv-bench/bin/python benchmarks/bench_train.py                 # everything
-    .venv-bench/bin/python benchmarks/bench_train.py --no-mlp        # the conv nets, ~10 min
+    .venv-bench/bin/python benchmarks/bench_train.py --no-mlp        # the conv nets (below)
     .venv-bench/bin/python benchmarks/bench_train.py --batch 128 --threads 1 --only ours
     .venv/bin/python benchmarks/bench_train.py --only ours           # no torch needed
 
@@ -26,8 +26,10 @@ softmax/CE, plain SGD; one and two threads. Implementations:
            a NumPy implementation cannot go below
 Plus "fullbatch": 784-32-10 full-batch gradient descent (one step per epoch on all 60k).
 Conv nets train on a stratified 6,000 of the 60k (`--samples N` to change; the MLP takes all
-60k), and every time is scaled to a 60k epoch. Test accuracies (of the first round's runs) are
-printed for the record; whether ours computes what the plain float64 layers compute is
+60k), and every time is scaled to a 60k epoch. `--no-mlp` took 16-19 minutes at a load of
+7-12 (two-thread runs slow down most there); a bundled-CNN case takes about 30 s on a quiet
+machine, so about 6 minutes in all. Test accuracies (of the first round's runs) are printed
+for the record; whether ours computes what the plain float64 layers compute is
 bench_train_accuracy.py's job.
 """
 

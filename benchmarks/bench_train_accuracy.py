@@ -25,8 +25,8 @@ beside it:
   more. `grad_checks_over_1e-4` counts the checks that met a kink (rare, and they are why the
   runs part).
 
-One JSON line per (net, batch, seed), then a summary per (net, batch). About 6 CPU minutes
-with the defaults (the bundled CNN's float64 epoch is most of it):
+One JSON line per (net, batch, seed), then a summary per (net, batch). About 4 CPU minutes
+with the defaults (the bundled CNN's float64 epochs are most of it):
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_accuracy.py
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_accuracy.py --layers 128-64 \
