@@ -32,10 +32,20 @@ def _cache_dir(folder: Path) -> Path:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write `path` whole or not at all, and only once: when two workers make the cache at the
+    same moment, the first file stays and the other's copy is dropped, so every worker maps the
+    same file (replacing it would leave the first one mapping a deleted copy: no page shared)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(array))
-    os.replace(tmp, path)  # readers see the whole file or none
+    try:
+        os.link(tmp, path)  # fails if another process got there first
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: replace (still whole or nothing)
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def _bundled_key() -> str:

@@ -41,13 +41,32 @@ from multiprocessing.connection import wait
 
 MAX_WORKERS = 16
 START_METHOD = "spawn"  # never fork: see the module docstring
+WORKERS_ENV = "MNIST_WORKERS"  # the pool's size, if set (a small server: fewer, less memory)
+CPU_MAX = "/sys/fs/cgroup/cpu.max"  # a container's CPU quota (cgroup v2)
 
 
 def available_cores() -> int:
-    """Cores this process may run on (a container's CPU set can be smaller than the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    """Cores this process may use: its CPU set and a container's CPU quota (cgroup v2
+    `cpu.max`: 2 CPUs of a 64-core host give 2 workers, not 64)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = open(CPU_MAX).read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def default_workers() -> int:
+    """`$MNIST_WORKERS` if set, else one worker per available core."""
+    env = os.environ.get(WORKERS_ENV)
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number, got {env!r}") from None
+    return available_cores()
 
 
 @dataclass
@@ -113,7 +132,7 @@ class Pool:
     def __init__(self, workers: int | None = None, start_method: str = START_METHOD):
         if start_method == "fork":
             raise ValueError("the pool never forks: use 'spawn' or 'forkserver'")
-        n = available_cores() if workers is None else int(workers)
+        n = default_workers() if workers is None else int(workers)
         if not 1 <= n <= MAX_WORKERS:
             raise ValueError(f"workers must be in 1..{MAX_WORKERS}, got {n}")
         self.size, self.start_method = n, start_method
@@ -350,6 +369,20 @@ def _child_main(conn) -> None:
             conn.send(("ended", ticket, number))
         except Exception as e:  # a storage that went away: report, stay alive
             conn.send(("ended", ticket, f"{type(e).__name__}: {e}"))
+        _release_memory()
+
+
+def _release_memory() -> None:
+    """After a trial: free its cycles, return the freed heap (a worker must not grow per run)."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; elsewhere nothing to do
+    except (OSError, AttributeError):
+        pass
 
 
 _SHARED: Pool | None = None

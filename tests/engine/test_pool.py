@@ -118,3 +118,41 @@ def test_nothing_forks(monkeypatch, journal):
         assert p.start_method in ("spawn", "forkserver")
     finally:
         p.close()
+
+
+def test_the_pool_is_sized_to_the_container_not_the_host(monkeypatch, tmp_path):
+    from mnist.engine import pool as P
+
+    cpu_max = tmp_path / "cpu.max"
+    monkeypatch.setattr(P, "CPU_MAX", str(cpu_max))
+    monkeypatch.setattr(P.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.delenv(P.WORKERS_ENV, raising=False)
+    cpu_max.write_text("150000 100000\n")  # a quota of 1.5 CPUs: 2 workers
+    assert P.available_cores() == 2 and P.default_workers() == 2
+    cpu_max.write_text("max 100000\n")  # no quota: the CPU set
+    assert P.available_cores() == 64
+    cpu_max.unlink()  # no cgroup v2 at all
+    assert P.available_cores() == 64
+    monkeypatch.setenv(P.WORKERS_ENV, "3")
+    assert P.default_workers() == 3
+    monkeypatch.setenv(P.WORKERS_ENV, "many")
+    with pytest.raises(ValueError, match="MNIST_WORKERS"):
+        P.default_workers()
+
+
+def test_two_workers_making_the_cache_at_once_map_one_file(tmp_path):
+    """The first complete file stays; a later writer's copy is dropped, never swapped in under
+    a worker that maps the first (whose pages would then not be shared)."""
+    import numpy as np
+
+    from mnist.engine import datacache
+
+    path = tmp_path / "x.npy"
+    datacache._save_atomic(path, np.arange(5))
+    first = np.load(path, mmap_mode="r")
+    inode = os.stat(path).st_ino
+    datacache._save_atomic(path, np.arange(5) * 2)  # another worker, a moment later
+    assert os.stat(path).st_ino == inode and os.stat(path).st_nlink == 1
+    np.testing.assert_array_equal(np.load(path), np.arange(5))
+    np.testing.assert_array_equal(first, np.arange(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # no temporary left
