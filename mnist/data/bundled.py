@@ -53,9 +53,10 @@ def _verified_bytes(root: Path, stem: str, sums: dict[str, str]) -> bytes:
     return data
 
 
-@lru_cache(maxsize=4)
-def _load_mnist_cached(root: str) -> tuple[Dataset, Dataset]:
-    path = Path(root)
+def read_mnist(root: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
+    """The bundled MNIST read afresh and not kept (load_mnist keeps it): for a process that
+    only copies it elsewhere once (mnist.engine.datacache) and should not hold 55 MB after."""
+    path = Path(root or DEFAULT_ROOT)
     sums = _sha256sums(path)
     parts = []
     for part, (img_stem, lab_stem) in MNIST_FILES.items():
@@ -65,6 +66,11 @@ def _load_mnist_cached(root: str) -> tuple[Dataset, Dataset]:
             raise DatasetError(f"{img_stem}: {len(img)} images but {len(lab)} labels")
         parts.append(Dataset(img, lab, f"MNIST {part}"))
     return parts[0], parts[1]
+
+
+@lru_cache(maxsize=4)
+def _load_mnist_cached(root: str) -> tuple[Dataset, Dataset]:
+    return read_mnist(root)
 
 
 def load_mnist(root: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist.data.bundled import DEFAULT_ROOT, load_mnist
+from mnist.data.bundled import DEFAULT_ROOT, read_mnist
 from mnist.data.dataset import Dataset
 from mnist.errors import EngineError
 
@@ -73,7 +73,7 @@ def _mapped(folder: Path, stem: str, make) -> tuple[Dataset, ...]:
 @lru_cache(maxsize=4)
 def _load(folder: str, key: str) -> tuple[Dataset, Dataset]:
     if key == BUNDLED:
-        return _mapped(Path(folder), f"{BUNDLED}-{_bundled_key()}", load_mnist)
+        return _mapped(Path(folder), f"{BUNDLED}-{_bundled_key()}", read_mnist)
     if key.startswith("npz:"):
         stem = "upload-" + key[4:]
         if not (_cache_dir(Path(folder)) / f"{stem}-train-images.npy").is_file():

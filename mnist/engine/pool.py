@@ -354,6 +354,7 @@ def _child_main(conn) -> None:
     from mnist.engine.trial import run_next_trial
 
     datacache.load(runs_dir())  # the bundled digits, mapped: the first trial starts at once
+    _release_memory()  # what making the cache took (once per data folder)
     conn.send(("ready", os.getpid()))
     while True:
         try:
