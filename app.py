@@ -1,5 +1,5 @@
 """MNIST Lab: the router. Limits BLAS to one thread, lists the pages, draws the shared
-sidebar, runs the page, starts the worker pool that trains every run.
+sidebar, runs the page.
 
 No numerics here and nothing slow at import: the data and the bundled model are loaded lazily
 by `ui.cache` (once per server), so a cold start shows the home page quickly.
@@ -13,7 +13,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS libraries loaded late
 import streamlit as st  # noqa: E402
 
 from mnist.training.threads import blas_threads  # noqa: E402
-from ui import sidebar, studies, widgets  # noqa: E402
+from ui import sidebar, widgets  # noqa: E402
 
 ICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # an MNIST 7, 64x64
 PAGES = [  # (file, title, icon)
@@ -48,6 +48,3 @@ sidebar.draw(page.title)
 page.run()
 with st.sidebar:
     widgets.preload_charts()  # the tab loads the chart library while this page is read
-# the server's worker pool starts once the first page is drawn (its processes load in the
-# background), so the first Start on the Train or Search page finds idle workers
-studies.pool()

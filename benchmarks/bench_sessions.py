@@ -3,7 +3,7 @@ with real browser sessions (headless Debian chromium, Playwright) on `streamlit 
 
 The server gets a fresh data folder (MNIST_RUNS_DIR, temporary, as on a new deployment); each
 session is a new browser context. psutil measures the server and all its descendants (the
-pool's spawned workers, one per core, started once the first page is drawn; multiprocessing's
+pool's spawned workers, one per core, started once the Train page is drawn; multiprocessing's
 resource tracker): RSS sums resident pages, PSS counts a shared page once. A run's speed comes
 from its records in the storage (its id is the page's `?run=`): `digits_per_s` = digits / time
 spent training (the page's samples/s over the whole run), `wall_digits_per_s` = digits /
@@ -14,7 +14,7 @@ their digits / the workers' CPU seconds (which others' load does not change, unl
 machines: while runs train they get the CPU the server leaves (`--browser-nice` for chromium's
 session: the kernel shares CPU between sessions; the server has its own), else nice 0.
 One JSON line per case, then a summary:
-- `idle`: one session on Home, the pool's workers up (each has mapped the digits cache);
+- `idle`: one session on the Train page, idle, the pool's workers up (each has mapped the digits cache);
 - `page_idle`: a new session's Train page, the pool idle: Home -> Train in the sidebar (click
   to the Start button drawn and enabled), a reload (the same), a form change (Enter to the
   caption showing it), `--reps` times each;
@@ -273,7 +273,9 @@ def case_train(browser, url, pid, n, epochs, args, name, probe=None) -> dict:
 
 
 def case_idle(browser, url, pid):
-    ctx, _ = open_session(browser, url)
+    ctx, page = open_session(browser, url)
+    nav_link(page, "Train").first.click()  # the page that starts the pool (as Search does)
+    until_usable(page)
     t0, size = time.perf_counter(), len(psutil.Process(pid).cpu_affinity())
 
     def ready(p):  # a worker maps the digits cache before it takes runs

@@ -12,7 +12,8 @@ the session's models (sidebar) and the results below describe the current model.
 import streamlit as st
 
 from mnist.errors import ConfigError, DatasetError, EngineError
-from ui import data, runs, session, train_form, train_live, train_results, train_steps, widgets
+from ui import (data, runs, session, studies, train_form, train_live, train_results,
+                train_steps, widgets)
 
 widgets.ensure_router()  # a link to this page may be a fresh server's first request
 st.title("Train")
@@ -65,3 +66,7 @@ with st.expander("Upload a model file", icon=":material/upload:"):
             st.error(problem, icon=":material/error:")
         else:
             st.rerun()
+
+# the server's worker pool (as the Search page): started once this page is drawn, its processes
+# load while the form is read, so the first Start finds idle workers
+studies.pool()
