@@ -316,27 +316,29 @@ def _save_scores(study: Study, trial, model, test_ds) -> None:
     from mnist.training.metrics import score
 
     sc = score(model, test_ds)
-    folder = study.storage.folder / "weights" / study.id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"trial-{trial.number}.test.npz"
-    tmp = folder / f".trial-{trial.number}.test.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **{k: v for k, v in sc.items() if isinstance(v, np.ndarray)})
-    os.replace(tmp, path)
+    arrays = {k: v for k, v in sc.items() if isinstance(v, np.ndarray)}
+    path = _write_beside(study, f"trial-{trial.number}.test.npz",
+                         lambda f: np.savez(f, **arrays))
     storage = study.storage.optuna
-    storage.set_trial_user_attr(trial._trial_id, "test", {
-        k: v for k, v in sc.items() if not isinstance(v, np.ndarray)})
-    storage.set_trial_user_attr(trial._trial_id, "test_file", str(path))
+    storage.set_trial_user_attr(trial._trial_id, "test",
+                                {k: v for k, v in sc.items() if k not in arrays})
+    storage.set_trial_user_attr(trial._trial_id, "test_file", path)
 
 
 def _save_weights(study: Study, number: int, run, cfg: TrainConfig) -> str:
     from mnist.training.persist import save_model
 
+    return _write_beside(study, f"trial-{number}.npz",
+                         lambda f: save_model(run.model, f, config=cfg, history=run.history))
+
+
+def _write_beside(study: Study, name: str, write) -> str:
+    """`write(file)` into the study's folder of the storage (`weights/<study>/<name>`), whole
+    or not at all (a temporary file renamed into place); the path."""
     folder = study.storage.folder / "weights" / study.id
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"trial-{number}.npz"
-    tmp = folder / f".trial-{number}.{os.getpid()}.tmp"
+    path, tmp = folder / name, folder / f".{name}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
-        save_model(run.model, f, config=cfg, history=run.history)
+        write(f)
     os.replace(tmp, path)
     return str(path)
