@@ -27,26 +27,14 @@ import numpy as np
 from mnist.engine import control
 from mnist.engine.storage import open_storage
 from mnist.engine.study import create_study, open_study
-from mnist.errors import ConfigError, DatasetError, EngineError
+from mnist.errors import EngineError
 from mnist.training.config import TrainConfig
 from mnist.training.live import LearningRateControl
+from mnist.training.loop import check_inputs
 
 REFRESH_S = 0.1  # a snapshot of the trial is read again after this long
 FINISHED = ("done", "stopped", "diverged", "early_stopped", "error", "cancelled")
 _STATUS = {"waiting": "queued", "complete": "done", "pruned": "stopped", "failed": "error"}
-
-
-def check_startable(cfg: TrainConfig, train_set, model=None) -> None:
-    """What train() would refuse, said now, before anything is queued (ConfigError /
-    DatasetError): a run that fails in a worker a second later is a worse message."""
-    if not isinstance(cfg, TrainConfig):
-        raise ConfigError(f"config must be a TrainConfig, got {type(cfg).__name__}")
-    if train_set is not None and not train_set.has_labels:
-        raise DatasetError(f"{train_set.name} has no labels: it cannot be trained on")
-    if cfg.patience is not None and not cfg.val_fraction:
-        raise ConfigError("patience needs a validation set: val_fraction is 0")
-    if model is not None and getattr(model, "kind", None) == "ensemble":
-        raise ConfigError("an ensemble is not trained: train its members, then ensemble them")
 
 
 def start_job(cfg: TrainConfig, *, name: str = "run", model=None, train_set=None,
@@ -54,7 +42,7 @@ def start_job(cfg: TrainConfig, *, name: str = "run", model=None, train_set=None
     """Queue one run of `cfg` on `pool` (under `owner`, who takes turns with the others) and
     return its job. `model`: a network to go on training (resume; it is saved for the worker,
     the object itself is never touched); `data`: the study's data key (mnist.engine.datacache)."""
-    check_startable(cfg, train_set, model)
+    check_inputs(cfg, train_set, model)  # train()'s own checks, before anything is queued
     store = open_storage(storage)
     init = None
     if model is not None:

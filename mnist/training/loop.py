@@ -245,6 +245,33 @@ def _augmenter(cfg: TrainConfig):
     return augment_batch
 
 
+def check_inputs(config: TrainConfig, train: Dataset | None, model: Network | None = None,
+                 validation: Dataset | None = None) -> None:
+    """What train() refuses, said before any digit is copied (ConfigError / DatasetError): by
+    train() itself, and by whoever hands a run to another process (mnist.engine.job), where a
+    refusal a second later in a worker is a worse message. `train` None: not checked here."""
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if train is not None and not isinstance(train, Dataset):
+        raise DatasetError(f"train must be a Dataset, got {type(train).__name__}")
+    if train is not None and not train.has_labels:
+        raise DatasetError(f"{train.name} has no labels: it cannot be trained on")
+    if validation is not None and not validation.has_labels:
+        raise DatasetError(f"{validation.name} has no labels: it cannot validate")
+    if config.patience is not None and validation is None and not config.val_fraction > 0:
+        raise ConfigError("patience needs a validation set: val_fraction is 0 and no "
+                          "validation dataset was given")
+    if model is None:
+        return
+    if getattr(model, "kind", None) == "ensemble":
+        raise ConfigError("an ensemble is not trained: train its members, then ensemble them")
+    if not isinstance(model, Network):
+        raise ConfigError(f"model must be a network (MLP or CNN), got {type(model).__name__}")
+    if model.n_inputs != 784 or model.n_classes != 10:
+        raise ConfigError(f"model must map 784 pixels to 10 classes, maps {model.n_inputs} "
+                          f"to {model.n_classes}")
+
+
 def train(config: TrainConfig, train: Dataset, model: Network | None = None,
           validation: Dataset | None = None, report_every: int | None = None,
           stop: Callable[[], bool] | None = None,
@@ -262,31 +289,14 @@ def train(config: TrainConfig, train: Dataset, model: Network | None = None,
       architecture is used; the optimizer state starts fresh).
     Problems with the inputs raise ConfigError / DatasetError here, before any training.
     """
-    if not isinstance(config, TrainConfig):
-        raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if not isinstance(train, Dataset):
-        raise DatasetError(f"train must be a Dataset, got {type(train).__name__}")
-    if not train.has_labels:
-        raise DatasetError(f"{train.name} has no labels: it cannot be trained on")
-    if validation is not None and not validation.has_labels:
-        raise DatasetError(f"{validation.name} has no labels: it cannot validate")
+    check_inputs(config, train, model, validation)
     data = train
     if config.subset is not None:
         data = data.subset(config.subset, seed=config.seed)
     if validation is None and config.val_fraction > 0:
         data, validation = data.split(config.val_fraction, seed=config.seed)
-    if config.patience is not None and validation is None:
-        raise ConfigError("patience needs a validation set: val_fraction is 0 and no "
-                          "validation dataset was given")
     if model is None:
         model = build_model(config)
-    elif getattr(model, "kind", None) == "ensemble":
-        raise ConfigError("an ensemble is not trained: train its members, then ensemble them")
-    elif not isinstance(model, Network):
-        raise ConfigError(f"model must be a network (MLP or CNN), got {type(model).__name__}")
-    if model.n_inputs != 784 or model.n_classes != 10:
-        raise ConfigError(f"model must map 784 pixels to 10 classes, maps {model.n_inputs} "
-                          f"to {model.n_classes}")
     every = report_every if report_every is not None else config.report_every
     if validate_every is not None and (isinstance(validate_every, bool) or
                                        not isinstance(validate_every, int) or validate_every < 1):
