@@ -213,27 +213,21 @@ class _Heartbeat:
             self.thread.join()
 
 
-def _batches_per_epoch(cfg: TrainConfig, n_train: int) -> int:
-    n = cfg.subset if isinstance(cfg.subset, int) else round((cfg.subset or 1.0) * n_train)
-    n = int(min(n, n_train) * (1 - cfg.val_fraction))
-    return -(-n // min(cfg.batch_size or n, n)) if n else 1
-
-
-def _report_every(study: Study, cfg: TrainConfig, n_train: int):
+def _report_every(study: Study, cfg: TrainConfig, batches: int):
+    """Batches between intra-epoch records: the study's or config's, else ~20 an epoch."""
     every = study.report_every or cfg.report_every
     if every:
         return every
-    batches = _batches_per_epoch(cfg, n_train)
     return max(1, batches // REPORTS_PER_EPOCH) if batches >= 2 * REPORTS_PER_EPOCH else \
         (1 if batches > 1 else None)
 
 
-def _validate_every(study: Study, cfg: TrainConfig, n_train: int):
+def _validate_every(study: Study, cfg: TrainConfig, batches: int):
     """Batches between validations within an epoch, for the study's `val_per_epoch`."""
     k = study.plan.get("val_per_epoch")
     if not isinstance(k, int) or k <= 1 or not cfg.val_fraction:
         return None
-    return max(1, -(-_batches_per_epoch(cfg, n_train) // k))  # the last one: the epoch's end
+    return max(1, -(-batches // k))  # the last one: the epoch's end
 
 
 def _train(study: Study, trial) -> tuple[TrialState, float | None]:
@@ -248,14 +242,14 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
         train_ds, test_ds = datacache.load(runs_dir(), study.data)
         writer = RecordWriter(storage, tid)
         steer = Steering(storage, study.optuna._study_id, trial.number, cfg, writer.add)
-        run = train(cfg, train_ds, model=_initial_model(study),
-                    report_every=_report_every(study, cfg, len(train_ds)), stop=steer,
-                    validate_every=_validate_every(study, cfg, len(train_ds)))
+        run = train(cfg, train_ds, model=_initial_model(study), stop=steer)
         steer.run = run
+        batches = batches_per_epoch(len(run.train_set), cfg.batch_size)  # the run's own split
+        run.report_every = _report_every(study, cfg, batches)
+        run.validate_every = _validate_every(study, cfg, batches)
         n_val = len(run.validation) if run.validation is not None else 0
         storage.set_trial_user_attr(tid, "sizes", dict(
-            n_train=len(run.train_set), n_val=n_val,
-            batches_per_epoch=batches_per_epoch(len(run.train_set), cfg.batch_size)))
+            n_train=len(run.train_set), n_val=n_val, batches_per_epoch=batches))
         pruned = False
         for rec in run:
             writer.add(rec)
