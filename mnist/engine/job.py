@@ -29,7 +29,7 @@ from mnist.engine.storage import open_storage
 from mnist.engine.study import create_study, open_study
 from mnist.errors import EngineError
 from mnist.training.config import TrainConfig
-from mnist.training.live import LearningRateControl
+from mnist.training.live import LearningRateControl, lr_changes
 from mnist.training.loop import check_inputs
 
 REFRESH_S = 0.1  # a snapshot of the trial is read again after this long
@@ -105,7 +105,7 @@ class EngineJob:
                 self._read_at = now
                 return self._view
             self._view, self._read_at, self.read_error = view, now, None
-            changes = sum(1 for r in self._view.records if r.get("event") == "lr")
+            changes = len(lr_changes(view.records))
             if changes > self.lr_control.changes_seen or self._view.finished:
                 self.lr_control.pending = None
             self.lr_control.changes_seen = changes
