@@ -147,9 +147,15 @@ def test_draw_shows_mlp_cnn_and_ensemble_side_by_side(cnn_page):
     for name in ("bundled model", "bundled CNN"):
         _choose(page, select, name)
     page.keyboard.press("Escape")  # closes the drop-down
-    side.get_by_role("button", name="Make ensemble").click()
     made = "ensemble: bundled model + bundled CNN"
-    expect(side.get_by_text(made).first).to_be_visible(timeout=60_000)
+    for _ in range(3):  # under load a click can land while the drop-down is still closing:
+        side.get_by_role("button", name="Make ensemble").click()  # it only closes it then
+        try:
+            side.get_by_text(made).first.wait_for(timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's timeout: click again
+            continue
+    expect(side.get_by_text(made).first).to_be_visible(timeout=30_000)
     expect(side.get_by_text("Members (2, their probabilities averaged)")).to_be_visible()
     wait_idle(page)
     rows = _wait_rows(page, f"{made} (current)", 4)
