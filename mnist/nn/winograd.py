@@ -26,6 +26,7 @@ measured faster (`TILE`, mnist/nn/conv.py).
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -39,8 +40,10 @@ POINTS = {4: (0, 1, -1), 6: (0, 1, -1, 2, -2)}
 CHUNK_BYTES = 2 << 20
 
 
+@lru_cache(maxsize=None)
 def transforms(m: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(At (m, a), G (a, k), Bt (a, a)) of F(m, k) in float64, checked exact.
+    """(At (m, a), G (a, k), Bt (a, a)) of F(m, k) in float64, checked exact; computed once
+    (read-only arrays, as every layer shares them).
 
     At and G follow the Cook-Toom construction (Lavin & Gray 2016, "Fast algorithms for
     convolutional neural networks"): At[i, j] = p_j^i, G[j, c] = p_j^c / prod_l (p_j - p_l),
@@ -73,6 +76,8 @@ def transforms(m: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Bt = np.round(Bt * 12) / 12  # the entries are small rationals; drop lstsq's round-off
     if np.abs(eqs.reshape(-1, a * a) @ Bt.ravel() - rhs.ravel()).max() > 1e-12:
         raise ArithmeticError(f"F({m}, {k}) has no exact input transform")
+    for t in (At, G, Bt):
+        t.flags.writeable = False
     return At, G, Bt
 
 
