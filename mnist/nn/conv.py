@@ -31,12 +31,13 @@ from mnist.nn.layers import INITS, Layer, _kept, _view
 from mnist.nn.winograd import Winograd
 
 PADDINGS = ("same", "valid")
-# Winograd's algorithm (mnist/nn/winograd.py), by kernel size: the output tile it uses, for
-# layers of at least WINOGRAD_MIN_CHANNELS input channels; im2col for the rest. Measured on
-# one core (benchmarks/bench_train.py): 5x5, 16 -> 32 channels on 14x14 at batch 32, forward
-# and backward 4.8 ms against 7.9 ms. With few channels its transforms cost more than it saves.
-WINOGRAD_TILE = {5: 2}
-WINOGRAD_MIN_CHANNELS = 8
+# Winograd's algorithm (mnist/nn/winograd.py), by kernel size: (output tile, fewest input
+# channels) where a layer's forward + backward measured faster than on im2col, one core
+# (benchmarks/bench_winograd.py): 16 -> 32 channels on 14x14 at batch 32 / 128, 5x5 5.3 /
+# 20.4 ms against 7.3 / 30.6, 3x3 2.1 / 10.2 against 3.4 / 13.4; 8 -> 16 channels, 5x5
+# 2.2 / 10.7 against 2.6 / 11.2, 3x3 no faster: with few channels the transforms cost
+# what the products save.
+WINOGRAD = {3: (2, 16), 5: (2, 8)}
 
 
 def check_count(name: str, value, low: int = 1) -> int:
@@ -156,9 +157,9 @@ class Conv2D(Layer):
         return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
 
     def _buffers(self, N: int, H: int, W: int, keep: bool):
-        """The pass's arrays: Winograd's where it is faster (WINOGRAD_TILE), else im2col's."""
-        m = WINOGRAD_TILE.get(self.kernel)
-        if m and self.in_channels >= WINOGRAD_MIN_CHANNELS:
+        """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
+        m, fewest = WINOGRAD.get(self.kernel, (0, 0))
+        if m and self.in_channels >= fewest:
             return Winograd(m, self.kernel, self.in_channels, self.out_channels, N, H, W,
                             self.pad[0], *self.output_shape(H, W), self.Wb.dtype, keep=keep)
         return _Buffers(self, N, H, W)

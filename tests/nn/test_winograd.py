@@ -20,12 +20,11 @@ from tests.gradcheck import numeric_grad, rel_error
 from tests.nn.test_conv import conv, conv_loops
 
 
-@pytest.fixture(params=[{3: 2, 5: 2}, {3: 4, 5: 2}], ids=["3x3-on-2x2", "3x3-on-4x4"])
+@pytest.fixture(params=[2, 4], ids=["3x3-on-2x2", "3x3-on-4x4"])
 def winograd_everywhere(request, monkeypatch):
-    """Every kernel size with a tile runs on Winograd, whatever its channels."""
-    monkeypatch.setattr(conv_module, "WINOGRAD_TILE", request.param)
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
-    return request.param
+    """3x3 and 5x5 kernels run on Winograd whatever their channels (3x3 on 2x2 or 4x4
+    output tiles, 5x5 on 2x2)."""
+    monkeypatch.setattr(conv_module, "WINOGRAD", {3: (request.param, 1), 5: (2, 1)})
 
 
 def on_winograd(layer, x):
@@ -55,12 +54,15 @@ def test_a_tile_without_points_is_refused():
         transforms(3, 5)
 
 
-def test_the_app_runs_5x5_kernels_on_many_channels_on_winograd():
-    x16 = np.zeros((2, 16, 14, 14), np.float32)
+def test_the_app_runs_layers_with_many_channels_on_winograd():
+    x8, x16 = (np.zeros((2, C, 14, 14), np.float32) for C in (8, 16))
     assert on_winograd(Conv2D(16, 32, 5, rng=0), x16)  # the bundled CNN's second layer
+    assert on_winograd(Conv2D(8, 16, 5, rng=0), x8)
+    assert on_winograd(Conv2D(16, 32, 3, rng=0), x16)
     assert not on_winograd(Conv2D(1, 16, 5, rng=0), np.zeros((2, 1, 28, 28), np.float32))
     assert not on_winograd(Conv2D(4, 8, 5, rng=0), np.zeros((2, 4, 14, 14), np.float32))
-    assert not on_winograd(Conv2D(16, 32, 3, rng=0), x16)
+    assert not on_winograd(Conv2D(8, 16, 3, rng=0), x8)  # the small CNN's: no faster
+    assert not on_winograd(Conv2D(16, 32, 4, rng=0), x16)  # no tile for even kernels
 
 
 # --------------------------------------------------------------------------- the layer
