@@ -99,6 +99,10 @@ class Winograd:
         self.At, self.A, self.G, self.Gt = (t.astype(dt) for t in (At, At.T, G, G.T))
         self.Bt, self.B = Bt.astype(dt), Bt.T.astype(dt)
         Ty, Tx = self.Ty, self.Tx = -(-Ho // m), -(-Wo // m)
+        # the bias: added at the one position xi = (j, j) that At At^T spreads evenly over
+        # the m x m outputs (At's column of ones, the point 1), instead of to every output
+        j = int(np.flatnonzero(np.all(At == 1, axis=0))[0])
+        self.ones_at = j * a + j
         self.key = (N, H, W)
         self.shape = (N, H, W, Ho, Wo)
         self.lo = lo
@@ -204,12 +208,13 @@ class Winograd:
             self._two_sided(self.Bt, self.tiles[:, :, :n], a, V)
             M = self.M[:, :T]
             np.matmul(V, self.U, out=M)
+            np.add(M[self.ones_at], b, out=M[self.ones_at])  # At maps it to every output
             out = self._two_sided(self.At, M, a, self.out[:, :, :n])
             y = self.y[c0:c0 + n]
             for p in range(m):
                 for q in range(m):
                     rows, cols = y[:, p::m, q::m].shape[1:3]
-                    np.add(out[p, q, :, :rows, :cols], b, out=y[:, p::m, q::m])
+                    np.copyto(y[:, p::m, q::m], out[p, q, :, :rows, :cols])
         return self.y
 
     def backward(self, d: np.ndarray, Wb: np.ndarray, dWb: np.ndarray, need_dx: bool
