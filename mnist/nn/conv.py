@@ -33,11 +33,14 @@ from mnist.nn.winograd import Winograd
 PADDINGS = ("same", "valid")
 # Winograd's algorithm (mnist/nn/winograd.py), by kernel size: (output tile, fewest input
 # channels) where a layer's forward + backward measured faster than on im2col, one core
-# (benchmarks/bench_winograd.py): 16 -> 32 channels on 14x14 at batch 32 / 128, 5x5 5.3 /
-# 20.4 ms against 7.3 / 30.6, 3x3 2.1 / 10.2 against 3.4 / 13.4; 8 -> 16 channels, 5x5
-# 2.2 / 10.7 against 2.6 / 11.2, 3x3 no faster: with few channels the transforms cost
-# what the products save.
+# (benchmarks/bench_winograd.py, batch 32 / 128, 14x14): 16 -> 32 channels, 5x5 5.9 / 21.2
+# ms against 8.8 / 29.9, 3x3 3.2 / 10.7 against 4.0 / 13.8; 8 -> 16 channels, 5x5 2.7 /
+# 10.2 against 3.1 / 11.0, 3x3 1.1 / 5.4 against 1.2 / 5.2 (a wash): with few channels the
+# transforms cost what the products save. Nor where the tiles overhang the output by more
+# than WINOGRAD_OVERHANG (32 -> 64 channels, 3x3 on 7x7: 4x4 tiles of 2 cover 8x8, 31% more
+# work; 2.5 / 11.5 ms against 2.5 / 10.9).
 WINOGRAD = {3: (2, 16), 5: (2, 8)}
+WINOGRAD_OVERHANG = 1.1
 
 
 def check_count(name: str, value, low: int = 1) -> int:
@@ -159,9 +162,11 @@ class Conv2D(Layer):
     def _buffers(self, N: int, H: int, W: int, keep: bool):
         """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
         m, fewest = WINOGRAD.get(self.kernel, (0, 0))
-        if m and self.in_channels >= fewest:
+        Ho, Wo = self.output_shape(H, W)
+        covered = m and -(-Ho // m) * m * -(-Wo // m) * m  # the output the tiles compute
+        if m and self.in_channels >= fewest and covered <= WINOGRAD_OVERHANG * Ho * Wo:
             return Winograd(m, self.kernel, self.in_channels, self.out_channels, N, H, W,
-                            self.pad[0], *self.output_shape(H, W), self.Wb.dtype, keep=keep)
+                            self.pad[0], Ho, Wo, self.Wb.dtype, keep=keep)
         return _Buffers(self, N, H, W)
 
     def backward(self, delta: np.ndarray) -> np.ndarray | None:

@@ -25,6 +25,7 @@ def winograd_everywhere(request, monkeypatch):
     """3x3 and 5x5 kernels run on Winograd whatever their channels (3x3 on 2x2 or 4x4
     output tiles, 5x5 on 2x2)."""
     monkeypatch.setattr(conv_module, "WINOGRAD", {3: (request.param, 1), 5: (2, 1)})
+    monkeypatch.setattr(conv_module, "WINOGRAD_OVERHANG", 100.0)
 
 
 def on_winograd(layer, x):
@@ -63,6 +64,10 @@ def test_the_app_runs_layers_with_many_channels_on_winograd():
     assert not on_winograd(Conv2D(4, 8, 5, rng=0), np.zeros((2, 4, 14, 14), np.float32))
     assert not on_winograd(Conv2D(8, 16, 3, rng=0), x8)  # the small CNN's: no faster
     assert not on_winograd(Conv2D(16, 32, 4, rng=0), x16)  # no tile for even kernels
+    x32 = np.zeros((2, 32, 7, 7), np.float32)  # 2x2 tiles would compute 8x8
+    assert not on_winograd(Conv2D(32, 64, 3, rng=0), x32)
+    assert on_winograd(Conv2D(32, 64, 3, "valid", rng=0), np.zeros((2, 32, 8, 8), np.float32))
+
 
 
 # --------------------------------------------------------------------------- the layer
@@ -104,13 +109,14 @@ def test_gradients_match_central_differences(winograd_everywhere, C, O, k, paddi
 
 def test_chunks_give_what_one_pass_gives(monkeypatch):
     rng = np.random.default_rng(4)
-    x = rng.normal(size=(7, 8, 9, 10))
-    d = rng.normal(size=(7, 4, 9, 10))
+    x = rng.normal(size=(7, 8, 10, 10))
+    d = rng.normal(size=(7, 4, 10, 10))
     results = []
     for chunk_bytes in (1 << 30, 1):  # everything at once; one image per chunk
         monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk_bytes)
         layer = conv(8, 4, 5)
         y = layer.forward(x, training=True).copy()
+        assert isinstance(layer._ws, Winograd)
         results.append((len(layer._ws.chunks), y, layer.backward(d.copy()).copy(),
                         layer.dW.copy(), layer.db.copy()))
     (one, *whole), (seven, *chunked) = results
