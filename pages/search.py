@@ -6,7 +6,8 @@ runs on the server's one worker pool (ui.studies), which every session shares. A
 the storage twice a second and redraws the live curves; Cancel sets the study's stop flag.
 Afterwards: the results table, our paired curves and U-curve, Optuna's own figures, and any run
 as the session's model. The URL holds the setup (ui.search_link) and, when shared, the study.
-The learning-rate range test (mnist.training.lr_finder) has its own section at the bottom.
+The learning-rate range test (mnist.training.lr_finder) has its own section at the bottom; it
+runs on the pool too (ui.range_test).
 """
 
 import streamlit as st
@@ -16,8 +17,7 @@ from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.plots.search import lr_finder_plot, search_curves
 from mnist.search.estimate import estimate_seconds, measure_speed, speed_key
 from mnist.training.config import TrainConfig
-from mnist.training.lr_finder import lr_range_test
-from ui import search_form, search_link, search_view, studies
+from ui import range_test, search_form, search_link, search_view, studies
 
 ui.widgets.ensure_router()  # a shared link to this page may be a fresh server's first request
 st.title("Search")
@@ -145,11 +145,15 @@ lr_base = plan.configs[0] if plan.configs else TrainConfig(init="he", optimizer=
                                                            batch_size=32)
 st.markdown(f"On `{lr_base.layers or '-'.join(map(str, lr_base.sizes))}`, {lr_base.init} init, "
             f"{lr_base.optimizer}, batch {lr_base.batch_size} (the first run above).")
-if st.button("Run the range test", icon=":material/speed:", key="_sr_lrfind"):
-    with st.spinner("Raising the learning rate batch by batch ..."):
-        res = lr_range_test(lr_base.replace(subset=None), train_ds, steps=300)
-    st.session_state["_sr_lr_result"] = res.to_dict()
-res = st.session_state.get("_sr_lr_result")
+if st.button("Run the range test", icon=":material/speed:", key="_sr_lrfind",
+             disabled=range_test.running(), help="Runs in a worker process, like a search."):
+    with st.spinner("Raising the learning rate batch by batch in a worker ..."):
+        range_test.start(lr_base.replace(subset=None), train_ds)
+if range_test.running():
+    st.fragment(range_test.waiting_panel, run_every=0.5)()
+if st.session_state.get(range_test.ERROR_KEY):
+    st.error(st.session_state[range_test.ERROR_KEY], icon=":material/error:")
+res = st.session_state.get(range_test.RESULT_KEY)
 if res:
     st.plotly_chart(lr_finder_plot(res), config={"displayModeBar": False}, key="_sr_lrplot")
     if res["suggested"]:

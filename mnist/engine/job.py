@@ -26,10 +26,11 @@ import numpy as np
 
 from mnist.engine import control
 from mnist.engine.storage import open_storage
-from mnist.engine.study import create_study, open_study
-from mnist.errors import EngineError
+from mnist.engine.study import ATTR, RANGE_TEST, create_study, open_study
+from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.training.config import TrainConfig
 from mnist.training.live import LearningRateControl, lr_changes
+from mnist.training.lr_finder import MAX_STEPS
 from mnist.training.loop import check_inputs
 
 REFRESH_S = 0.1  # a snapshot of the trial is read again after this long
@@ -59,6 +60,25 @@ def start_job(cfg: TrainConfig, *, name: str = "run", model=None, train_set=None
     if pool is not None:
         pool.submit(study, owner=owner)
     return EngineJob(study, name=name, pool=pool)
+
+
+def start_range_test(cfg: TrainConfig, *, steps: int, train_set=None, data: str = "mnist",
+                     owner: str = "", pool=None, storage=None) -> EngineJob:
+    """Queue the learning-rate range test of `cfg` (mnist.training.lr_finder) as a run is
+    queued: a one-trial study a worker runs, on `owner`'s turn; once done `job.lr_range` is
+    its result. The study is tagged apart from the owner's, so "My studies" (a search's list)
+    leaves it out. `train_set`, if given, is checked here (the worker reads `data`)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in 10..{MAX_STEPS}, got {steps!r}")
+    if train_set is not None and not getattr(train_set, "has_labels", False):
+        raise DatasetError("the range test needs a labelled training Dataset")
+    study = create_study(configs=[cfg], owner=f"{owner}:range-test", data=data,
+                         title="learning-rate range test", storage=open_storage(storage))
+    study.plan.update(task=RANGE_TEST, steps=steps)
+    study.optuna.set_user_attr(ATTR, study.plan)  # before any worker can claim the trial
+    if pool is not None:
+        pool.submit(study, owner=owner)
+    return EngineJob(study, name="range test", pool=pool)
 
 
 class _PendingRate:
@@ -179,6 +199,11 @@ class EngineJob:
                 except OSError:  # scored on another machine: the figures only
                     self._result = dict(attrs["test"])
         return self._result
+
+    @property
+    def lr_range(self) -> dict | None:
+        """A range test's result (start_range_test) once done: LRFinderResult.to_dict()."""
+        return self.view().attrs.get("lr_range") if self.done else None
 
     def _size(self, key: str):
         return (self.view().attrs.get("sizes") or {}).get(key)
