@@ -9,7 +9,7 @@ import mnist.analysis as an
 from mnist.drawing import naive_resize, pipeline_steps
 from mnist.errors import DatasetError
 from mnist.plots import analysis as ap
-from ui import bundled, canvas, data, limits, my_digits, session
+from ui import bundled, canvas, limits, my_digits, session
 
 CANVAS_SIDE = 280
 TEST_HOOK = "draw_test_drawing"  # tests put (rgba, json_data) here instead of drawing
@@ -150,7 +150,6 @@ if reading is not None:
 # ------------------------------------------------------------------------- my handwriting
 st.divider()
 st.subheader("Teach it your handwriting")
-train = data.active_data()[0]  # fine-tuning mixes some of it in, so nothing is forgotten
 
 t1, t2 = st.columns([1, 1.4], gap="large")
 with t1:
@@ -196,7 +195,7 @@ with t2:
                                icon=":material/download:")
         with b2:
             tune = st.button("Fine-tune on them", icon=":material/school:", key="draw_tune",
-                             disabled=entry.kind == "ensemble",
+                             disabled=entry.kind == "ensemble" or my_digits.tuning(),
                              help="400 Adam steps on your digits mixed with 10,000 "
                                   "MNIST digits (so it does not forget MNIST). Makes a new "
                                   "model; the current one is kept. (An ensemble is not "
@@ -206,9 +205,12 @@ with t2:
                 my_digits.forget()
                 st.rerun()
         if tune:
-            with st.spinner("Fine-tuning, then checking it on digits it did not train on "
-                            "(a few more fine-tunes) ..."):
-                ss["draw_tuned_msg"] = my_digits.fine_tune(entry, train)
+            with st.spinner("Fine-tuning in a worker, then checking it on digits it did not "
+                            "train on (a few more fine-tunes) ..."):
+                my_digits.start_fine_tune(entry)
             st.rerun()
-if ss.get("draw_tuned_msg"):
-    st.success(ss.pop("draw_tuned_msg"), icon=":material/school:")
+if my_digits.tuning():
+    st.fragment(my_digits.tuning_panel, run_every=0.5)()
+if ss.get(my_digits.DONE):
+    kind, text = ss.pop(my_digits.DONE)
+    (st.success if kind == "success" else st.error)(text, icon=":material/school:")

@@ -9,6 +9,7 @@ A model fine-tuned on these digits reads them back almost perfectly (it learned 
 score "on your digits" counts only the digits it did not train on: cross-validated over the
 ones it trained on (`mnist.analysis.mydigits.held_out_accuracy`), and the digits added since.
 What each fine-tuned model trained on is kept in `st.session_state["my_digits_tuned"]`.
+Fine-tuning trains, so it runs on the worker pool like every run (`start_fine_tune`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import numpy as np
 import streamlit as st
 
 from mnist.analysis.inside import to_uint8
-from mnist.analysis.mydigits import fine_tune as tune_model
-from mnist.analysis.mydigits import held_out_accuracy, read_my_digits
+from mnist.analysis.mydigits import read_my_digits
 from mnist.data.dataset import Dataset
-from mnist.errors import DatasetError
+from mnist.engine import job as engine_job
+from mnist.errors import ConfigError, DatasetError, EngineError
+from mnist.training.config import TrainConfig
 from mnist.training.metrics import score
-from ui import limits, session
+from ui import limits, session, studies
 
 KEY = "my_digits"
 TUNED = "my_digits_tuned"  # model name -> held_out_accuracy(...) (n: it trained on the first n)
@@ -80,25 +82,87 @@ def forget() -> None:
 
 
 # ---------------------------------------------------------------------------- fine-tuning
-def fine_tune(entry, train: Dataset) -> str:
-    """Fine-tune `entry`'s model on all my digits (a new model, made current), check how
-    that carries over to digits it did not train on (a few more fine-tunes, each without
-    part of the digits), and return what to tell the user."""
+JOB = "_draw_tune_job"  # the fine-tune queued on the worker pool (mnist.engine.job)
+DONE = "draw_tuned_msg"  # what to tell the user once it has ended: (kind, text)
+WAIT_S = 30.0  # how long the click waits for a free worker's result before polling
+
+
+def start_fine_tune(entry) -> None:
+    """Queue the fine-tuning of `entry`'s model on all my digits on the worker pool, like
+    every run (a worker fine-tunes it, and fine-tunes it again without each part of the
+    digits to see how it carries over to digits it did not train on); with a free worker,
+    wait a little for it so the result shows at once."""
     xs, ys = arrays()
-    before = score(entry.model, dataset())["test_acc"]  # digits this model never trained on
-    new, cfg, history = tune_model(entry.model, xs, ys, train)
-    tuned = session.add_model(f"fine-tuned: {entry.name}", new, "fine-tuned", config=cfg,
-                              history=history, note=f"on {len(ys)} of your digits")
-    held = held_out_accuracy(entry.model, xs, ys, train)
+    pool = studies.pool()
+    idle = pool.running() + pool.queued() < pool.size  # a worker takes it at once
+    try:
+        job = engine_job.start_fine_tune(entry.model, xs, ys, data=studies.data_key(),
+                              owner=studies.owner(), pool=pool, storage=studies.storage())
+    except (ConfigError, DatasetError, EngineError) as e:
+        st.session_state[DONE] = ("error", str(e))
+        return
+    job.entry_name, job.n = entry.name, len(ys)
+    job.before = score(entry.model, dataset())["test_acc"]  # digits it never trained on
+    job.test_before = entry.metrics.get("test_acc")
+    st.session_state[JOB] = job
+    if idle:
+        job.wait(WAIT_S)
+    collect()
+
+
+def tuning() -> bool:
+    return st.session_state.get(JOB) is not None
+
+
+def collect() -> bool:
+    """Once the fine-tune has ended: its model joins the session (made current) and what to
+    tell the user is kept under DONE. Whether it has ended."""
+    job = st.session_state.get(JOB)
+    try:
+        if job is None or not job.done:
+            return False
+        figures, new = job.fine_tune, job.model
+    except EngineError as e:  # the storage went away
+        figures, new = None, None
+        job.message_now = str(e)
+    st.session_state.pop(JOB, None)
+    if figures is None or new is None:
+        why = getattr(job, "message_now", None) or job.message or job.status
+        st.session_state[DONE] = ("error", f"The fine-tune did not finish: {why}")
+        return True
+    tuned = session.add_model(f"fine-tuned: {job.entry_name}", new, "fine-tuned",
+                              config=TrainConfig.from_dict(figures["config"]),
+                              history=figures["history"], note=f"on {job.n} of your digits")
+    held = figures["held"]
     st.session_state.setdefault(TUNED, {})[tuned.name] = held  # held['n']: all of them
-    test_before = entry.metrics.get("test_acc")
     msg = f"**{tuned.name}** is now the current model. "
     if held["accuracy"] is not None:
         msg += (f"On your digits it did not train on: **{held['accuracy']:.0%}** (was "
-                f"{before:.0%} before fine-tuning; {_how(held)}). ")
-    if tuned.metrics.get("test_acc") is not None and test_before is not None:
-        msg += (f"Test accuracy {tuned.metrics['test_acc']:.2%} (was {test_before:.2%}).")
-    return msg
+                f"{job.before:.0%} before fine-tuning; {_how(held)}). ")
+    if tuned.metrics.get("test_acc") is not None and job.test_before is not None:
+        msg += (f"Test accuracy {tuned.metrics['test_acc']:.2%} (was {job.test_before:.2%}).")
+    st.session_state[DONE] = ("success", msg)
+    return True
+
+
+def tuning_panel() -> None:
+    """While the fine-tune waits or runs: where it is, and Cancel (redrawn twice a second)."""
+    job = st.session_state.get(JOB)
+    if job is None:
+        return
+    if collect():
+        st.rerun(scope="app")
+    place = job.queue_position
+    st.info(f"Fine-tuning waits for a free worker: place {place} in the queue." if place else
+            "Fine-tuning in a worker, then checking it on digits it did not train on ...",
+            icon=":material/school:")
+    if st.button("Cancel", key="draw_tune_cancel", icon=":material/cancel:",
+                 help="Drops the fine-tune from the queue (one already running finishes "
+                      "unseen)."):
+        studies.pool().cancel(job.id)
+        st.session_state.pop(JOB, None)
+        st.session_state[DONE] = ("error", "The fine-tune was cancelled.")
+        st.rerun(scope="app")
 
 
 def _how(held: dict) -> str:

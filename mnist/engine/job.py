@@ -26,7 +26,8 @@ import numpy as np
 
 from mnist.engine import control
 from mnist.engine.storage import open_storage
-from mnist.engine.study import ATTR, RANGE_TEST, create_study, open_study
+from mnist.engine.study import ATTR, create_study, open_study
+from mnist.engine.tasks import FINE_TUNE, RANGE_TEST
 from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.training.config import TrainConfig
 from mnist.training.live import LearningRateControl, lr_changes
@@ -79,6 +80,39 @@ def start_range_test(cfg: TrainConfig, *, steps: int, train_set=None, data: str 
     if pool is not None:
         pool.submit(study, owner=owner)
     return EngineJob(study, name="range test", pool=pool)
+
+
+def start_fine_tune(model, images, labels, *, data: str = "mnist", owner: str = "",
+                    pool=None, storage=None) -> EngineJob:
+    """Queue the fine-tuning of `model` on a user's digits (images (n, 28, 28) uint8, labels
+    0-9; mnist.analysis.mydigits.fine_tune, then held_out_accuracy) as a run is queued. The
+    model and the digits are saved for the worker (the objects are never touched); once done,
+    `job.model` is the new network and `job.fine_tune` its figures (held, config, history)."""
+    from mnist.training.config import config_for_model
+    from mnist.training.persist import save_model
+
+    images = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) == 0 or len(labels) != len(images) or labels.min() < 0 or labels.max() > 9:
+        raise DatasetError(f"fine-tuning needs digits with labels 0-9, got {len(images)} "
+                           f"images and {len(labels)} labels")
+    cfg = config_for_model(TrainConfig(), model)  # ConfigError for what is not a network
+    store = open_storage(storage)
+    folder = store.folder / "weights" / "fine-tune"
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(12)
+    init, digits = folder / f"{token}.model.npz", folder / f"{token}.digits.npz"
+    with open(init, "wb") as f:
+        save_model(model, f, config=cfg)
+    with open(digits, "wb") as f:
+        np.savez(f, images=images, labels=labels.astype(np.uint8))
+    study = create_study(configs=[cfg], owner=f"{owner}:fine-tune", data=data, init=str(init),
+                         title="fine-tune on your digits", storage=store)
+    study.plan.update(task=FINE_TUNE, digits=str(digits))
+    study.optuna.set_user_attr(ATTR, study.plan)  # before any worker can claim the trial
+    if pool is not None:
+        pool.submit(study, owner=owner)
+    return EngineJob(study, name="fine-tune", pool=pool)
 
 
 class _PendingRate:
@@ -204,6 +238,12 @@ class EngineJob:
     def lr_range(self) -> dict | None:
         """A range test's result (start_range_test) once done: LRFinderResult.to_dict()."""
         return self.view().attrs.get("lr_range") if self.done else None
+
+    @property
+    def fine_tune(self) -> dict | None:
+        """A fine-tune's figures (start_fine_tune) once done: held (held_out_accuracy's
+        dict), config, history; its model is `job.model`."""
+        return self.view().attrs.get("fine_tune") if self.done else None
 
     def _size(self, key: str):
         return (self.view().attrs.get("sizes") or {}).get(key)

@@ -45,7 +45,6 @@ from mnist.search.space import check_count, format_value, grid, run_label
 from mnist.training.config import TrainConfig
 
 ATTR = "mnist"  # the study user attribute that holds the plan
-RANGE_TEST = "lr_range"  # a plan's "task" when its one trial is a learning-rate range test
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "halving", "hyperband")
 STATUSES = ("waiting", "running", "complete", "pruned", "failed", "stopped", "cancelled",

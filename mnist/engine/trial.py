@@ -35,12 +35,12 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from mnist.engine import datacache
+from mnist.engine import datacache, tasks
 from mnist.engine import params as P
 from mnist.engine.control import Steering
 from mnist.engine.liveness import WORKER_ATTR, fail_dead_trials, heartbeat_enabled, worker_tag
 from mnist.engine.storage import runs_dir
-from mnist.engine.study import RANGE_TEST, RECORDS_PREFIX, Study, open_study
+from mnist.engine.study import RECORDS_PREFIX, Study, open_study
 from mnist.errors import ConfigError, DatasetError, EngineError
 from mnist.search.space import make_config
 from mnist.training.config import TrainConfig
@@ -240,8 +240,9 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
         cfg = config_for(study, trial)
         storage.set_trial_user_attr(tid, "config", cfg.to_dict())
         train_ds, test_ds = datacache.load(runs_dir(), study.data)
-        if study.plan.get("task") == RANGE_TEST:
-            return _range_test(study, tid, cfg, train_ds)
+        if study.plan.get("task"):  # a range test, a fine-tune (mnist.engine.tasks)
+            return tasks.run(study, tid, trial.number, cfg, train_ds, _initial_model(study),
+                             lambda name, write: _write_beside(study, name, write))
         writer = RecordWriter(storage, tid)
         steer = Steering(storage, study.optuna._study_id, trial.number, cfg, writer.add)
         run = train(cfg, train_ds, model=_initial_model(study), stop=steer)
@@ -281,19 +282,6 @@ def _train(study: Study, trial) -> tuple[TrialState, float | None]:
     if outcome in ("pruned", "stopped"):
         return TrialState.PRUNED, None
     return TrialState.COMPLETE, float(value if value is not None else 0.0)
-
-
-def _range_test(study: Study, tid: int, cfg: TrainConfig, train_ds):
-    """The learning-rate range test of `cfg` (mnist.training.lr_finder), the one trial of a
-    study whose plan's task is RANGE_TEST: its result is the trial's "lr_range" attribute."""
-    from mnist.training.lr_finder import DEFAULT_STEPS, lr_range_test
-
-    result = lr_range_test(cfg, train_ds, steps=int(study.plan.get("steps") or DEFAULT_STEPS))
-    storage = study.storage.optuna
-    storage.set_trial_user_attr(tid, "lr_range", result.to_dict())
-    storage.set_trial_user_attr(tid, "status", "done")
-    storage.set_trial_user_attr(tid, "message", result.message)
-    return TrialState.COMPLETE, float(result.suggested[0] if result.suggested else 0.0)
 
 
 def _initial_model(study: Study):
