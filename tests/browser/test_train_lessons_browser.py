@@ -173,7 +173,7 @@ def test_the_learning_rate_of_a_running_run_changes_and_the_curve_marks_it(page)
         metric.filter(has_text="0.01").first.wait_for(timeout=30_000)
         chart = page.locator('[data-testid="stPlotlyChart"]').first
         dotted = chart.locator(".shapelayer path[style*='dasharray']")
-        deadline = time.time() + 30
+        deadline = time.time() + 90  # the worker's next poll, record flush, page poll
         while time.time() < deadline and dotted.count() < 2:
             page.wait_for_timeout(300)
         assert dotted.count() >= 2, "no dotted line where the rate changed"
