@@ -1,6 +1,7 @@
 """The Draw page in a real browser: draw a "1" and a "0" on the canvas with the mouse, see
-the app predict them, press Clear and see no prediction. Also: a click on a confusion-matrix
-cell filters the Mistakes gallery, and the Inside page draws.
+the app predict them, press Clear and see no prediction; keep a drawing in "my digits" and
+fine-tune on them (on a worker process). Also: a click on a confusion-matrix cell filters the
+Mistakes gallery, and the Inside page draws.
 
 Fixtures (`page`: a new session on the home page of one `streamlit run app.py`) come from
 tests/browser/conftest.py. Set MNIST_SCREENSHOTS=/some/dir to keep screenshots.
@@ -9,6 +10,7 @@ tests/browser/conftest.py. Set MNIST_SCREENSHOTS=/some/dir to keep screenshots.
 from __future__ import annotations
 
 import math
+import re
 import os
 from pathlib import Path
 
@@ -111,3 +113,29 @@ def test_mistakes_cell_click_filters_gallery_and_inside_runs(page):
     expect(page.get_by_text("What the first layer looks for")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("hidden 1:")).to_be_visible(timeout=30_000)
     _shot(page, "inside.png")
+
+
+def test_fine_tuning_on_my_digits_runs_on_a_worker_and_makes_the_current_model(page):
+    """The Draw page queues the fine-tune on the server's worker pool (a spawned process
+    fine-tunes, and fine-tunes again per held-out part); the page shows its new model."""
+    from playwright.sync_api import expect
+
+    _open(page, "Draw")
+    canvas = page.locator("canvas.upper-canvas")
+    expect(canvas).to_have_count(1, timeout=90_000)
+    expect(canvas).to_be_visible()
+    page.wait_for_timeout(500)  # let fabric.js attach its mouse handlers
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    _stroke(page, [(x0 + 0.5 * w, y0 + 0.18 * h + k * 0.064 * h) for k in range(11)])
+    expect(_prediction(page)).to_have_text("1", timeout=30_000)
+    for n in (1, 2):
+        page.get_by_role("button", name="Add to my digits").click()
+        expect(page.get_by_text(f"Your digits: {n}")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Fine-tune on them").click()
+    expect(page.get_by_text(re.compile(r"fine-tuned: .* is now the current model"))
+           ).to_be_visible(timeout=120_000)
+    message = page.get_by_text(re.compile(r"is now the current model")).first
+    expect(message).to_contain_text("On your digits it did not train on")
+    _shot(page, "draw_fine_tuned.png")
+    assert page.locator('[data-testid="stException"]').count() == 0
