@@ -94,7 +94,7 @@ def start_fine_tune(entry) -> None:
     wait a little for it so the result shows at once."""
     xs, ys = arrays()
     pool = studies.pool()
-    idle = pool.running() + pool.queued() < pool.size  # a worker takes it at once
+    idle = pool.has_free_worker()
     try:
         job = engine_job.start_fine_tune(entry.model, xs, ys, data=studies.data_key(),
                               owner=studies.owner(), pool=pool, storage=studies.storage())

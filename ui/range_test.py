@@ -29,7 +29,7 @@ def start(cfg: TrainConfig, train_set) -> None:
     st.session_state.pop(RESULT_KEY, None)
     st.session_state.pop(ERROR_KEY, None)
     pool = studies.pool()
-    idle = pool.running() + pool.queued() < pool.size  # a worker takes it at once
+    idle = pool.has_free_worker()
     try:
         job = start_range_test(cfg, steps=STEPS, train_set=train_set, data=studies.data_key(),
                                owner=studies.owner(), pool=pool, storage=studies.storage())

@@ -62,7 +62,7 @@ def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -
     name = (f"run {n}: resumed {resume.name}" if resume is not None else
             f"run {n}: {arch} {cfg.optimizer} lr {cfg.lr:g}")
     pool = studies.pool()
-    idle = pool.running() + pool.queued() < pool.size  # a worker will take it at once
+    idle = pool.has_free_worker()
     job = start_job(cfg, name=name, model=model, train_set=train, data=studies.data_key(),
                     owner=studies.owner(), pool=pool, storage=studies.storage())
     job.resumed_from = resume.name if resume is not None else None

@@ -167,12 +167,7 @@ class Pool:
 
     def position(self, study_id: str) -> int | None:
         """Place of the study's next queued trial: 1 = starts next; None = nothing queued."""
-        with self._lock:
-            order = round_robin(self._queues, self._turns, self._running_by_owner())
-            for i, t in enumerate(order, start=1):
-                if t.study_id == study_id:
-                    return i
-        return None
+        return next(iter(self.positions(study_id)), None)
 
     def positions(self, study_id: str) -> list[int]:
         """Places of every queued trial of the study, in the order they start (1 = next)."""
@@ -196,6 +191,10 @@ class Pool:
         with self._lock:
             return sum(1 for w in self._workers if w.ticket is not None and
                        (study_id is None or w.ticket.study_id == study_id))
+
+    def has_free_worker(self) -> bool:
+        """Whether a trial queued now starts at once (fewer going and waiting than workers)."""
+        return self.running() + self.queued() < self.size
 
     def cancel(self, study_id: str) -> int:
         """Drop the study's queued tickets (its running trials stop by the study's flag)."""
