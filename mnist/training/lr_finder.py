@@ -54,6 +54,23 @@ class LRFinderResult:
                     config=self.config, message=self.message)
 
 
+def check_inputs(config: TrainConfig, train: Dataset | None, lr_min: float = 1e-5,
+                 lr_max: float = 10.0, steps: int = DEFAULT_STEPS,
+                 smoothing: float = SMOOTHING) -> None:
+    """What lr_range_test refuses (ConfigError / DatasetError): by the test itself, and by
+    whoever queues it for a worker (mnist.engine.job). `train` None: not checked here."""
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if train is not None and (not isinstance(train, Dataset) or not train.has_labels):
+        raise DatasetError("the range test needs a labelled training Dataset")
+    if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
+        raise ConfigError(f"need 0 < lr_min < lr_max, got {lr_min!r}, {lr_max!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in 10..{MAX_STEPS}, got {steps!r}")
+    if not 0 <= smoothing < 1:
+        raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")
+
+
 def lr_range_test(config: TrainConfig, train: Dataset, lr_min: float = 1e-5,
                   lr_max: float = 10.0, steps: int = DEFAULT_STEPS,
                   smoothing: float = SMOOTHING, explode: float = EXPLODE_FACTOR,
@@ -66,17 +83,7 @@ def lr_range_test(config: TrainConfig, train: Dataset, lr_min: float = 1e-5,
     from mnist.training.loop import build_model
     from mnist.training.steps import make_stepper
 
-    if not isinstance(config, TrainConfig):
-        raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if not isinstance(train, Dataset) or not train.has_labels:
-        raise DatasetError("the range test needs a labelled training Dataset")
-    if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
-        raise ConfigError(f"need 0 < lr_min < lr_max, got {lr_min!r}, {lr_max!r}")
-    if not isinstance(steps, int) or not 10 <= steps <= MAX_STEPS:
-        raise ConfigError(f"steps must be an integer in 10..{MAX_STEPS}, got {steps!r}")
-    if not 0 <= smoothing < 1:
-        raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")
-
+    check_inputs(config, train, lr_min, lr_max, steps, smoothing)
     data = train.subset(config.subset, seed=config.seed) if config.subset else train
     model = build_model(config)
     rng = np.random.default_rng([config.seed, 2])
