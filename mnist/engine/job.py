@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 
 import numpy as np
 
 from mnist.engine import control
 from mnist.engine.storage import open_storage
-from mnist.engine.study import ATTR, create_study, open_study
+from mnist.engine.study import create_study, open_study
 from mnist.engine.tasks import FINE_TUNE, RANGE_TEST
-from mnist.errors import ConfigError, DatasetError, EngineError
+from mnist.errors import DatasetError, EngineError
 from mnist.training.config import TrainConfig
 from mnist.training.live import LearningRateControl, lr_changes
-from mnist.training.lr_finder import MAX_STEPS
+from mnist.training.lr_finder import check_inputs as check_range_inputs
 from mnist.training.loop import check_inputs
 
 REFRESH_S = 0.1  # a snapshot of the trial is read again after this long
@@ -46,21 +47,10 @@ def start_job(cfg: TrainConfig, *, name: str = "run", model=None, train_set=None
     the object itself is never touched); `data`: the study's data key (mnist.engine.datacache)."""
     check_inputs(cfg, train_set, model)  # train()'s own checks, before anything is queued
     store = open_storage(storage)
-    init = None
-    if model is not None:
-        from mnist.training.persist import save_model
-
-        folder = store.folder / "weights" / "resume"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{secrets.token_urlsafe(12)}.npz"
-        with open(path, "wb") as f:
-            save_model(model, f, config=cfg)
-        init = str(path)
+    init = _save_model(store, "resume", model, cfg) if model is not None else None
     study = create_study(configs=[cfg], owner=owner, title=name, data=data, init=init,
                          score_test=True, storage=store)
-    if pool is not None:
-        pool.submit(study, owner=owner)
-    return EngineJob(study, name=name, pool=pool)
+    return _queued(study, pool, owner, name)
 
 
 def start_range_test(cfg: TrainConfig, *, steps: int, train_set=None, data: str = "mnist",
@@ -69,17 +59,11 @@ def start_range_test(cfg: TrainConfig, *, steps: int, train_set=None, data: str 
     queued: a one-trial study a worker runs, on `owner`'s turn; once done `job.lr_range` is
     its result. The study is tagged apart from the owner's, so "My studies" (a search's list)
     leaves it out. `train_set`, if given, is checked here (the worker reads `data`)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= MAX_STEPS:
-        raise ConfigError(f"steps must be an integer in 10..{MAX_STEPS}, got {steps!r}")
-    if train_set is not None and not getattr(train_set, "has_labels", False):
-        raise DatasetError("the range test needs a labelled training Dataset")
+    check_range_inputs(cfg, train_set, steps=steps)  # the test's own checks
     study = create_study(configs=[cfg], owner=f"{owner}:range-test", data=data,
-                         title="learning-rate range test", storage=open_storage(storage))
-    study.plan.update(task=RANGE_TEST, steps=steps)
-    study.optuna.set_user_attr(ATTR, study.plan)  # before any worker can claim the trial
-    if pool is not None:
-        pool.submit(study, owner=owner)
-    return EngineJob(study, name="range test", pool=pool)
+                         title="learning-rate range test", task=RANGE_TEST,
+                         task_args=dict(steps=steps), storage=open_storage(storage))
+    return _queued(study, pool, owner, "range test")
 
 
 def start_fine_tune(model, images, labels, *, data: str = "mnist", owner: str = "",
@@ -89,7 +73,6 @@ def start_fine_tune(model, images, labels, *, data: str = "mnist", owner: str = 
     model and the digits are saved for the worker (the objects are never touched); once done,
     `job.model` is the new network and `job.fine_tune` its figures (held, config, history)."""
     from mnist.training.config import config_for_model
-    from mnist.training.persist import save_model
 
     images = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(labels).reshape(-1)
@@ -98,21 +81,34 @@ def start_fine_tune(model, images, labels, *, data: str = "mnist", owner: str = 
                            f"images and {len(labels)} labels")
     cfg = config_for_model(TrainConfig(), model)  # ConfigError for what is not a network
     store = open_storage(storage)
-    folder = store.folder / "weights" / "fine-tune"
-    folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(12)
-    init, digits = folder / f"{token}.model.npz", folder / f"{token}.digits.npz"
-    with open(init, "wb") as f:
-        save_model(model, f, config=cfg)
+    init = _save_model(store, "fine-tune", model, cfg)
+    digits = str(Path(init).with_suffix(".digits.npz"))
     with open(digits, "wb") as f:
         np.savez(f, images=images, labels=labels.astype(np.uint8))
-    study = create_study(configs=[cfg], owner=f"{owner}:fine-tune", data=data, init=str(init),
-                         title="fine-tune on your digits", storage=store)
-    study.plan.update(task=FINE_TUNE, digits=str(digits))
-    study.optuna.set_user_attr(ATTR, study.plan)  # before any worker can claim the trial
+    study = create_study(configs=[cfg], owner=f"{owner}:fine-tune", data=data, init=init,
+                         title="fine-tune on your digits", task=FINE_TUNE,
+                         task_args=dict(digits=digits), storage=store)
+    return _queued(study, pool, owner, "fine-tune")
+
+
+def _save_model(store, kind: str, model, cfg: TrainConfig) -> str:
+    """`model` saved where a worker reads it (`weights/<kind>/` of the storage's folder, under
+    an unguessable name); the path."""
+    from mnist.training.persist import save_model
+
+    folder = store.folder / "weights" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{secrets.token_urlsafe(12)}.npz"
+    with open(path, "wb") as f:
+        save_model(model, f, config=cfg)
+    return str(path)
+
+
+def _queued(study, pool, owner: str, name: str) -> EngineJob:
+    """The study's trial queued on `pool` (if any) on `owner`'s turn, as a job."""
     if pool is not None:
         pool.submit(study, owner=owner)
-    return EngineJob(study, name="fine-tune", pool=pool)
+    return EngineJob(study, name=name, pool=pool)
 
 
 class _PendingRate:

@@ -10,18 +10,17 @@
     list_studies(owner=session_id)               # this owner's studies only
 
 *What is stored.* The study's name is its id (`secrets.token_urlsafe`). Its user attributes hold
-the plan as plain JSON (`ATTR`): sampler, pruner, paired, the base config, the space and its
-Optuna distributions, the number of trials, the owner. Every run is enqueued at creation as a
-waiting trial (a grid's points in `grid()` order with their configs, or empty trials whose
-parameters the sampler draws when a worker takes them), so a study never runs more trials than
-planned however many workers join, and the waiting ones can be shown as waiting.
+the plan as plain JSON (`ATTR`): sampler, pruner, paired, base config, space and Optuna
+distributions, number of trials, owner, task. Every run is enqueued at creation as a waiting
+trial (a grid's points in `grid()` order with their configs, or empty trials the sampler fills
+when a worker takes them): a study never runs more trials than planned, however many workers.
 
 *Paired.* A grid's configs come from `mnist.search.space.grid`, so paired runs keep the base
 seed (same initial weights, same batches) exactly as before; drawn runs get the same rule with
 the trial number as the run index.
 
-*Stop flags* are study user attributes ("stop", "stop:<trial number>") that a running trial
-reads every `mnist.engine.trial.STOP_POLL_S`; a stopped study's waiting trials show as
+*Stop flags* ("stop", "stop:<trial number>") and rate requests are study user attributes a
+running trial reads (mnist.engine.control); a stopped study's waiting trials show as
 "cancelled" and no worker takes them until `resume()`.
 """
 
@@ -273,7 +272,7 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
                  seed: int = 0, owner: str = "", title: str = "",
                  report_every: int | None = None, val_per_epoch: int | None = None,
                  data: str = "mnist", init: str | None = None, score_test: bool = False,
-                 storage=None) -> Study:
+                 task: str | None = None, task_args: dict | None = None, storage=None) -> Study:
     """A new study in `storage` (default: the runs folder's journal), its runs enqueued.
 
     Either a `space` searched with `sampler` ("grid": every combination; "random" / "tpe":
@@ -283,7 +282,9 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
     `report_every` batches between intra-epoch records (default: about 20 an epoch);
     `val_per_epoch` validations an epoch (default 1: at its end; more show learning's shape).
     `init`: an .npz model every run starts from (resuming); `score_test`: each run also
-    scores its model on the data's test set (trial attribute "test"). Bad choices raise ConfigError; an unusable storage EngineError."""
+    scores its model on the data's test set (trial attribute "test"); `task`, `task_args`: a
+    short job instead of training (mnist.engine.tasks). Bad choices raise ConfigError; an
+    unusable storage EngineError."""
     if (space is None) == (configs is None):
         raise ConfigError("give a search space or a list of configs, not both or neither")
     if pruner not in PRUNERS:
@@ -319,6 +320,7 @@ def create_study(space: dict | None = None, *, configs: list[TrainConfig] | None
                 sampler=sampler, pruner=pruner, paired=bool(paired), seed=int(seed),
                 n_trials=len(runs), base=base.to_dict(), report_every=report_every,
                 val_per_epoch=val_per_epoch, data=data, init=init, score_test=bool(score_test),
+                task=task, task_args=dict(task_args or {}),
                 space=P.space_json(space) if space is not None else None,
                 distributions=P.to_json(dists))
     ostudy = _new_optuna_study(store)

@@ -8,7 +8,7 @@ leaves its result in the storage, where the page reads it (mnist.engine.job star
 - RANGE_TEST: `mnist.training.lr_finder.lr_range_test` of the study's config; the result
   (LRFinderResult.to_dict()) is the trial's "lr_range" attribute.
 - FINE_TUNE: `mnist.analysis.mydigits.fine_tune` of the study's starting model on the digits
-  in the plan's "digits" file, then `held_out_accuracy` (the same fine-tune without each part
+  in the file its task_args name, then `held_out_accuracy` (the same fine-tune without each part
   of the digits, to say how it carries over); the new model is saved as a run's weights are
   (attribute "weights") and the figures are the attribute "fine_tune".
 """
@@ -40,7 +40,8 @@ def run(study, tid: int, number: int, cfg, train_ds, model, write_beside):
 def _range_test(study, tid: int, cfg, train_ds):
     from mnist.training.lr_finder import DEFAULT_STEPS, lr_range_test
 
-    result = lr_range_test(cfg, train_ds, steps=int(study.plan.get("steps") or DEFAULT_STEPS))
+    steps = int(study.plan["task_args"].get("steps") or DEFAULT_STEPS)
+    result = lr_range_test(cfg, train_ds, steps=steps)
     _done(study, tid, "lr_range", result.to_dict(), result.message)
     return TrialState.COMPLETE, float(result.suggested[0] if result.suggested else 0.0)
 
@@ -53,7 +54,7 @@ def _fine_tune(study, tid: int, number: int, train_ds, model, write_beside):
     if model is None:
         raise EngineError("a fine-tune needs the model to start from")
     try:
-        with np.load(study.plan["digits"], allow_pickle=False) as z:
+        with np.load(study.plan["task_args"]["digits"], allow_pickle=False) as z:
             images, labels = z["images"], z["labels"]
     except (OSError, KeyError, ValueError) as e:
         raise EngineError(f"the digits to fine-tune on are not readable here: {e}") from None
