@@ -195,7 +195,7 @@ with t2:
                                icon=":material/download:")
         with b2:
             tune = st.button("Fine-tune on them", icon=":material/school:", key="draw_tune",
-                             disabled=entry.kind == "ensemble" or my_digits.tuning(),
+                             disabled=entry.kind == "ensemble" or my_digits.TUNE.running(),
                              help="400 Adam steps on your digits mixed with 10,000 "
                                   "MNIST digits (so it does not forget MNIST). Makes a new "
                                   "model; the current one is kept. (An ensemble is not "
@@ -209,8 +209,7 @@ with t2:
                             "train on (a few more fine-tunes) ..."):
                 my_digits.start_fine_tune(entry)
             st.rerun()
-if my_digits.tuning():
-    st.fragment(my_digits.tuning_panel, run_every=0.5)()
+my_digits.TUNE.follow()
 if ss.get(my_digits.DONE):
     kind, text = ss.pop(my_digits.DONE)
     (st.success if kind == "success" else st.error)(text, icon=":material/school:")

@@ -146,11 +146,10 @@ lr_base = plan.configs[0] if plan.configs else TrainConfig(init="he", optimizer=
 st.markdown(f"On `{lr_base.layers or '-'.join(map(str, lr_base.sizes))}`, {lr_base.init} init, "
             f"{lr_base.optimizer}, batch {lr_base.batch_size} (the first run above).")
 if st.button("Run the range test", icon=":material/speed:", key="_sr_lrfind",
-             disabled=range_test.running(), help="Runs in a worker process, like a search."):
+             disabled=range_test.TEST.running(), help="Runs in a worker process, like a search."):
     with st.spinner("Raising the learning rate batch by batch in a worker ..."):
         range_test.start(lr_base.replace(subset=None), train_ds)
-if range_test.running():
-    st.fragment(range_test.waiting_panel, run_every=0.5)()
+range_test.TEST.follow()
 if st.session_state.get(range_test.ERROR_KEY):
     st.error(st.session_state[range_test.ERROR_KEY], icon=":material/error:")
 res = st.session_state.get(range_test.RESULT_KEY)

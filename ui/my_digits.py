@@ -21,10 +21,11 @@ from mnist.analysis.inside import to_uint8
 from mnist.analysis.mydigits import read_my_digits
 from mnist.data.dataset import Dataset
 from mnist.engine import job as engine_job
-from mnist.errors import ConfigError, DatasetError, EngineError
+from mnist.errors import DatasetError
 from mnist.training.config import TrainConfig
 from mnist.training.metrics import score
 from ui import limits, session, studies
+from ui.pool_jobs import PoolJob
 
 KEY = "my_digits"
 TUNED = "my_digits_tuned"  # model name -> held_out_accuracy(...) (n: it trained on the first n)
@@ -82,9 +83,7 @@ def forget() -> None:
 
 
 # ---------------------------------------------------------------------------- fine-tuning
-JOB = "_draw_tune_job"  # the fine-tune queued on the worker pool (mnist.engine.job)
 DONE = "draw_tuned_msg"  # what to tell the user once it has ended: (kind, text)
-WAIT_S = 30.0  # how long the click waits for a free worker's result before polling
 
 
 def start_fine_tune(entry) -> None:
@@ -93,44 +92,23 @@ def start_fine_tune(entry) -> None:
     digits to see how it carries over to digits it did not train on); with a free worker,
     wait a little for it so the result shows at once."""
     xs, ys = arrays()
-    pool = studies.pool()
-    idle = pool.has_free_worker()
-    try:
+
+    def make(pool):
         job = engine_job.start_fine_tune(entry.model, xs, ys, data=studies.data_key(),
-                              owner=studies.owner(), pool=pool, storage=studies.storage())
-    except (ConfigError, DatasetError, EngineError) as e:
-        st.session_state[DONE] = ("error", str(e))
-        return
-    job.entry_name, job.n = entry.name, len(ys)
-    job.before = score(entry.model, dataset())["test_acc"]  # digits it never trained on
-    job.test_before = entry.metrics.get("test_acc")
-    st.session_state[JOB] = job
-    if idle:
-        job.wait(WAIT_S)
-    collect()
+                                         owner=studies.owner(), pool=pool,
+                                         storage=studies.storage())
+        job.entry_name, job.n = entry.name, len(ys)
+        job.before = score(entry.model, dataset())["test_acc"]  # digits it never trained on
+        job.test_before = entry.metrics.get("test_acc")
+        return job
+
+    TUNE.start(make)
 
 
-def tuning() -> bool:
-    return st.session_state.get(JOB) is not None
-
-
-def collect() -> bool:
-    """Once the fine-tune has ended: its model joins the session (made current) and what to
-    tell the user is kept under DONE. Whether it has ended."""
-    job = st.session_state.get(JOB)
-    try:
-        if job is None or not job.done:
-            return False
-        figures, new = job.fine_tune, job.model
-    except EngineError as e:  # the storage went away
-        figures, new = None, None
-        job.message_now = str(e)
-    st.session_state.pop(JOB, None)
-    if figures is None or new is None:
-        why = getattr(job, "message_now", None) or job.message or job.status
-        st.session_state[DONE] = ("error", f"The fine-tune did not finish: {why}")
-        return True
-    tuned = session.add_model(f"fine-tuned: {job.entry_name}", new, "fine-tuned",
+def _collect(job) -> None:
+    """The fine-tuned model joins the session (made current); what to tell the user."""
+    figures = job.fine_tune
+    tuned = session.add_model(f"fine-tuned: {job.entry_name}", job.model, "fine-tuned",
                               config=TrainConfig.from_dict(figures["config"]),
                               history=figures["history"], note=f"on {job.n} of your digits")
     held = figures["held"]
@@ -142,27 +120,15 @@ def collect() -> bool:
     if tuned.metrics.get("test_acc") is not None and job.test_before is not None:
         msg += (f"Test accuracy {tuned.metrics['test_acc']:.2%} (was {job.test_before:.2%}).")
     st.session_state[DONE] = ("success", msg)
-    return True
 
 
-def tuning_panel() -> None:
-    """While the fine-tune waits or runs: where it is, and Cancel (redrawn twice a second)."""
-    job = st.session_state.get(JOB)
-    if job is None:
-        return
-    if collect():
-        st.rerun(scope="app")
-    place = job.queue_position
-    st.info(f"Fine-tuning waits for a free worker: place {place} in the queue." if place else
-            "Fine-tuning in a worker, then checking it on digits it did not train on ...",
-            icon=":material/school:")
-    if st.button("Cancel", key="draw_tune_cancel", icon=":material/cancel:",
-                 help="Drops the fine-tune from the queue (one already running finishes "
-                      "unseen)."):
-        studies.pool().cancel(job.id)
-        st.session_state.pop(JOB, None)
-        st.session_state[DONE] = ("error", "The fine-tune was cancelled.")
-        st.rerun(scope="app")
+def _problem(text: str) -> None:
+    st.session_state[DONE] = ("error", text)
+
+
+TUNE = PoolJob("_draw_tune_job", "fine-tune", wait_s=30.0, cancel_key="draw_tune_cancel",
+               running="Fine-tuning in a worker, then checking it on digits it did not train "
+                       "on ...", icon=":material/school:", collect=_collect, problem=_problem)
 
 
 def _how(held: dict) -> str:
