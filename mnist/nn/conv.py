@@ -26,7 +26,7 @@ import numpy as np
 
 from mnist.errors import ConfigError
 from mnist.nn.blas import Gemm
-from mnist.nn.im2col import InputGrad, im2col, nchw, nhwc
+from mnist.nn.im2col import InputGrad, even_chunks, im2col, nchw, nhwc
 from mnist.nn.layers import INITS, Layer, _kept, _view
 from mnist.nn.winograd import Winograd
 
@@ -243,11 +243,10 @@ class _Buffers:
         self.k, self.C, self.dtype = k, C, dt
         K = k * k * C
         self.tap_major = C == 1
-        # chunks as even as they come; none for one channel, whose k*k numbers per pixel
-        # cost as much to copy again in backward as the cache saves
-        parts = 1 if self.tap_major else -(-N * Ho * Wo * (K + 1) * dt.itemsize // CHUNK_BYTES)
-        self.per = max(1, -(-N // max(parts, 1)))
-        self.chunks = [(c0, min(self.per, N - c0)) for c0 in range(0, N, self.per)]
+        # no chunks for one channel, whose k*k numbers per pixel cost as much to copy again
+        # in backward as the cache saves
+        image_bytes = 0 if self.tap_major else Ho * Wo * (K + 1) * dt.itemsize
+        self.per, self.chunks = even_chunks(N, image_bytes, CHUNK_BYTES)
         self.to_input = None  # the dL/dx products, made by the first backward needing them
         self.dx = None
         self._dW = (None, None)  # (delta's address and strides, the dW products bound to it)

@@ -35,6 +35,14 @@ def nchw(y: np.ndarray) -> np.ndarray:
     return y.transpose(0, 3, 1, 2)
 
 
+def even_chunks(n: int, image_bytes: int, budget: int) -> tuple[int, list[tuple[int, int]]]:
+    """(images per chunk, [(first image, count)]) of a pass over n images in chunks whose
+    working set (`image_bytes` each) stays under `budget` bytes, as even as they come."""
+    parts = max(1, -(-n * image_bytes // budget))
+    per = max(1, -(-n // parts))
+    return per, [(c0, min(per, n - c0)) for c0 in range(0, n, per)]
+
+
 def copy_runs(dst: np.ndarray, src: np.ndarray) -> None:
     """dst[...] = src. When the last axis is contiguous in both, each row of it moves as one
     opaque block (a void dtype): one memcpy per row instead of a loop over its numbers,

@@ -33,6 +33,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from mnist.nn.im2col import even_chunks
+
 # The interpolation points of each input-tile size a (plus the point at infinity): small
 # integers keep the transforms' entries small, so float32 loses little.
 POINTS = {4: (0, 1, -1), 6: (0, 1, -1, 2, -2)}
@@ -110,10 +112,9 @@ class Winograd:
         self.lo = lo
         # the padded input, zeros around the image and wherever the last tiles overhang
         self.xp = np.zeros((N, Ty * m + k - 1, Tx * m + k - 1, C), dt)
-        tile_bytes = a * a * Ty * Tx * max(C, O) * dt.itemsize
-        parts = max(1, -(-N * tile_bytes // CHUNK_BYTES))
-        per = self.per = max(1, -(-N // parts))
-        self.chunks = [(c0, min(per, N - c0)) for c0 in range(0, N, per)]
+        image_bytes = a * a * Ty * Tx * max(C, O) * dt.itemsize  # its transformed tiles
+        per, self.chunks = even_chunks(N, image_bytes, CHUNK_BYTES)
+        self.per = per
         T = per * Ty * Tx
         self.tiles = np.empty((a, a, per, Ty, Tx, C), dt)  # input tiles, then dL/d(tiles)
         self.half = np.empty(a * a * T * max(C, O), dt)  # after one axis's transform
