@@ -1,12 +1,14 @@
-"""Shared by the app-shell, Home, Dataset and Train page tests: AppTest runners and small
-in-memory data files (CSV, IDX) built from the bundled MNIST."""
+"""Shared by the page tests: AppTest runners, small in-memory data files (CSV, IDX) built
+from the bundled MNIST, and a worker pool kept busy by other users' runs."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,31 @@ import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
+
+
+@contextlib.contextmanager
+def busy_pool(wait: float = 120):
+    """Every worker of the server's pool (ui.studies) busy, for the duration, with another
+    user's long run that has started (each has its first record); they stop at the end.
+    Yields those runs."""
+    from mnist.engine.job import start_job
+    from ui import studies
+
+    pool = studies.pool()
+    others = [start_job(mnist.TrainConfig(hidden=(8,), epochs=500, subset=2000, batch_size=16),
+                        name=f"other {i}", owner=f"other-{i}", pool=pool)
+              for i in range(pool.size)]
+    try:
+        deadline = time.time() + wait
+        while not all(o.records for o in others) and time.time() < deadline:
+            time.sleep(0.05)
+        assert all(o.status == "running" for o in others)
+        yield others
+    finally:
+        for o in others:
+            o.stop()
+        for o in others:
+            o.wait(wait)
 
 
 def page(name: str) -> AppTest:

@@ -4,28 +4,16 @@ button waits, and Cancel takes it out (no model is added)."""
 
 from __future__ import annotations
 
-import time
-
-import mnist
 import mnist.analysis as an
+from tests.app_helpers import busy_pool
 from tests.pages.test_page_draw import _app
-
-WAIT = 120
 
 
 def test_a_fine_tune_waits_for_a_busy_pool_and_can_be_cancelled():
-    from mnist.engine.job import start_job
     from ui import studies
 
     pool = studies.pool()
-    others = [start_job(mnist.TrainConfig(hidden=(8,), epochs=500, subset=2000, batch_size=16),
-                        name=f"other {i}", owner=f"other-{i}", pool=pool)
-              for i in range(pool.size)]
-    try:
-        deadline = time.time() + WAIT
-        while not all(o.records for o in others) and time.time() < deadline:
-            time.sleep(0.05)
-        assert all(o.status == "running" for o in others)
+    with busy_pool() as others:
         at = _app()
         at.session_state["draw_test_drawing"] = an.synthetic_drawing("7")
         at.run()
@@ -44,8 +32,3 @@ def test_a_fine_tune_waits_for_a_busy_pool_and_can_be_cancelled():
         assert len(at.session_state["models"]) == n_models
         assert pool.position(job.id) is None and job.status == "queued"  # never started
         assert all(o.status == "running" for o in others)  # theirs go on
-    finally:
-        for o in others:
-            o.stop()
-        for o in others:
-            o.wait(WAIT)

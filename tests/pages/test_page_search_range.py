@@ -4,15 +4,12 @@ users' runs it waits its turn, shows its place in the queue, and Cancel takes it
 
 from __future__ import annotations
 
-import time
-
 from streamlit.testing.v1 import AppTest
 
-import mnist
+from tests.app_helpers import busy_pool
 from tests.page_helpers import ROOT
 
 PAGE = str(ROOT / "pages" / "search.py")
-WAIT = 120
 
 
 def _page() -> AppTest:
@@ -41,18 +38,10 @@ def test_the_range_test_runs_in_a_worker_and_its_result_is_drawn():
 
 
 def test_the_range_test_waits_for_a_busy_pool_and_can_be_cancelled():
-    from mnist.engine.job import start_job
     from ui import studies
 
     pool = studies.pool()
-    others = [start_job(mnist.TrainConfig(hidden=(8,), epochs=500, subset=2000, batch_size=16),
-                        name=f"other {i}", owner=f"other-{i}", pool=pool)
-              for i in range(pool.size)]
-    try:
-        deadline = time.time() + WAIT
-        while not all(o.records for o in others) and time.time() < deadline:
-            time.sleep(0.05)
-        assert all(o.status == "running" for o in others)
+    with busy_pool() as others:
         at = _page()
         at.button(key="_sr_lrfind").click().run()
         assert not at.exception, [e.value for e in at.exception]
@@ -67,8 +56,3 @@ def test_the_range_test_waits_for_a_busy_pool_and_can_be_cancelled():
         assert any("cancelled" in e.value for e in at.error)
         assert pool.position(job.id) is None and job.status == "queued"  # never started
         assert all(o.status == "running" for o in others)  # theirs go on
-    finally:
-        for o in others:
-            o.stop()
-        for o in others:
-            o.wait(WAIT)

@@ -13,14 +13,13 @@ import numpy as np
 import mnist
 import mnist.training.presets
 from mnist.training.live import lr_changes
-from tests.app_helpers import errors, figures, no_exception, page
+from tests.app_helpers import busy_pool, errors, figures, no_exception, page
 
 WAIT = 120  # seconds a background run may take on a busy machine
 
 
 def _fill(at, **values):
     for key, v in values.items():
-        w = at.session_state  # the form's widgets are keyed tr_*
         kind = {"tr_hidden": "text_input", "tr_full_batch": "checkbox",
                 "tr_optimizer": "selectbox", "tr_init": "selectbox"}.get(key, "number_input")
         getattr(at, kind)(key=key).set_value(v)
@@ -219,18 +218,7 @@ def test_a_run_waits_its_turn_when_the_workers_are_busy_and_can_be_cancelled():
     """Runs of every session share the server's worker pool: with every worker busy with
     other users' runs, Start queues the run and the page shows its place; Cancel takes it
     out of the queue (it never starts, adds no model) and the others go on."""
-    from mnist.engine.job import start_job
-    from ui import studies
-
-    pool = studies.pool()
-    others = [start_job(mnist.TrainConfig(hidden=(8,), epochs=500, subset=2000, batch_size=16),
-                        name=f"other {i}", owner=f"other-{i}", pool=pool)
-              for i in range(pool.size)]
-    try:
-        deadline = time.time() + WAIT
-        while not all(o.records for o in others) and time.time() < deadline:
-            time.sleep(0.05)
-        assert all(o.status == "running" for o in others)
+    with busy_pool() as others:
         at = page("train").run()
         n_models = len(at.session_state["models"])
         _fill(at, tr_hidden="16", tr_subset=500, tr_epochs=1)
@@ -246,11 +234,6 @@ def test_a_run_waits_its_turn_when_the_workers_are_busy_and_can_be_cancelled():
         assert any("Cancelled before it started" in i.value for i in at.info)
         assert len(at.session_state["models"]) == n_models
         assert all(o.status == "running" for o in others)  # theirs go on
-    finally:
-        for o in others:
-            o.stop()
-        for o in others:
-            o.wait(WAIT)
 
 
 def test_a_diverged_run_says_the_same_epoch_in_the_bar_the_message_and_the_chart():
