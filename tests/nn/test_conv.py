@@ -83,11 +83,16 @@ def test_conv_forward_matches_the_loops(C, O, k, padding, H, W):
     (3, 2, 2, "same", 4, 5), (2, 2, 4, "valid", 6, 5),
 ])
 def test_conv_gradients(C, O, k, padding, H, W):
-    rng = np.random.default_rng(3)
-    layer = conv(C, O, k, padding)
-    x = rng.normal(size=(2, C, H, W))
+    check_gradients(conv(C, O, k, padding), H, W)
+
+
+def check_gradients(layer, H, W, seed=3):
+    """The float64 layer's backward against central differences: dW, db and dx of
+    L = sum(w * y) (so dL/dy = w) for a random x (2, C, H, W). Returns (x, w, dx)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, layer.in_channels, H, W))
     Ho, Wo = layer.output_shape(H, W)
-    w = rng.normal(size=(2, O, Ho, Wo))  # L = sum(w * y) so dL/dy = w
+    w = rng.normal(size=(2, layer.out_channels, Ho, Wo))
 
     def loss():
         return float(np.sum(w * layer.forward(x, training=True)))
@@ -98,6 +103,7 @@ def test_conv_gradients(C, O, k, padding, H, W):
     assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
     assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
     assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+    return x, w, dx
 
 
 def test_conv_input_gradient_without_blas(monkeypatch):

@@ -16,8 +16,8 @@ import mnist.nn.conv as conv_module
 import mnist.nn.winograd as winograd_module
 from mnist.nn.conv import Conv2D
 from mnist.nn.winograd import Winograd, transforms
-from tests.gradcheck import numeric_grad, rel_error
-from tests.nn.test_conv import conv, conv_loops
+from tests.gradcheck import rel_error
+from tests.nn.test_conv import check_gradients, conv, conv_loops
 
 
 @pytest.fixture(params=[2, 4], ids=["3x3-on-2x2", "3x3-on-4x4"])
@@ -89,21 +89,9 @@ def test_forward_matches_the_loops(winograd_everywhere, C, O, k, padding, H, W):
 
 @pytest.mark.parametrize("C,O,k,padding,H,W", SHAPES)
 def test_gradients_match_central_differences(winograd_everywhere, C, O, k, padding, H, W):
-    rng = np.random.default_rng(3)
     layer = conv(C, O, k, padding)
-    x = rng.normal(size=(2, C, H, W))
-    Ho, Wo = layer.output_shape(H, W)
-    w = rng.normal(size=(2, O, Ho, Wo))  # L = sum(w * y) so dL/dy = w
-
-    def loss():
-        return float(np.sum(w * layer.forward(x, training=True)))
-
-    assert on_winograd(layer, x)
-    dx = layer.backward(w.copy())
-    assert dx.shape == x.shape
-    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
-    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
-    assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+    x, w, dx = check_gradients(layer, H, W)
+    assert isinstance(layer._ws, Winograd)
     assert np.allclose(layer.input_grad(w.copy(), x), dx, rtol=1e-10, atol=1e-12)
 
 
