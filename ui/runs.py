@@ -37,9 +37,13 @@ def _reopen(study_id: str) -> EngineJob | None:
     except EngineError:  # not a run of this server's storage: the link is stale
         st.query_params.pop(URL_KEY, None)
         return None
-    job.collected = False
-    job.data_token = data_token()
-    job.resumed_from = None
+    return _tracked(job, resumed_from=None)
+
+
+def _tracked(job: EngineJob, resumed_from: str | None) -> EngineJob:
+    """The job with what this session keeps about it: whether its model has joined the
+    session yet, the data it is scored on, the model it resumed."""
+    job.collected, job.data_token, job.resumed_from = False, data_token(), resumed_from
     return job
 
 
@@ -65,9 +69,7 @@ def start_training(cfg: TrainConfig, resume: session.ModelEntry | None = None) -
     idle = pool.has_free_worker()
     job = start_job(cfg, name=name, model=model, train_set=train, data=studies.data_key(),
                     owner=studies.owner(), pool=pool, storage=studies.storage())
-    job.resumed_from = resume.name if resume is not None else None
-    job.collected = False
-    job.data_token = data_token()
+    _tracked(job, resumed_from=resume.name if resume is not None else None)
     st.session_state["_run_counter"] = n
     st.session_state[JOB_KEY] = job
     st.query_params[URL_KEY] = job.id
