@@ -1,7 +1,7 @@
 """Where a conv net's training step goes: each layer's forward and backward, one BLAS thread.
 
 The net's layers run in the order a training pass runs them (`mnist.nn.model.run_order`: a
-ReLU before a max pool runs after it), on random pixels, `--steps` times after a warm-up,
+ReLU before a max pool runs after it, a conv and its pool as one PooledConv), on random pixels, `--steps` times after a warm-up,
 each call timed on its own; one JSON line per layer (mean ms per step), then the whole step.
 Timing each call moves cache effects from one layer to the next; the step total comes close
 to bench_train.py's for the same net and batch (9.4 ms for the small net at batch 128).

@@ -26,7 +26,7 @@ import numpy as np
 
 from mnist.errors import ConfigError
 from mnist.nn.blas import Gemm
-from mnist.nn.im2col import InputGrad, even_chunks, im2col, nchw, nhwc
+from mnist.nn.im2col import InputGrad, even_chunks, PlacesIm2col, im2col, nchw, nhwc
 from mnist.nn.layers import INITS, Layer, _kept, _view
 from mnist.nn.winograd import Winograd
 
@@ -96,6 +96,7 @@ class Conv2D(Layer):
         self.b = b
         self._ws = None  # training buffers for the last batch shape
         self._saved = None  # those buffers once a training forward filled them
+        self.pooled = None  # the PooledConv running it with the pool after it (run_order)
 
     def _views(self):
         k, C, O = self.kernel, self.in_channels, self.out_channels
@@ -113,7 +114,7 @@ class Conv2D(Layer):
         state = self.__dict__.copy()
         for key in ("_W", "_b", "_dW", "_db"):
             del state[key]
-        state["_ws"] = state["_saved"] = None
+        state["_ws"] = state["_saved"] = state["pooled"] = None
         return state
 
     def __setstate__(self, state):
@@ -148,26 +149,43 @@ class Conv2D(Layer):
             ws = self._buffers(N, H, W, keep=False)
         if isinstance(ws, Winograd):
             return nchw(ws.forward(x, self.Wb))
+        self.convolve(x, ws)
+        return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
+
+    def _buffers(self, N: int, H: int, W: int, keep: bool):
+        """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
+        m = self.winograd_tile(H, W)
+        if m:
+            Ho, Wo = self.output_shape(H, W)
+            return Winograd(m, self.kernel, self.in_channels, self.out_channels, N, H, W,
+                            self.pad[0], Ho, Wo, self.Wb.dtype, keep=keep)
+        return _Buffers(self, N, H, W)
+
+    def winograd_tile(self, H: int, W: int) -> int:
+        """The output tile Winograd's algorithm runs on an H x W input with, or 0 for im2col."""
+        m, fewest = WINOGRAD.get(self.kernel, (0, 0))
+        Ho, Wo = self.output_shape(H, W)
+        covered = m and -(-Ho // m) * m * -(-Wo // m) * m  # the output the tiles compute
+        if m and self.in_channels >= fewest and covered <= WINOGRAD_OVERHANG * Ho * Wo:
+            return m
+        return 0
+
+    def convolve(self, x: np.ndarray, ws: _Buffers, each_chunk=None) -> None:
+        """ws.y (N*ws.pix, O) = the convolution of x (N, H, W, C), in ws's pixel order
+        (N*Ho*Wo pixels unless grouped by pooling place); `each_chunk(c0, n, y)` runs after
+        each chunk's products, while its outputs y are still in cache."""
         lo = self.pad[0]
+        N, H, W, Ho, Wo = ws.shape
         ws.xp[:, lo:lo + H, lo:lo + W] = x  # the zero border stays from allocation
         ws.kept = None
-        pix = Ho * Wo
+        pix = ws.pix
         step = max(1, len(ws.y)) if ws.tap_major else ws.slice_rows()  # SLICE_BYTES
         for c0, n in ws.chunks:  # (n*Ho*Wo, O) = [patches, 1] @ [W; b]
             P, y = ws.patches(c0, n), ws.y[c0 * pix:(c0 + n) * pix]
             for s in range(0, len(y), step):
                 np.matmul(P[s:s + step], self.Wb, out=y[s:s + step])
-        return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
-
-    def _buffers(self, N: int, H: int, W: int, keep: bool):
-        """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
-        m, fewest = WINOGRAD.get(self.kernel, (0, 0))
-        Ho, Wo = self.output_shape(H, W)
-        covered = m and -(-Ho // m) * m * -(-Wo // m) * m  # the output the tiles compute
-        if m and self.in_channels >= fewest and covered <= WINOGRAD_OVERHANG * Ho * Wo:
-            return Winograd(m, self.kernel, self.in_channels, self.out_channels, N, H, W,
-                            self.pad[0], Ho, Wo, self.Wb.dtype, keep=keep)
-        return _Buffers(self, N, H, W)
+            if each_chunk is not None:
+                each_chunk(c0, n, y)
 
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
         ws, self._saved = _kept(self._saved, self), None
@@ -175,16 +193,25 @@ class Conv2D(Layer):
             dx = ws.backward(nhwc(delta), self.Wb, self.dWb, self.need_dx)
             return None if dx is None else nchw(dx)
         d = nhwc(delta).reshape(-1, self.out_channels)  # (M, O); copies unless NHWC memory
-        N, H, W, Ho, Wo = ws.shape
-        pix = Ho * Wo
+        return self.backprop(ws, d)
+
+    def backprop(self, ws: _Buffers, d: np.ndarray, each_chunk=None) -> np.ndarray | None:
+        """dW, db from d = dL/dy (N*ws.pix, O) in ws's pixel order; returns dL/dx as (N,
+        C, H, W) (None without need_dx). `each_chunk(c0, n, d_rows)` runs first for each
+        chunk and may write its rows of d."""
+        N = ws.shape[0]
+        pix = ws.pix
         if N == 0:
             self.dWb[...] = 0
         products = ws.dW_products(d, self.dWb)
         # the last chunk's patches are still in cols from forward: start there
         for t, (c0, n) in enumerate(reversed(ws.chunks)):
+            rows = d[c0 * pix:(c0 + n) * pix]
+            if each_chunk is not None:
+                each_chunk(c0, n, rows)
             products[c0](1.0 if t else 0.0)  # [dW; db] += [patches, 1]^T delta
             if self.need_dx:
-                self._dx_chunk(ws, c0, d[c0 * pix:(c0 + n) * pix])
+                self._dx_chunk(ws, c0, rows)
         if not self.need_dx:
             return None
         return nchw(ws.dx_buffer())
@@ -200,13 +227,13 @@ class Conv2D(Layer):
         return nchw(ws.dx_buffer())
 
     def _dx_chunk(self, ws, c0, d):
-        """dL/dx of images c0.. into ws's dx, from their d = dL/dy (n*Ho*Wo, O)."""
+        """dL/dx of images c0.. into ws's dx, from their d = dL/dy (n*ws.pix, O)."""
         N, H, W, Ho, Wo = ws.shape
         if ws.to_input is None:
             ws.to_input = InputGrad(self.Wb, self.kernel, self.in_channels, ws.per, H, W,
                                     self.pad[0], Ho, Wo)
-        n = len(d) // (Ho * Wo)
-        ws.dx_buffer()[c0:c0 + n] = ws.to_input(d.reshape(n, Ho, Wo, self.out_channels))
+        n = len(d) // ws.pix
+        ws.dx_buffer()[c0:c0 + n] = ws.to_input(ws.pixels(d, n))
 
 
 # Images per chunk of a pass: their patches (k*k copies of the input) stay under this many
@@ -233,7 +260,8 @@ class _Buffers:
     mnist/nn/im2col.py).
     """
 
-    def __init__(self, conv: Conv2D, N: int, H: int, W: int, forward: bool = True):
+    def __init__(self, conv: Conv2D, N: int, H: int, W: int, forward: bool = True,
+                 s: int = 1):
         k, C, O = conv.kernel, conv.in_channels, conv.out_channels
         lo, hi = conv.pad
         Ho, Wo = conv.output_shape(H, W)
@@ -243,9 +271,17 @@ class _Buffers:
         self.k, self.C, self.dtype = k, C, dt
         K = k * k * C
         self.tap_major = C == 1
+        # The pixels' order: (n, h, w), or with s > 1 grouped by place in s x s pooling
+        # windows, each place a grid of Ho/s rows of `grid_w` pixels, the last `junk` of
+        # them junk for tap-major patches (im2col_places), so each image's are contiguous.
+        self.s = s
+        self.junk = (k + s - 2) // s if self.tap_major and s > 1 else 0
+        self.grid_w = Wo // s + self.junk
+        self.pix = Ho * Wo if s == 1 else s * s * (Ho // s) * self.grid_w  # rows per image
         # no chunks for one channel, whose k*k numbers per pixel cost as much to copy again
-        # in backward as the cache saves
-        image_bytes = 0 if self.tap_major else Ho * Wo * (K + 1) * dt.itemsize
+        # in backward as the cache saves (and cutting them is no faster, even where a
+        # PooledConv pools each chunk's outputs in cache)
+        image_bytes = 0 if self.tap_major else self.pix * (K + 1) * dt.itemsize
         self.per, self.chunks = even_chunks(N, image_bytes, CHUNK_BYTES)
         self.to_input = None  # the dL/dx products, made by the first backward needing them
         self.dx = None
@@ -253,23 +289,28 @@ class _Buffers:
         if not forward:
             return
         self.xp = np.zeros((N, H + lo + hi, W + lo + hi, C), dtype=dt)
-        M = self.per * Ho * Wo
+        if self.junk:
+            self.places = PlacesIm2col(N, *self.xp.shape[1:3], k, s, dt)
+        M = self.per * self.pix
         if self.tap_major:
             self.cols = np.empty((K + 1, M), dtype=dt)
             self.cols[K] = 1
         else:
             self.cols = np.empty((M, K + 1), dtype=dt)
             self.cols[:, K] = 1
-        self.y = np.empty((N * Ho * Wo, O), dtype=dt)
+        self.y = np.empty((N * self.pix, O), dtype=dt)
         self.kept = None  # which chunk's patches are in cols
 
     def patches(self, c0: int, n: int, fill: bool = True) -> np.ndarray:
         """[patches, 1] (n*H'*W', k*k*C + 1) of images c0..c0+n: a view of cols, filled
         (with `fill`) unless it holds them already."""
-        M = n * self.shape[3] * self.shape[4]
+        M = n * self.pix
         cols = self.cols[:, :M] if self.tap_major else self.cols[:M]
         if fill and self.kept != (c0, n):
-            im2col(self.xp[c0:c0 + n], self.k, cols, self.tap_major)
+            if self.junk:
+                self.places(self.xp, cols, c0, n)
+            else:
+                im2col(self.xp[c0:c0 + n], self.k, cols, self.tap_major, self.s)
             self.kept = (c0, n)
         return cols.T if self.tap_major else cols
 
@@ -278,18 +319,27 @@ class _Buffers:
         is the same array from one batch to the next (the layer above reuses its buffers)."""
         key = (d.__array_interface__["data"][0], d.shape, d.strides)
         if self._dW[0] != key:
-            pix = self.shape[3] * self.shape[4]
+            pix = self.pix
             self._dW = key, {c0: _Chunk(self, c0, n, d[c0 * pix:(c0 + n) * pix], dWb)
                              for c0, n in self.chunks}
         return self._dW[1]
 
     def slice_rows(self) -> int:
         """Pixels per slice of a product over patches (SLICE_BYTES)."""
-        N, _, _, Ho, Wo = self.shape
         K = self.k * self.k * self.C + 1
         if K > SLICE_MAX_K:
-            return max(1, N * Ho * Wo)  # whole
+            return max(1, self.shape[0] * self.pix)  # whole
         return max(1, MIN_SLICE_ROWS, SLICE_BYTES // (K * self.dtype.itemsize))
+
+    def pixels(self, rows: np.ndarray, n: int) -> np.ndarray:
+        """rows (n*pix, ...) of n images as pixels: (n, Ho, Wo, ...), or grouped by place
+        (s, s, n, Ho/s, Wo/s, ...), junk cut off (a view)."""
+        _, _, _, Ho, Wo = self.shape
+        s = self.s
+        if s == 1:
+            return rows.reshape(n, Ho, Wo, *rows.shape[1:])
+        grid = rows.reshape(s, s, n, Ho // s, self.grid_w, *rows.shape[1:])
+        return grid[:, :, :, :, :Wo // s]
 
     def dx_buffer(self) -> np.ndarray:
         """The (N, H, W, C) buffer dL/dx goes into."""

@@ -56,29 +56,88 @@ def copy_runs(dst: np.ndarray, src: np.ndarray) -> None:
         np.copyto(dst, src)
 
 
-def im2col(xp: np.ndarray, k: int, cols: np.ndarray, tap_major: bool) -> None:
+def im2col(xp: np.ndarray, k: int, cols: np.ndarray, tap_major: bool, s: int = 1) -> None:
     """Every k x k window of `xp` (N, Hp, Wp, C) into `cols`.
 
     Pixel-major `cols` is (N*H'*W', k*k*C (+ extra columns left alone)), a row per output
     pixel in (i, j, c) order; tap-major (C == 1) is (k*k (+ extra rows), N*H'*W').
+    The pixels come in (n, h, w) order, or with `s` > 1 (s dividing H' and W') grouped by
+    their place in an s x s pooling window: (p, q, n, h // s, w // s) for h % s = p,
+    w % s = q, so that each of the s*s places is one contiguous block (mnist/nn/convpool.py).
     """
     N, Hp, Wp, C = xp.shape
     Ho, Wo = Hp - k + 1, Wp - k + 1
+    Hs, Ws = Ho // s, Wo // s
+    places = [(p, q) for p in range(s) for q in range(s)]
     if tap_major:
-        taps = cols[:k * k].reshape((k, k, N, Ho, Wo), copy=False)
+        taps = cols[:k * k].reshape((k, k, s, s, N, Hs, Ws), copy=False)
         for i in range(k):
             for j in range(k):
-                taps[i, j] = xp[:, i:i + Ho, j:j + Wo, 0]
+                for p, q in places:
+                    taps[i, j, p, q] = xp[:, i + p::s, j + q::s, 0][:, :Hs, :Ws]
         return
     rows = _window_rows(xp, k) if xp.dtype == cols.dtype else None
     if rows is None:  # another dtype, or (w, c) not adjacent in memory: number by number
-        patches = cols[:, :k * k * C].reshape((N, Ho, Wo, k, k, C), copy=False)
+        patches = cols[:, :k * k * C].reshape((s, s, N, Hs, Ws, k, k, C), copy=False)
         window = sliding_window_view(xp, (k, k), axis=(1, 2))  # (N, Ho, Wo, C, k, k)
-        np.copyto(patches, window.transpose(0, 1, 2, 4, 5, 3))
+        for p, q in places:
+            np.copyto(patches[p, q], window[:, p::s, q::s].transpose(0, 1, 2, 4, 5, 3))
         return
     for i in range(k):  # kernel row i of every window: one k*C block per output pixel
         block = cols[:, i * k * C:(i + 1) * k * C].view(rows.dtype)[:, 0]  # (M,)
-        np.copyto(block.reshape(N, Ho, Wo), rows[:, i:i + Ho, :Wo])
+        block = block.reshape(s, s, N, Hs, Ws)
+        for p, q in places:
+            np.copyto(block[p, q], rows[:, i + p::s, q::s][:, :Hs, :Ws])
+
+
+class PlacesIm2col:
+    """Tap-major im2col (one channel) with the pixels grouped by place in s x s pooling
+    windows: what `im2col(xp, k, cols, True, s)` writes, fast, on a wider grid.
+
+    Grouped naively, each tap of each place reads every s-th input pixel: short strided
+    runs. Here the padded input is first split by row and column mod s into `planes`
+    (s, s, N, Hq, Wq), Hq = Ho/s + e, Wq = Wo/s + e, e = (k + s - 2) // s (a flat buffer
+    with Wq numbers of slack). Tap (i, j) of place (p, q) is then plane ((i+p) % s,
+    (j+q) % s) shifted by ((i+p) // s, (j+q) // s), and if each place's output grid is Wq
+    pixels wide instead of Wo/s, one run of (Ho/s)*Wq numbers per image: its last e columns
+    read past the row's end (junk, to be ignored; their gradient must be zero). `cols` is
+    then (k*k (+ extra rows), N*s*s*(Ho/s)*Wq) in (p, q, n, h // s, column) order. The
+    k*k*s*s source views are made once (each costs as much to make as to copy).
+    """
+
+    def __init__(self, N: int, Hp: int, Wp: int, k: int, s: int, dtype):
+        self.k, self.s = k, s
+        Hs, Ws = (Hp - k + 1) // s, (Wp - k + 1) // s
+        e = (k + s - 2) // s
+        Hq, Wq = Hs + e, Ws + e
+        self.width = Wq  # each place's grid: Hs rows of Wq pixels, the last e junk
+        size = N * Hq * Wq
+        self.planes = np.zeros(s * s * size + Wq, dtype)  # the zeros past the input stay
+        self.grid = self.planes[:s * s * size].reshape(s, s, N, Hq, Wq)
+        it = self.planes.itemsize
+        self.sources = []  # (i, j, p, q, the (N, Hs*Wq) view of the planes it reads)
+        for i in range(k):
+            for j in range(k):
+                for p in range(s):
+                    for q in range(s):
+                        a, b = i + p, j + q
+                        start = ((a % s) * s + b % s) * size + (a // s) * Wq + b // s
+                        view = as_strided(self.planes[start:], shape=(N, Hs * Wq),
+                                          strides=(Hq * Wq * it, it))
+                        self.sources.append((i, j, p, q, view))
+
+    def __call__(self, xp: np.ndarray, cols: np.ndarray, c0: int, n: int) -> None:
+        """cols (k*k (+ extra rows), n*s*s*(Ho/s)*Wq) = the patches of images c0..c0+n of
+        xp (N, Hp, Wp, 1), the padded input of the batch bound."""
+        s, k = self.s, self.k
+        _, _, _, Hq, Wq = self.grid.shape
+        for a in range(s):
+            for b in range(s):
+                src = xp[c0:c0 + n, a::s, b::s, 0][:, :Hq, :Wq]
+                self.grid[a, b, c0:c0 + n, :src.shape[1], :src.shape[2]] = src
+        taps = cols[:k * k].reshape((k, k, s, s, n, -1), copy=False)
+        for i, j, p, q, view in self.sources:
+            taps[i, j, p, q] = view[c0:c0 + n]
 
 
 class _Interface:
@@ -148,13 +207,21 @@ class InputGrad:
 
     def __call__(self, d: np.ndarray) -> np.ndarray:
         """d (n, Ho, Wo, O), n up to the images bound -> dL/dx (n, H, W, C), a view of a
-        reused buffer. Images past n keep stale numbers: no needed row reads them."""
-        n = len(d)
+        reused buffer. Images past n keep stale numbers: no needed row reads them.
+        d may also come grouped by place in s x s pooling windows, (s, s, n, Ho/s, Wo/s, O)
+        (im2col's order with s)."""
         _, H, W, Ho, Wo = self.shape
         k, P = self.k, self.P
         Wk = self.Wb[:-1].reshape(k, k, self.C, self.O)  # rows (i, j, c) of Wb
         np.copyto(self.V.reshape(k, k, self.O, self.C), Wk[::-1, ::-1].transpose(0, 1, 3, 2))
-        self.grid[:n, P:P + Ho, P:P + Wo] = d
+        if d.ndim == 6:
+            s, n = d.shape[0], d.shape[2]
+            for p in range(s):
+                for q in range(s):
+                    copy_runs(self.grid[:n, P + p:P + Ho:s, P + q:P + Wo:s], d[p, q])
+        else:
+            n = len(d)
+            self.grid[:n, P:P + Ho, P:P + Wo] = d
         m = self._rows(n)
         for i, product in self.products:
             product(1.0, 1.0 if i else 0.0, m=m)  # kernel row 0 starts every output row

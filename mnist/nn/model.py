@@ -15,9 +15,9 @@ nothing on the layers: the bundled model answers every session at once. `forward
 also records each layer's input and output (pre- and post-activations), and `input_grad`
 backpropagates through such a record to the pixels (saliency) without touching the layers.
 
-Nothing here knows the layer types beyond building them (mnist/nn/spec.py) and one swap in
-the order passes run them (`run_order`): parameters, state_dict, gradients and weight decay go
-through the layer protocol (mnist/nn/layers.py `Layer`).
+Nothing here knows the layer types beyond building them (mnist/nn/spec.py) and the order
+passes run them in (`run_order`: one swap, one fusion): parameters, state_dict, gradients and
+weight decay go through the layer protocol (mnist/nn/layers.py `Layer`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import numpy as np
 from mnist.nn.layers import INITS, Activation, Dense
 from mnist.nn.activations import ACTIVATIONS
 from mnist.nn.losses import LOSSES
+from mnist.nn.conv import Conv2D
+from mnist.nn.convpool import PooledConv
 from mnist.nn.pool import MaxPool2D
 from mnist.nn.spec import IMAGE, N_CLASSES, build_layers, canonical, dense_units, is_dense, \
     layer_shapes, working_floats
@@ -299,18 +301,35 @@ def _pack(layers: list, dtype) -> None:
 
 
 def run_order(layers: list) -> list:
-    """The layers in the order a pass runs them: a ReLU right before a max pool runs after it.
+    """The layers in the order a pass runs them: a ReLU right before a max pool runs after it,
+    and a convolution then meeting its pool runs with it as one `PooledConv`.
 
     max(relu(z)) = relu(max(z)) exactly, and the gradients are the same (a window whose
     maximum is <= 0 passes back zeros either way), but a 2x2 pool leaves the ReLU a quarter
-    of the numbers. Traces keep the layers' own order (feature maps after the activation).
+    of the numbers. The fused pair computes what the two layers compute, faster
+    (mnist/nn/convpool.py). Traces keep the layers' own order (feature maps after the
+    activation).
     """
     order = list(layers)
     for i in range(len(order) - 1):
         if isinstance(order[i], Activation) and order[i].name == "relu" \
                 and isinstance(order[i + 1], MaxPool2D):
             order[i], order[i + 1] = order[i + 1], order[i]
+    i = 0
+    while i < len(order) - 1:
+        conv, pool = order[i], order[i + 1]
+        if isinstance(conv, Conv2D) and isinstance(pool, MaxPool2D):
+            order[i:i + 2] = [_pooled(conv, pool)]
+        i += 1
     return order
+
+
+def _pooled(conv: Conv2D, pool: MaxPool2D) -> PooledConv:
+    """The PooledConv of this pair, kept on the conv (it holds the training buffers)."""
+    fused = conv.pooled
+    if fused is None or fused.pool is not pool:
+        fused = conv.pooled = PooledConv(conv, pool)
+    return fused
 
 
 class MLP(Network):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mnist.nn.conv import Conv2D
 from mnist.nn.layers import Activation, Dense
+from mnist.nn.model import run_order
 from mnist.nn.pool import Flatten, MaxPool2D
 
 torch.set_num_threads(1)
@@ -93,7 +94,12 @@ def torch_cnn(layers, dtype):
     return net
 
 
-def forward_backward(layers, x, y):
+def forward_backward(layers, x, y, fused=False):
+    """Our layers' pass: in their own order, or (fused) in the order a network runs them,
+    the first conv and its pool as one PooledConv (mnist/nn/model.py run_order)."""
+    if fused:
+        layers = run_order(layers)
+        assert type(layers[0]).__name__ == "PooledConv"
     a = x
     for layer in layers:
         a = layer.forward(a, training=True)
@@ -108,8 +114,9 @@ def forward_backward(layers, x, y):
     return out, delta
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_small_cnn_forward_backward(dtype):
+def test_small_cnn_forward_backward(dtype, fused):
     rng = np.random.default_rng(1)
     layers = our_cnn(dtype, rng)
     net = torch_cnn(layers, dtype)
@@ -119,7 +126,7 @@ def test_small_cnn_forward_backward(dtype):
     xt = torch.from_numpy(x.copy()).requires_grad_()
     out_t = net(xt)
     F.cross_entropy(out_t, torch.from_numpy(y)).backward()
-    out, dx = forward_backward(layers, x, y)
+    out, dx = forward_backward(layers, x, y, fused)
     close(out, out_t, dtype)
     close(dx, xt.grad, dtype)
     theirs = [p.grad for p in net.parameters()]
@@ -129,7 +136,8 @@ def test_small_cnn_forward_backward(dtype):
         close(g, gt, dtype)
 
 
-def test_small_cnn_sgd_trajectory():
+@pytest.mark.parametrize("fused", [False, True])
+def test_small_cnn_sgd_trajectory(fused):
     """20 plain SGD steps on the same batches end at the same weights."""
     dtype = np.float64
     rng = np.random.default_rng(2)
@@ -139,7 +147,7 @@ def test_small_cnn_sgd_trajectory():
     for step in range(20):
         x = rng.random((8, 1, 16, 16))
         y = rng.integers(0, 10, 8)
-        forward_backward(layers, x, y)
+        forward_backward(layers, x, y, fused)
         for layer in layers:
             for p, g in layer.params():
                 p -= 0.1 * g

@@ -1,0 +1,265 @@
+"""PooledConv (mnist/nn/convpool.py): a Conv2D and the MaxPool2D after it in one pass, its
+pixels grouped by place in the pooling window, must compute what the two layers compute.
+
+References: the slow loops of tests/nn/test_conv.py, the two plain layers run one after the
+other, and central differences, in float64; im2col's grouped orders against the plain
+(n, h, w) order regrouped by hand.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+
+import mnist.nn.conv as conv_module
+from mnist.nn.conv import Conv2D
+from mnist.nn.convpool import PooledConv
+from mnist.nn.im2col import PlacesIm2col, im2col
+from mnist.nn.layers import Activation
+from mnist.nn.model import build_network, run_order
+from mnist.nn.pool import MaxPool2D
+from tests.gradcheck import numeric_grad, rel_error
+from tests.nn.test_conv import conv, conv_loops, pool_loops
+
+# (C, O, k, padding, H, pool): one channel (tap-major patches, a grid with junk columns)
+# with 3x3, 5x5 (two junk columns), even kernels and windows of 3; several channels
+# (pixel-major patches, no junk)
+CASES = [(1, 3, 3, "same", 8, 2), (1, 2, 5, "same", 8, 2), (1, 2, 2, "valid", 9, 2),
+         (1, 2, 4, "same", 6, 2), (1, 2, 3, "valid", 11, 3), (3, 4, 3, "same", 6, 2),
+         (2, 3, 2, "same", 6, 3), (2, 3, 3, "valid", 8, 2)]
+
+
+def plain(layer, pool, x, d):
+    """pool(conv(x)) and its backward through the two layers: (y, dx, dWb)."""
+    twin = copy.deepcopy(layer)
+    twin_pool = MaxPool2D(pool.size)
+    y = twin_pool.forward(twin.forward(x, training=True), training=True).copy()
+    dx = twin.backward(twin_pool.backward(d.copy()))
+    return y, None if dx is None else dx.copy(), twin.dWb.copy()
+
+
+def run_fused(fused, x, d):
+    y = fused.forward(x, training=True).copy()
+    dx = fused.backward(d.copy())
+    return y, None if dx is None else dx.copy(), fused.conv.dWb.copy()
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("C,O,k,padding,H,s", CASES)
+def test_it_computes_what_the_two_layers_compute(C, O, k, padding, H, s, need_dx):
+    layer = conv(C, O, k, padding)
+    layer.need_dx = need_dx
+    fused = PooledConv(layer, MaxPool2D(s))
+    assert fused.fuses(H, H)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, C, H, H))
+    Ho, _ = layer.output_shape(H, H)
+    d = rng.normal(size=(3, O, Ho // s, Ho // s))
+    y, dx, dWb = run_fused(fused, x, d)
+    y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
+    loops, _ = pool_loops(conv_loops(x, layer.W, layer.b, padding), s)
+    assert np.allclose(y, loops, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+    assert (dx is None) == (not need_dx)
+    if need_dx:
+        assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(fused.forward(x), y)  # inference: the same numbers
+
+
+@pytest.mark.parametrize("C,O,k,padding,H,s", CASES[:4] + CASES[5:6])
+def test_gradients_match_central_differences(C, O, k, padding, H, s):
+    layer = conv(C, O, k, padding, seed=4)
+    fused = PooledConv(layer, MaxPool2D(s))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, C, H, H))
+    Ho, _ = layer.output_shape(H, H)
+    w = rng.normal(size=(2, O, Ho // s, Ho // s))
+
+    def loss():
+        return float(np.sum(w * fused.forward(x, training=True)))
+
+    fused.forward(x, training=True)
+    dx = fused.backward(w.copy())
+    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
+    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
+    assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+
+
+@pytest.mark.parametrize("C,k", [(1, 3), (3, 3)])
+def test_ties_go_to_the_first_maximum_in_row_major_order(C, k):
+    """Small integers make ties in most windows: the gradient goes where MaxPool2D sends it."""
+    layer = conv(C, 2, k)
+    layer.W = np.random.default_rng(6).integers(-1, 2, size=layer.W.shape)
+    layer.b = 0
+    fused = PooledConv(layer, MaxPool2D(2))
+    x = np.random.default_rng(7).integers(0, 2, size=(4, C, 6, 6)).astype(float)
+    d = np.random.default_rng(8).normal(size=(4, 2, 3, 3))
+    y, dx, dWb = run_fused(fused, x, d)
+    windows = conv_loops(x, layer.W, layer.b, "same").reshape(4, 2, 3, 2, 3, 2)
+    tied = (windows == windows.max(axis=(3, 5), keepdims=True)).sum(axis=(3, 5)) > 1
+    assert tied.sum() >= 10  # many ties indeed (15 to 36 of 72 windows)
+    y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_passes_match(monkeypatch):
+    """Several channels run in chunks of images (CHUNK_BYTES): each chunk pooled and split
+    on its own, the last chunk's patches reused by backward."""
+    layer = conv(2, 3, 3)
+    fused = PooledConv(layer, MaxPool2D(2))
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(7, 2, 6, 6))
+    d = rng.normal(size=(7, 3, 3, 3))
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", int(2.5 * 36 * 19 * 8))
+    y, dx, dWb = run_fused(fused, x, d)
+    assert fused._ws.conv.chunks == [(0, 3), (3, 3), (6, 1)]
+    y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("C,O,k,H,s", [(16, 4, 3, 8, 2), (1, 2, 3, 7, 2), (2, 2, 3, 8, 3)])
+def test_what_it_cannot_fuse_runs_as_the_two_layers(C, O, k, H, s):
+    """Winograd's convolution (16 channels, 3x3) and windows that do not tile the output
+    (odd sizes) run the plain layers, with their numbers."""
+    layer = conv(C, O, k)
+    fused = PooledConv(layer, MaxPool2D(s))
+    assert not fused.fuses(H, H)
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, C, H, H))
+    d = rng.normal(size=(2, O, H // s, H // s))
+    y, dx, dWb = run_fused(fused, x, d)
+    y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
+    assert np.array_equal(y, y_ref) and np.array_equal(dx, dx_ref)
+    assert np.array_equal(dWb, dWb_ref)
+
+
+def test_inference_writes_nothing_and_backward_needs_a_training_pass():
+    layer = Conv2D(1, 3, 3, rng=0)
+    fused = PooledConv(layer, MaxPool2D(2))
+    x = np.random.default_rng(11).random((2, 1, 8, 8), dtype=np.float32)
+    before = dict(vars(fused)), dict(vars(layer))
+    y1, y2 = fused.forward(x), fused.forward(x)
+    assert not np.shares_memory(y1, y2) and np.array_equal(y1, y2)
+    assert (dict(vars(fused)), dict(vars(layer))) == before
+    with pytest.raises(RuntimeError, match="training=True"):
+        fused.backward(np.ones_like(y1))
+    fused.forward(x, training=True)
+    fused.backward(np.ones_like(y1))
+    with pytest.raises(RuntimeError, match="training=True"):  # once per training forward
+        fused.backward(np.ones_like(y1))
+
+
+def test_an_empty_batch_and_a_new_batch_size_go_through():
+    layer = conv(2, 3, 3)
+    fused = PooledConv(layer, MaxPool2D(2))
+    rng = np.random.default_rng(12)
+    for n in (5, 0, 3):
+        x = rng.normal(size=(n, 2, 6, 6))
+        d = rng.normal(size=(n, 3, 3, 3))
+        y, dx, dWb = run_fused(fused, x, d)
+        y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
+        assert y.shape == (n, 3, 3, 3) and dx.shape == x.shape
+        assert np.array_equal(y, y_ref)
+        assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+        assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ im2col
+def grouped(cols_plain, N, Ho, Wo, s, tap_major):
+    """The plain (n, h, w) pixel order of im2col regrouped as (p, q, n, h // s, w // s)."""
+    if tap_major:
+        t = cols_plain.reshape(-1, N, Ho // s, s, Wo // s, s)
+        return t.transpose(0, 3, 5, 1, 2, 4).reshape(cols_plain.shape)
+    t = cols_plain.reshape(N, Ho // s, s, Wo // s, s, -1)
+    return t.transpose(2, 4, 0, 1, 3, 5).reshape(cols_plain.shape)
+
+
+@pytest.mark.parametrize("C,k,s,same_dtype", [(1, 3, 2, True), (3, 3, 2, True),
+                                              (2, 2, 3, True), (3, 3, 2, False)])
+def test_im2col_groups_the_pixels_by_place(C, k, s, same_dtype):
+    rng = np.random.default_rng(13)
+    N, Ho = 2, 6
+    xp = rng.normal(size=(N, Ho + k - 1, Ho + k - 1, C))
+    K, M = k * k * C, N * Ho * Ho
+    dt = np.float64 if same_dtype else np.float32  # another dtype: the slow copy
+    shape = (K, M) if C == 1 else (M, K)
+    base, cols = np.empty(shape, dt), np.empty(shape, dt)
+    im2col(xp, k, base, C == 1, 1)
+    im2col(xp, k, cols, C == 1, s)
+    assert np.array_equal(cols, grouped(base, N, Ho, Ho, s, C == 1))
+
+
+@pytest.mark.parametrize("k,s,Ho", [(3, 2, 6), (5, 2, 8), (2, 2, 4), (3, 3, 6), (4, 2, 6)])
+def test_places_im2col_is_the_grouped_order_on_a_wider_grid(k, s, Ho):
+    """PlacesIm2col's grid: each place's rows Ho/s + e pixels wide; without the junk
+    columns it is im2col's grouped order. Two chunks of images fill their own parts."""
+    rng = np.random.default_rng(14)
+    N = 3
+    xp = rng.normal(size=(N, Ho + k - 1, Ho + k - 1, 1))
+    expected = np.empty((k * k, N * Ho * Ho))
+    im2col(xp, k, expected, True, s)
+    places = PlacesIm2col(N, Ho + k - 1, Ho + k - 1, k, s, np.float64)
+    e = (k + s - 2) // s
+    assert places.width == Ho // s + e
+    cols = np.full((k * k + 1, N * s * s * (Ho // s) * places.width), np.nan)
+    places(xp, cols[:, :2 * cols.shape[1] // N], 0, 2)
+    places(xp, cols[:, 2 * cols.shape[1] // N:], 2, 1)
+    for c0, n in ((0, 2), (2, 1)):
+        part = cols[:k * k, c0 * cols.shape[1] // N:(c0 + n) * cols.shape[1] // N]
+        real = part.reshape(k * k, s, s, n, Ho // s, places.width)[..., :Ho // s]
+        want = expected.reshape(k * k, s, s, N, Ho // s, Ho // s)[:, :, :, c0:c0 + n]
+        assert np.array_equal(real, want)
+        assert np.all(np.isfinite(part))  # the junk columns read real memory too
+    assert np.all(np.isnan(cols[k * k]))  # the ones row is the caller's
+
+
+def test_junk_pixels_get_no_gradient():
+    """A one-channel conv's grid has junk columns; their gradient rows stay zero, so they
+    add nothing to dW, whatever numbers their patches hold."""
+    layer = conv(1, 2, 5)
+    fused = PooledConv(layer, MaxPool2D(2))
+    rng = np.random.default_rng(15)
+    fused.forward(rng.normal(size=(2, 1, 8, 8)), training=True)
+    fused.backward(rng.normal(size=(2, 2, 4, 4)))
+    ws = fused._ws.conv
+    assert ws.junk == 2
+    rows = ws.pixels(fused._ws.dy, 2)
+    full = fused._ws.dy.reshape(2, 2, 2, 4, ws.grid_w, 2)
+    assert np.all(full[:, :, :, :, 4:] == 0) and np.any(rows != 0)
+
+
+# ------------------------------------------------------------------------ in a network
+def test_run_order_fuses_each_conv_with_its_pool_and_keeps_the_pair():
+    net = build_network("conv4k3-pool-conv6k3-pool3-16", seed=3, dtype="float64")
+    order = run_order(net.layers)
+    kinds = [type(layer) for layer in order]
+    assert kinds[:4] == [PooledConv, Activation, PooledConv, Activation]
+    assert order[0].conv is net.layers[0] and order[0].pool is net.layers[2]
+    assert order[2].pool.size == 3
+    assert run_order(net.layers)[0] is order[0]  # the same object: its buffers stay
+    assert not any(isinstance(layer, PooledConv) for layer in net.layers)
+    # a conv with no pool after it, or a non-ReLU activation between them, runs alone
+    for spec, act, fused in (("conv2k3-conv2k3-pool-8", "relu", 1),
+                             ("conv2k3-pool-8", "tanh", 0)):
+        order = run_order(build_network(spec, activation=act).layers)
+        assert sum(isinstance(layer, PooledConv) for layer in order) == fused
+
+
+def test_a_copy_of_a_trained_network_trains_on_its_own():
+    """Copies drop the fused pair and its buffers (Conv2D.__getstate__) and make their own."""
+    net = build_network("conv3k3-pool-8", seed=1, dtype="float64")
+    rng = np.random.default_rng(16)
+    x, y = rng.random((4, 784)), rng.integers(0, 10, 4)
+    net.forward_backward(x, y)
+    twin = copy.deepcopy(net)
+    assert twin.layers[0].pooled is None
+    twin.forward_backward(x, y)
+    assert twin.layers[0].pooled is not net.layers[0].pooled
+    assert twin.layers[0].pooled.conv is twin.layers[0]
+    for (_, g1), (_, g2) in zip(net.params(), twin.params()):
+        assert np.allclose(g1, g2, rtol=1e-12, atol=1e-12)
