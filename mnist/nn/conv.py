@@ -174,10 +174,7 @@ class Conv2D(Layer):
         """ws.y (N*ws.pix, O) = the convolution of x (N, H, W, C), in ws's pixel order
         (N*Ho*Wo pixels unless grouped by pooling place); `each_chunk(c0, n, y)` runs after
         each chunk's products, while its outputs y are still in cache."""
-        lo = self.pad[0]
-        N, H, W, Ho, Wo = ws.shape
-        ws.xp[:, lo:lo + H, lo:lo + W] = x  # the zero border stays from allocation
-        ws.kept = None
+        ws.load(x)
         pix = ws.pix
         step = max(1, len(ws.y)) if ws.tap_major else ws.slice_rows()  # SLICE_BYTES
         for c0, n in ws.chunks:  # (n*Ho*Wo, O) = [patches, 1] @ [W; b]
@@ -261,13 +258,14 @@ class _Buffers:
     """
 
     def __init__(self, conv: Conv2D, N: int, H: int, W: int, forward: bool = True,
-                 s: int = 1):
+                 s: int = 1, outputs: bool = True):
         k, C, O = conv.kernel, conv.in_channels, conv.out_channels
         lo, hi = conv.pad
         Ho, Wo = conv.output_shape(H, W)
         dt = conv.Wb.dtype
         self.key = (N, H, W)
         self.shape = (N, H, W, Ho, Wo)
+        self.lo = lo
         self.k, self.C, self.dtype = k, C, dt
         K = k * k * C
         self.tap_major = C == 1
@@ -279,8 +277,8 @@ class _Buffers:
         self.grid_w = Wo // s + self.junk
         self.pix = Ho * Wo if s == 1 else s * s * (Ho // s) * self.grid_w  # rows per image
         # no chunks for one channel, whose k*k numbers per pixel cost as much to copy again
-        # in backward as the cache saves (and cutting them is no faster, even where a
-        # PooledConv pools each chunk's outputs in cache)
+        # in backward as the cache saves (a PooledConv cuts its products into blocks of
+        # its own, mnist/nn/convpool.py)
         image_bytes = 0 if self.tap_major else self.pix * (K + 1) * dt.itemsize
         self.per, self.chunks = even_chunks(N, image_bytes, CHUNK_BYTES)
         self.to_input = None  # the dL/dx products, made by the first backward needing them
@@ -298,8 +296,15 @@ class _Buffers:
         else:
             self.cols = np.empty((M, K + 1), dtype=dt)
             self.cols[:, K] = 1
-        self.y = np.empty((N * self.pix, O), dtype=dt)
+        self.y = np.empty((N * self.pix, O), dtype=dt) if outputs else None
         self.kept = None  # which chunk's patches are in cols
+
+    def load(self, x: np.ndarray) -> None:
+        """The batch x (N, H, W, C) into the padded input (the zero border stays from
+        allocation); cols holds no chunk's patches yet."""
+        _, H, W, _, _ = self.shape
+        self.xp[:, self.lo:self.lo + H, self.lo:self.lo + W] = x
+        self.kept = None
 
     def patches(self, c0: int, n: int, fill: bool = True) -> np.ndarray:
         """[patches, 1] (n*H'*W', k*k*C + 1) of images c0..c0+n: a view of cols, filled

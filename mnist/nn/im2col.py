@@ -111,6 +111,7 @@ class PlacesIm2col:
         e = (k + s - 2) // s
         Hq, Wq = Hs + e, Ws + e
         self.width = Wq  # each place's grid: Hs rows of Wq pixels, the last e junk
+        self.run = Hs * Wq  # one image's pixels in one place
         size = N * Hq * Wq
         self.planes = np.zeros(s * s * size + Wq, dtype)  # the zeros past the input stay
         self.grid = self.planes[:s * s * size].reshape(s, s, N, Hq, Wq)
@@ -130,12 +131,12 @@ class PlacesIm2col:
         """cols (k*k (+ extra rows), n*s*s*(Ho/s)*Wq) = the patches of images c0..c0+n of
         xp (N, Hp, Wp, 1), the padded input of the batch bound."""
         s, k = self.s, self.k
-        _, _, _, Hq, Wq = self.grid.shape
+        Hq, Wq = self.grid.shape[3:]
         for a in range(s):
             for b in range(s):
                 src = xp[c0:c0 + n, a::s, b::s, 0][:, :Hq, :Wq]
                 self.grid[a, b, c0:c0 + n, :src.shape[1], :src.shape[2]] = src
-        taps = cols[:k * k].reshape((k, k, s, s, n, -1), copy=False)
+        taps = cols[:k * k].reshape((k, k, s, s, n, self.run), copy=False)
         for i, j, p, q, view in self.sources:
             taps[i, j, p, q] = view[c0:c0 + n]
 

@@ -154,19 +154,22 @@ def test_inference_writes_nothing_and_backward_needs_a_training_pass():
         fused.backward(np.ones_like(y1))
 
 
-def test_an_empty_batch_and_a_new_batch_size_go_through():
-    layer = conv(2, 3, 3)
+@pytest.mark.parametrize("C,need_dx", [(2, True), (1, False)])
+def test_an_empty_batch_and_a_new_batch_size_go_through(C, need_dx):
+    layer = conv(C, 3, 3)
+    layer.need_dx = need_dx
     fused = PooledConv(layer, MaxPool2D(2))
     rng = np.random.default_rng(12)
     for n in (5, 0, 3):
-        x = rng.normal(size=(n, 2, 6, 6))
+        x = rng.normal(size=(n, C, 6, 6))
         d = rng.normal(size=(n, 3, 3, 3))
         y, dx, dWb = run_fused(fused, x, d)
         y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
-        assert y.shape == (n, 3, 3, 3) and dx.shape == x.shape
-        assert np.array_equal(y, y_ref)
-        assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+        assert y.shape == (n, 3, 3, 3) and np.array_equal(y, y_ref)
         assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+        if need_dx:
+            assert dx.shape == x.shape
+            assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------ im2col
@@ -263,3 +266,45 @@ def test_a_copy_of_a_trained_network_trains_on_its_own():
     assert twin.layers[0].pooled.conv is twin.layers[0]
     for (_, g1), (_, g2) in zip(net.params(), twin.params()):
         assert np.allclose(g1, g2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_one_channel_runs_in_blocks_of_images_and_places(monkeypatch, k):
+    """One channel, no input gradient: products and pooling in blocks (STREAM_BYTES: here
+    two images a block, so 5 images make blocks of 2, 2, 1), no output array of the batch."""
+    import mnist.nn.convpool as convpool_module
+
+    layer = conv(1, 3, k)
+    layer.need_dx = False
+    fused = PooledConv(layer, MaxPool2D(2))
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(5, 1, 8, 8))
+    d = rng.normal(size=(5, 3, 4, 4))
+    block = 4 * (4 + (k - 1) // 2)  # a place's grid pixels per image
+    monkeypatch.setattr(convpool_module, "STREAM_BYTES", 2 * block * 3 * 8)
+    run_fused(fused, x, -d)  # a pass before: its gradients must not stay in dW
+    y, dx, dWb = run_fused(fused, x, d)
+    assert [(c0, n) for c0, n, _ in fused._ws.streams] == [(0, 2), (2, 2), (4, 1)]
+    assert fused._ws.dy is None
+    y_ref, _, dWb_ref = plain(layer, fused.pool, x, d)
+    assert dx is None
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_new_parameter_arrays_are_picked_up():
+    """The one-channel products are bound to the conv's Wb and dWb: arrays put in their
+    place are used (and filled) from the next pass on."""
+    layer = conv(1, 2, 3)
+    layer.need_dx = False
+    fused = PooledConv(layer, MaxPool2D(2))
+    rng = np.random.default_rng(18)
+    x, d = rng.normal(size=(2, 1, 6, 6)), rng.normal(size=(2, 2, 3, 3))
+    run_fused(fused, x, d)
+    layer.Wb = layer.Wb * 2
+    layer.dWb = np.zeros_like(layer.dWb)
+    layer._views()
+    y, _, dWb = run_fused(fused, x, d)
+    y_ref, _, dWb_ref = plain(layer, fused.pool, x, d)
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(layer.dWb, dWb_ref, rtol=1e-12, atol=1e-12)
