@@ -16,12 +16,15 @@ Where the outputs go: with several channels the convolution runs in chunks of im
 (the first layer: every image's patches are kept, tap-major) the products run in blocks of
 images and one place at a time (STREAM_BYTES), each block's outputs folded into the maxima
 at once and each gradient block multiplied into dW at once: the batch's outputs are never
-written out whole. For that first layer (no input gradient), forward and backward together
-took 2.5 ms instead of 3.9 for the two layers (batch 128, one core).
+written out whole. For that first layer (no input gradient) of conv8k3-pool-conv16k3-pool-64,
+forward and backward together take 2.0 ms instead of 4.0 for the two layers at batch 128,
+0.38 instead of 0.80 at 32; the second conv and pool 4.6 against 4.8 ms
+(benchmarks/bench_convpool.py, one core).
 
 `run_order` (mnist/nn/model.py) puts a `PooledConv` in a pass where a Conv2D meets a
 MaxPool2D; it owns no parameters (the Conv2D's are filled). Where the pair cannot run this
-way (Winograd's convolution, or windows that do not tile the output) it runs the two layers.
+way (Winograd's convolution, windows that do not tile the output, one channel with too many
+junk columns: JUNK_MAX) it runs the two layers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ from mnist.nn.layers import Layer, _kept
 from mnist.nn.pool import MaxPool2D, _beats, _split
 
 _PLAIN = "plain"  # a training forward that ran the two layers one after the other
+# A one-channel conv runs fused only if its grid's junk columns (mnist/nn/im2col.py
+# PlacesIm2col) add at most this fraction of pixels. benchmarks/bench_convpool.py, 28x28,
+# forward + backward at batch 128, fused against the two layers: 3x3 kernels (one junk
+# column in 15) 2.0 against 4.0 ms for 8 channels out, 4.0 against 6.4 for 16; 5x5 (two in
+# 16) 5.8 against 6.0 for 8, 9.7 against 8.6 for 16 (slower).
+JUNK_MAX = 0.1
 
 
 class PooledConv(Layer):
@@ -53,10 +62,14 @@ class PooledConv(Layer):
         return self.conv.need_dx
 
     def fuses(self, H: int, W: int) -> bool:
-        """Whether an H x W input runs fused: im2col's convolution, windows tiling its output."""
-        s = self.pool.size
-        Ho, Wo = self.conv.output_shape(H, W)
-        return Ho % s == 0 and Wo % s == 0 and not self.conv.winograd_tile(H, W)
+        """Whether an H x W input runs fused: im2col's convolution, windows tiling its
+        output, and with one channel, at most JUNK_MAX more pixels for the junk columns."""
+        conv, s = self.conv, self.pool.size
+        Ho, Wo = conv.output_shape(H, W)
+        if Ho % s or Wo % s or conv.winograd_tile(H, W):
+            return False
+        junk = (conv.kernel + s - 2) // s if conv.in_channels == 1 else 0
+        return junk <= JUNK_MAX * (Wo // s)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         conv = self.conv
@@ -78,19 +91,23 @@ class PooledConv(Layer):
             ws.stream_forward()
         else:
             conv.convolve(nhwc(x), ws.conv, ws.pool_chunk)
-        if ws.mg is not ws.m:
-            np.copyto(ws.m, ws.mg[:, :, :ws.cut])
         return nchw(ws.m)
 
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
         ws, self._saved = _kept(self._saved, self), None
         if ws is _PLAIN:
             return self.conv.backward(self.pool.backward(delta))
-        ws.d = np.ascontiguousarray(nhwc(delta))  # (N, Ho/s, Wo/s, O)
-        if ws.conv.tap_major and not self.conv.need_dx:
-            ws.stream_backward()
+        conv = self.conv
+        if not ws.conv.tap_major:
+            ws.d = np.ascontiguousarray(nhwc(delta))  # (N, Ho/s, Wo/s, O)
+            return conv.backprop(ws.conv, ws.dy_buffer(), ws.split_chunk)
+        dy = ws.dy_buffer() if conv.need_dx else None
+        ws.stream_backward(nhwc(delta), dy)
+        if dy is None:
             return None
-        return self.conv.backprop(ws.conv, ws.dy_buffer(), ws.split_chunk)
+        if len(dy):
+            conv._dx_chunk(ws.conv, 0, dy)  # one chunk
+        return nchw(ws.conv.dx_buffer())
 
     def input_grad(self, delta, x, out=None):
         y = self.conv.forward(x)
@@ -100,113 +117,56 @@ class PooledConv(Layer):
 # One channel: the products and the pooling run a block of images and one place at a time,
 # about this many bytes of outputs, so each product's outputs are pooled (and each gradient
 # block multiplied into dW) while in cache; no output array the size of the batch's is made.
-STREAM_BYTES = 128 << 10
+STREAM_BYTES = 256 << 10
 
 
 class _PooledBuffers:
     """The arrays of one fused pass: the convolution's (`conv`, its pixels grouped by place
     in the pooling window), the maxima `m` (N, Ho/s, Wo/s, O) and, with keep, each maximum's
-    place `win` and the gradient `dy` in the convolution's pixel order.
+    place `win`.
 
-    The pooling runs over whole contiguous blocks of `conv`'s grid, junk columns included
-    (mnist/nn/im2col.py PlacesIm2col): the maxima go to `mg` (N, Ho/s, grid width, O) and
-    are copied out without the junk; dL/dm goes into `dg` alike, whose junk stays zero, so
-    the junk pixels' gradient is zero.
+    Several channels: the convolution's outputs y (Conv2D's chunks) are pooled chunk by
+    chunk (`pool_chunk`) and backward splits dL/dm into `dy` (`split_chunk`).
 
-    With one channel (tap-major patches, every image's in cols) the products run in blocks
-    of images and places (`stream_forward`, `stream_backward`: STREAM_BYTES)."""
+    One channel (tap-major patches of the whole batch in cols) streams (`stream_forward`,
+    `stream_backward`): blocks of images x places of STREAM_BYTES, each product written
+    channel-major, (O, pixels) (with O = 8 outputs a pixel, BLAS runs the (pixels, O)
+    product 2.5 times slower: its kernels want the long side), and the maxima and winners
+    kept channel-major too, `mc` and `win` (O, N, Ho/s, grid width), junk columns included
+    (mnist/nn/im2col.py PlacesIm2col); `m` is their transpose without the junk. dL/dm goes
+    into `dc` alike, whose junk stays zero, so the junk pixels' gradient is zero.
+    """
 
     def __init__(self, layer: PooledConv, N: int, H: int, W: int, keep: bool):
         conv, s = layer.conv, layer.pool.size
         Ho, Wo = conv.output_shape(H, W)
         O, dt = conv.out_channels, conv.Wb.dtype
         self.key, self.s, self.keep = (N, H, W), s, keep
-        # one channel streams: no array of every output (module docstring)
-        self.conv = cw = _Buffers(conv, N, H, W, s=s, outputs=conv.in_channels > 1)
-        self.cut = Wo // s  # pixels of a grid row that are real
-        grid = (N, Ho // s, cw.grid_w, O)
+        tap_major = conv.in_channels == 1
+        self.conv = cw = _Buffers(conv, N, H, W, s=s, outputs=not tap_major)
         self.m = np.empty((N, Ho // s, Wo // s, O), dt)
-        self.mg = self.m if cw.junk == 0 else np.empty(grid, dt)
-        if keep:
-            self.win = np.zeros(grid, np.uint8)
-            self.eq = np.empty(grid, bool)  # where win == p
-            self.dg = None if cw.junk == 0 else np.zeros(grid, dt)
-            self.d = None  # dL/dm of the batch being backpropagated
-            self.dy = None  # dL/dy, made by the first backward through the convolution
-        if cw.tap_major:
-            self._streams(conv, N, Ho // s * cw.grid_w)
+        self.dy = None  # dL/dy by pixel, made by the first backward needing it
+        self.d = None  # dL/dm of the batch being backpropagated
+        if tap_major:
+            self._streams(conv, N, (Ho // s, cw.grid_w), keep)
+        elif keep:
+            self.win = np.zeros(self.m.shape, np.uint8)
+            self.eq = np.empty(self.m.shape, bool)  # where win == p
 
     def dy_buffer(self) -> np.ndarray:
         if self.dy is None:
             self.dy = np.empty((len(self.m) * self.conv.pix, self.m.shape[3]), self.m.dtype)
         return self.dy
 
-    def d_grid(self, c0: int, n: int) -> np.ndarray:
-        """dL/dm of images c0..c0+n on the grid of their pixels: d itself, or with junk
-        columns (zero) in dg."""
-        d = self.d[c0:c0 + n]
-        if self.dg is None:
-            return d
-        np.copyto(self.dg[c0:c0 + n, :, :self.cut], d)
-        return self.dg[c0:c0 + n]
-
     def bound(self, conv: Conv2D) -> bool:
         """Whether the products bound here still point at the conv's parameters."""
         return not self.conv.tap_major or (self.Wb is conv.Wb and self.dWb is conv.dWb)
 
-    def _streams(self, conv: Conv2D, N: int, block: int) -> None:
-        """The products of the blocks of images x places: (first image, images, [(place,
-        forward product, dW product)])."""
-        O, dt = conv.out_channels, conv.Wb.dtype
-        per = max(1, STREAM_BYTES // (block * O * dt.itemsize))
-        self.tmp = np.empty((min(per, N) * block, O), dt)
-        self.Wb, self.dWb = conv.Wb, conv.dWb  # bound into the products
-        cols = self.conv.cols  # (k*k + 1, N*pix): place p's images from p*N*block on
-        self.streams = []
-        for c0 in range(0, N, per):
-            n = min(per, N - c0)
-            out = self.tmp[:n * block]
-            steps = []
-            for p in range(self.s * self.s):
-                A = cols[:, (p * N + c0) * block:(p * N + c0 + n) * block]
-                steps.append((p, Gemm(A.T, conv.Wb, out), Gemm(A, out, conv.dWb)))
-            self.streams.append((c0, n, steps))
-
-    def stream_forward(self) -> None:
-        """The maxima (and winners) of the whole batch, block by block from the patches."""
-        for c0, n, steps in self.streams:
-            m = self.mg[c0:c0 + n].reshape(-1, self.tmp.shape[1])
-            win = self.win[c0:c0 + n].reshape(m.shape) if self.keep else None
-            out = self.tmp[:len(m)]
-            for p, product, _ in steps:
-                product(1.0, 0.0)
-                if p == 0:
-                    np.copyto(m, out)
-                    continue
-                if self.keep:
-                    _beats(out, m, p, win)
-                np.maximum(m, out, out=m)
-
-    def stream_backward(self) -> None:
-        """dW, db from d = dL/dm, block by block: each place's share of d (d where that
-        place won) into tmp, then into dW."""
-        first = True
-        for c0, n, steps in self.streams:
-            d = self.d_grid(c0, n).reshape(-1, self.tmp.shape[1])
-            win = self.win[c0:c0 + n].reshape(d.shape)
-            eq = self.eq[c0:c0 + n].reshape(d.shape)
-            out = self.tmp[:len(d)]
-            for p, _, dW_product in steps:
-                np.multiply(d, np.equal(win, p, out=eq), out=out)
-                dW_product(1.0, 0.0 if first else 1.0)
-                first = False
-        if first:  # an empty batch
-            self.dWb[...] = 0
-
+    # ------------------------------------------------------------------- several channels
     def pool_chunk(self, c0: int, n: int, y: np.ndarray) -> None:
         """The maxima of images c0..c0+n from their convolution y (by place)."""
         places = y.reshape(self.s * self.s, -1, y.shape[1])
-        m = self.mg[c0:c0 + n].reshape(places.shape[1:])
+        m = self.m[c0:c0 + n].reshape(places.shape[1:])
         np.copyto(m, places[0])
         for p in range(1, len(places)):
             if self.keep:
@@ -217,5 +177,70 @@ class _PooledBuffers:
         """rows (dy of images c0..c0+n, by place) = each maximum's gradient at its winner."""
         places = rows.reshape(self.s * self.s, -1, rows.shape[1])
         shape = places.shape[1:]
-        _split(self.d_grid(c0, n).reshape(shape), self.win[c0:c0 + n].reshape(shape),
+        _split(self.d[c0:c0 + n].reshape(shape), self.win[c0:c0 + n].reshape(shape),
                list(places), self.eq[c0:c0 + n].reshape(shape))
+
+    # ------------------------------------------------------------------------ one channel
+    def _streams(self, conv: Conv2D, N: int, grid: tuple[int, int], keep: bool) -> None:
+        """Buffers and products of the blocks of images x places: `streams` = [(first
+        image, images, [(place, forward product, dW product)])]."""
+        O, dt = conv.out_channels, conv.Wb.dtype
+        self.block = block = grid[0] * grid[1]  # one image's pixels in one place
+        per = max(1, STREAM_BYTES // (block * O * dt.itemsize))
+        self.tmp = np.empty((O, min(per, N) * block), dt)
+        self.mc = np.empty((O, N, *grid), dt)
+        if keep:
+            self.win = np.zeros(self.mc.shape, np.uint8)
+            self.eq = np.empty(self.mc.shape, bool)
+            self.dc = np.zeros(self.mc.shape, dt)  # dL/dm; the junk columns stay zero
+        self.Wb, self.dWb = conv.Wb, conv.dWb  # bound into the products
+        cols = self.conv.cols  # (k*k + 1, N*pix): place p's images from p*N*block on
+        self.streams = []
+        for c0 in range(0, N, per):
+            n = min(per, N - c0)
+            out = self.tmp[:, :n * block]
+            steps = []
+            for p in range(self.s * self.s):
+                A = cols[:, (p * N + c0) * block:(p * N + c0 + n) * block]
+                steps.append((p, Gemm(conv.Wb.T, A, out), Gemm(A, out.T, conv.dWb)))
+            self.streams.append((c0, n, steps))
+
+    def _block(self, a: np.ndarray, c0: int, n: int) -> np.ndarray:
+        """Images c0..c0+n of a channel-major (O, N, rows, columns) array, (O, pixels)."""
+        return a.reshape(len(a), -1)[:, c0 * self.block:(c0 + n) * self.block]
+
+    def stream_forward(self) -> None:
+        """The maxima (and winners) of the whole batch, block by block from the patches."""
+        for c0, n, steps in self.streams:
+            m = self._block(self.mc, c0, n)
+            win = self._block(self.win, c0, n) if self.keep else None
+            out = self.tmp[:, :m.shape[1]]
+            for p, product, _ in steps:
+                product(1.0, 0.0)
+                if p == 0:
+                    np.copyto(m, out)
+                    continue
+                if self.keep:
+                    _beats(out, m, p, win)
+                np.maximum(m, out, out=m)
+        cut = self.m.shape[2]
+        np.copyto(self.m, self.mc[:, :, :, :cut].transpose(1, 2, 3, 0))
+
+    def stream_backward(self, d: np.ndarray, dy: np.ndarray | None) -> None:
+        """dW, db from d = dL/dm (N, Ho/s, Wo/s, O), block by block: each place's share of
+        d (d where that place won) into tmp, then into dW (and, given dy, into its rows)."""
+        np.copyto(self.dc[:, :, :, :d.shape[2]], d.transpose(3, 0, 1, 2))
+        first = True
+        block, N = self.block, self.mc.shape[1]
+        for c0, n, steps in self.streams:
+            dc = self._block(self.dc, c0, n)
+            win, eq = self._block(self.win, c0, n), self._block(self.eq, c0, n)
+            out = self.tmp[:, :dc.shape[1]]
+            for p, _, dW_product in steps:
+                np.multiply(dc, np.equal(win, p, out=eq), out=out)
+                dW_product(1.0, 0.0 if first else 1.0)
+                first = False
+                if dy is not None:
+                    np.copyto(dy[(p * N + c0) * block:(p * N + c0 + n) * block], out.T)
+        if first:  # an empty batch
+            self.dWb[...] = 0

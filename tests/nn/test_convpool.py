@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mnist.nn.conv as conv_module
+import mnist.nn.convpool as convpool_module
 from mnist.nn.conv import Conv2D
 from mnist.nn.convpool import PooledConv
 from mnist.nn.im2col import PlacesIm2col, im2col
@@ -42,6 +43,12 @@ def run_fused(fused, x, d):
     y = fused.forward(x, training=True).copy()
     dx = fused.backward(d.copy())
     return y, None if dx is None else dx.copy(), fused.conv.dWb.copy()
+
+
+@pytest.fixture(autouse=True)
+def any_junk(monkeypatch):
+    """Fuse whatever the junk columns cost (on small images most are too costly)."""
+    monkeypatch.setattr(convpool_module, "JUNK_MAX", 1.0)
 
 
 @pytest.mark.parametrize("need_dx", [True, False])
@@ -122,10 +129,14 @@ def test_chunked_passes_match(monkeypatch):
     assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("C,O,k,H,s", [(16, 4, 3, 8, 2), (1, 2, 3, 7, 2), (2, 2, 3, 8, 3)])
-def test_what_it_cannot_fuse_runs_as_the_two_layers(C, O, k, H, s):
-    """Winograd's convolution (16 channels, 3x3) and windows that do not tile the output
-    (odd sizes) run the plain layers, with their numbers."""
+@pytest.mark.parametrize("C,O,k,H,s", [(16, 4, 3, 8, 2), (1, 2, 3, 7, 2), (2, 2, 3, 8, 3),
+                                       (1, 2, 5, 28, 2)])
+def test_what_it_cannot_fuse_runs_as_the_two_layers(monkeypatch, C, O, k, H, s):
+    """Winograd's convolution (16 channels, 3x3), windows that do not tile the output (odd
+    sizes) and one channel with too many junk columns (5x5 on 28x28: 2 in 16) run the plain
+    layers, with their numbers. 3x3 on 28x28 (1 in 15) fuses."""
+    monkeypatch.setattr(convpool_module, "JUNK_MAX", 0.1)
+    assert PooledConv(conv(1, 2, 3), MaxPool2D(2)).fuses(28, 28)
     layer = conv(C, O, k)
     fused = PooledConv(layer, MaxPool2D(s))
     assert not fused.fuses(H, H)
@@ -272,8 +283,6 @@ def test_a_copy_of_a_trained_network_trains_on_its_own():
 def test_one_channel_runs_in_blocks_of_images_and_places(monkeypatch, k):
     """One channel, no input gradient: products and pooling in blocks (STREAM_BYTES: here
     two images a block, so 5 images make blocks of 2, 2, 1), no output array of the batch."""
-    import mnist.nn.convpool as convpool_module
-
     layer = conv(1, 3, k)
     layer.need_dx = False
     fused = PooledConv(layer, MaxPool2D(2))

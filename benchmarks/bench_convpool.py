@@ -1,0 +1,107 @@
+"""A conv and its 2x2 max pool: fused (mnist/nn/convpool.py PooledConv) against the two
+layers one after the other, side by side, one BLAS thread.
+
+For each case (in channels, out channels, kernel, image side) and batch, both run
+`--rounds` interleaved rounds of `--reps` training forwards and then `--reps` forward +
+backward passes; the medians (ms per pass) print as one JSON line per case. The conv has no
+input gradient when it has one channel (a first layer), as in a network. One-channel cases
+that PooledConv would not fuse for their junk columns (mnist/nn/convpool.py JUNK_MAX) are
+timed fused anyway and marked `"fuses": false`: the figures behind that rule. (16 -> 32
+channels runs on Winograd's convolution, which never fuses: there both columns time the two
+layers.)
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py --batch 128 \\
+        --case 1,8,3,28
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+import mnist.nn.convpool as convpool  # noqa: E402
+from mnist.nn.conv import Conv2D  # noqa: E402
+from mnist.nn.pool import MaxPool2D  # noqa: E402
+
+CASES = ["1,8,3,28", "1,16,3,28", "1,8,5,28", "1,16,5,28", "8,16,3,14", "16,32,3,14"]
+
+
+class Plain:
+    """The two layers, one after the other."""
+
+    def __init__(self, conv, pool):
+        self.conv, self.pool = conv, pool
+
+    def forward(self, x, training):
+        return self.pool.forward(self.conv.forward(x, training), training)
+
+    def backward(self, d):
+        return self.conv.backward(self.pool.backward(d))
+
+
+def time_case(C, O, k, side, batch, rounds, reps):
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, C, side, side), dtype=np.float32)
+    d = rng.standard_normal((batch, O, side // 2, side // 2), dtype=np.float32)
+    conv = Conv2D(C, O, k, rng=0)
+    conv.need_dx = C > 1
+    fused = convpool.PooledConv(conv, MaxPool2D(2))
+    fuses = fused.fuses(side, side)
+    limit = convpool.JUNK_MAX
+    convpool.JUNK_MAX = float("inf")  # time it fused even where the rule says no
+    try:
+        runs = {"fused": fused, "plain": Plain(copy.deepcopy(conv), MaxPool2D(2))}
+        times = {name: ([], []) for name in runs}
+        for _ in range(rounds + 1):  # the first round: warm-up, not counted
+            for name, layer in runs.items():
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    layer.forward(x, training=True)
+                t1 = time.perf_counter()
+                for _ in range(reps):
+                    layer.forward(x, training=True)
+                    layer.backward(d)
+                t2 = time.perf_counter()
+                times[name][0].append((t1 - t0) / reps * 1e3)
+                times[name][1].append((t2 - t1) / reps * 1e3)
+    finally:
+        convpool.JUNK_MAX = limit
+    med = {name: (statistics.median(f[1:]), statistics.median(fb[1:]))
+           for name, (f, fb) in times.items()}
+    return dict(case=f"{C}->{O} k{k} {side}x{side}", batch=batch, fuses=fuses,
+                fused_forward_ms=round(med["fused"][0], 3),
+                plain_forward_ms=round(med["plain"][0], 3),
+                fused_step_ms=round(med["fused"][1], 3),
+                plain_step_ms=round(med["plain"][1], 3),
+                step_ratio=round(med["fused"][1] / med["plain"][1], 3),
+                load_1min=round(os.getloadavg()[0], 2))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--case", action="append", help="C,O,k,side (repeatable; default: "
+                    + " ".join(CASES) + ")")
+    ap.add_argument("--batch", type=int, action="append", help="default 32 and 128")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--reps", type=int, default=10)
+    args = ap.parse_args(argv)
+    for case in args.case or CASES:
+        C, O, k, side = (int(v) for v in case.split(","))
+        for batch in args.batch or [32, 128]:
+            print(json.dumps(time_case(C, O, k, side, batch, args.rounds, args.reps)),
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
