@@ -34,7 +34,7 @@ import numpy as np
 from mnist.nn.blas import Gemm
 from mnist.nn.conv import Conv2D, _Buffers, check_images
 from mnist.nn.im2col import nchw, nhwc
-from mnist.nn.layers import Layer, _kept
+from mnist.nn.layers import Activation, Layer, _kept
 from mnist.nn.pool import MaxPool2D, _beats, _split
 
 _PLAIN = "plain"  # a training forward that ran the two layers one after the other
@@ -47,15 +47,22 @@ JUNK_MAX = 0.1
 
 
 class PooledConv(Layer):
-    """`pool.forward(conv.forward(x))` and its backward, in one pass (module docstring)."""
+    """`pool.forward(conv.forward(x))` and its backward, in one pass (module docstring);
+    with `relu` (the ReLU that ran after the pool), relu(pool(conv(x)))."""
 
-    def __init__(self, conv: Conv2D, pool: MaxPool2D):
-        self.conv, self.pool = conv, pool
+    def __init__(self, conv: Conv2D, pool: MaxPool2D, relu: Activation | None = None):
+        if relu is not None and relu.name != "relu":
+            raise ValueError(f"PooledConv takes a ReLU after the pool, not {relu.name!r}")
+        self.conv, self.pool, self.relu = conv, pool, relu
         self._ws = None  # training buffers for the last batch shape
         self._saved = None
 
     def __repr__(self) -> str:
-        return f"PooledConv({self.conv!r}, {self.pool!r})"
+        relu = ", relu" if self.relu is not None else ""
+        return f"PooledConv({self.conv!r}, {self.pool!r}{relu})"
+
+    def _layers(self) -> list:
+        return [self.conv, self.pool] + ([self.relu] if self.relu is not None else [])
 
     @property
     def need_dx(self) -> bool:
@@ -78,7 +85,9 @@ class PooledConv(Layer):
         if not self.fuses(H, W):
             if training:
                 self._saved = _PLAIN
-            return self.pool.forward(conv.forward(x, training), training)
+            for layer in self._layers():
+                x = layer.forward(x, training)
+            return x
         if training:
             if self._ws is None or self._ws.key != (N, H, W) or not self._ws.bound(conv):
                 self._ws = _PooledBuffers(self, N, H, W, keep=True)
@@ -96,7 +105,9 @@ class PooledConv(Layer):
     def backward(self, delta: np.ndarray) -> np.ndarray | None:
         ws, self._saved = _kept(self._saved, self), None
         if ws is _PLAIN:
-            return self.conv.backward(self.pool.backward(delta))
+            for layer in reversed(self._layers()):
+                delta = layer.backward(delta)
+            return delta
         conv = self.conv
         if not ws.conv.tap_major:
             ws.d = np.ascontiguousarray(nhwc(delta))  # (N, Ho/s, Wo/s, O)
@@ -111,6 +122,8 @@ class PooledConv(Layer):
 
     def input_grad(self, delta, x, out=None):
         y = self.conv.forward(x)
+        if self.relu is not None:
+            delta = self.relu.input_grad(delta, None, self.forward(x))
         return self.conv.input_grad(self.pool.input_grad(delta, y), x, y)
 
 
@@ -142,6 +155,7 @@ class _PooledBuffers:
         Ho, Wo = conv.output_shape(H, W)
         O, dt = conv.out_channels, conv.Wb.dtype
         self.key, self.s, self.keep = (N, H, W), s, keep
+        self.relu = layer.relu is not None  # the maxima go through a ReLU
         tap_major = conv.in_channels == 1
         self.conv = cw = _Buffers(conv, N, H, W, s=s, outputs=not tap_major)
         self.m = np.empty((N, Ho // s, Wo // s, O), dt)
@@ -172,13 +186,18 @@ class _PooledBuffers:
             if self.keep:
                 _beats(places[p], m, p, self.win[c0:c0 + n].reshape(m.shape))
             np.maximum(m, places[p], out=m)
+        if self.relu:
+            np.maximum(m, 0, out=m)
 
     def split_chunk(self, c0: int, n: int, rows: np.ndarray) -> None:
         """rows (dy of images c0..c0+n, by place) = each maximum's gradient at its winner."""
         places = rows.reshape(self.s * self.s, -1, rows.shape[1])
         shape = places.shape[1:]
-        _split(self.d[c0:c0 + n].reshape(shape), self.win[c0:c0 + n].reshape(shape),
-               list(places), self.eq[c0:c0 + n].reshape(shape))
+        d = self.d[c0:c0 + n].reshape(shape)
+        if self.relu:  # the ReLU's gradient: none where its output is 0
+            np.multiply(d, self.m[c0:c0 + n].reshape(shape) > 0, out=d)
+        _split(d, self.win[c0:c0 + n].reshape(shape), list(places),
+               self.eq[c0:c0 + n].reshape(shape))
 
     # ------------------------------------------------------------------------ one channel
     def _streams(self, conv: Conv2D, N: int, grid: tuple[int, int], keep: bool) -> None:
@@ -225,11 +244,18 @@ class _PooledBuffers:
                 np.maximum(m, out, out=m)
         cut = self.m.shape[2]
         np.copyto(self.m, self.mc[:, :, :, :cut].transpose(1, 2, 3, 0))
+        if self.relu:
+            np.maximum(self.m, 0, out=self.m)
 
     def stream_backward(self, d: np.ndarray, dy: np.ndarray | None) -> None:
         """dW, db from d = dL/dm (N, Ho/s, Wo/s, O), block by block: each place's share of
         d (d where that place won) into tmp, then into dW (and, given dy, into its rows)."""
-        np.copyto(self.dc[:, :, :, :d.shape[2]], d.transpose(3, 0, 1, 2))
+        cut = d.shape[2]
+        if self.relu:  # the ReLU's gradient: none where its output is 0
+            above = np.greater(self.mc[..., :cut], 0, out=self.eq[..., :cut])
+            np.multiply(d.transpose(3, 0, 1, 2), above, out=self.dc[..., :cut])
+        else:
+            np.copyto(self.dc[..., :cut], d.transpose(3, 0, 1, 2))
         first = True
         block, N = self.block, self.mc.shape[1]
         for c0, n, steps in self.streams:

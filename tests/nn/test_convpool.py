@@ -18,7 +18,7 @@ from mnist.nn.convpool import PooledConv
 from mnist.nn.im2col import PlacesIm2col, im2col
 from mnist.nn.layers import Activation
 from mnist.nn.model import build_network, run_order
-from mnist.nn.pool import MaxPool2D
+from mnist.nn.pool import Flatten, MaxPool2D
 from tests.gradcheck import numeric_grad, rel_error
 from tests.nn.test_conv import conv, conv_loops, pool_loops
 
@@ -248,20 +248,74 @@ def test_junk_pixels_get_no_gradient():
 
 
 # ------------------------------------------------------------------------ in a network
-def test_run_order_fuses_each_conv_with_its_pool_and_keeps_the_pair():
+def test_run_order_fuses_each_conv_with_its_pool_and_relu_and_keeps_them():
     net = build_network("conv4k3-pool-conv6k3-pool3-16", seed=3, dtype="float64")
     order = run_order(net.layers)
     kinds = [type(layer) for layer in order]
-    assert kinds[:4] == [PooledConv, Activation, PooledConv, Activation]
-    assert order[0].conv is net.layers[0] and order[0].pool is net.layers[2]
-    assert order[2].pool.size == 3
-    assert run_order(net.layers)[0] is order[0]  # the same object: its buffers stay
+    assert kinds[:3] == [PooledConv, PooledConv, Flatten]
+    first = order[0]
+    assert (first.conv, first.relu, first.pool) == tuple(net.layers[:3])
+    assert order[1].pool.size == 3 and order[1].relu is net.layers[4]
+    assert run_order(net.layers)[0] is first  # the same object: its buffers stay
     assert not any(isinstance(layer, PooledConv) for layer in net.layers)
-    # a conv with no pool after it, or a non-ReLU activation between them, runs alone
+    # a conv with no pool after it, or a non-ReLU activation between them, runs alone;
+    # a conv right before its pool fuses with no ReLU (there is none after the pool)
     for spec, act, fused in (("conv2k3-conv2k3-pool-8", "relu", 1),
                              ("conv2k3-pool-8", "tanh", 0)):
         order = run_order(build_network(spec, activation=act).layers)
         assert sum(isinstance(layer, PooledConv) for layer in order) == fused
+    layers = [Conv2D(1, 2, 3), MaxPool2D(2), Activation("tanh")]
+    assert run_order(layers)[0].relu is None and len(run_order(layers)) == 2
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("C,O,k,padding,H,s", [CASES[0], CASES[1], CASES[5], CASES[6]])
+def test_with_its_relu_it_computes_what_the_three_layers_compute(C, O, k, padding, H, s,
+                                                                need_dx):
+    """relu(pool(conv(x))): biases shifted down so that many windows are all negative (their
+    gradient is zero) and others positive."""
+    layer = conv(C, O, k, padding, seed=19)
+    layer.b = layer.b - 2.0
+    layer.need_dx = need_dx
+    fused = PooledConv(layer, MaxPool2D(s), Activation("relu"))
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(3, C, H, H))
+    Ho, _ = layer.output_shape(H, H)
+    d = rng.normal(size=(3, O, Ho // s, Ho // s))
+    y, dx, dWb = run_fused(fused, x, d)
+    twin, twin_pool, twin_relu = copy.deepcopy(layer), MaxPool2D(s), Activation("relu")
+    y_ref = twin_relu.forward(twin_pool.forward(twin.forward(x, True), True), True).copy()
+    dx_ref = twin.backward(twin_pool.backward(twin_relu.backward(d.copy())))
+    assert 0.1 < np.mean(y_ref == 0) < 0.9
+    assert np.array_equal(y, y_ref)
+    assert np.allclose(dWb, twin.dWb, rtol=1e-12, atol=1e-12)
+    if need_dx:
+        assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(fused.forward(x), y)
+
+
+@pytest.mark.parametrize("C", [1, 3])
+def test_with_its_relu_gradients_match_central_differences(C):
+    layer = conv(C, 2, 3, seed=21)
+    layer.b = layer.b - 1.0
+    fused = PooledConv(layer, MaxPool2D(2), Activation("relu"))
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(2, C, 6, 6)) - 0.2
+    w = rng.normal(size=(2, 2, 3, 3))
+
+    def loss():
+        return float(np.sum(w * fused.forward(x, training=True)))
+
+    fused.forward(x, training=True)
+    dx = fused.backward(w.copy())
+    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
+    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
+    assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+
+
+def test_only_a_relu_fuses():
+    with pytest.raises(ValueError, match="ReLU"):
+        PooledConv(Conv2D(1, 2, 3), MaxPool2D(2), Activation("tanh"))
 
 
 def test_a_copy_of_a_trained_network_trains_on_its_own():

@@ -1,6 +1,7 @@
-"""A ReLU right before a max pool runs after it, and a conv meeting its pool runs with it as
-one PooledConv (mnist.nn.model.run_order): the network's outputs and gradients are those of
-its layers run in their own order (the fused pair's dW sums its pixels in another order)."""
+"""A ReLU right before a max pool runs after it, and a conv meeting its pool (and that ReLU)
+runs with them as one PooledConv (mnist.nn.model.run_order): the network's outputs and
+gradients are those of its layers run in their own order (the fused layers' dW sums its
+pixels in another order)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from mnist.nn.convpool import PooledConv
 from mnist.nn.layers import Activation
 from mnist.nn.model import build_network, run_order
-from mnist.nn.pool import MaxPool2D
+from mnist.nn.pool import Flatten, MaxPool2D
 
 
 def literal_pass(net, x, y):
@@ -27,8 +28,9 @@ def literal_pass(net, x, y):
 def test_pool_before_relu_gives_the_same_numbers(dtype):
     spec = "conv4k3-pool-conv6k3-pool3-16"
     net = build_network(spec, seed=3, dtype=dtype)
-    kinds = [type(layer) for layer in run_order(net.layers)]
-    assert kinds[0] is PooledConv and kinds[1] is Activation  # swapped, then fused
+    order = run_order(net.layers)
+    assert [type(layer) for layer in order][:3] == [PooledConv, PooledConv, Flatten]
+    assert order[0].relu is net.layers[1]  # swapped, then fused with conv and pool
     assert [type(layer) for layer in net.layers][1] is Activation  # the model's own order kept
     rng = np.random.default_rng(0)
     # shifted down so that many pooling windows hold only negative pre-activations
