@@ -250,12 +250,10 @@ class _PooledBuffers:
     def stream_backward(self, d: np.ndarray, dy: np.ndarray | None) -> None:
         """dW, db from d = dL/dm (N, Ho/s, Wo/s, O), block by block: each place's share of
         d (d where that place won) into tmp, then into dW (and, given dy, into its rows)."""
-        cut = d.shape[2]
-        if self.relu:  # the ReLU's gradient: none where its output is 0
-            above = np.greater(self.mc[..., :cut], 0, out=self.eq[..., :cut])
-            np.multiply(d.transpose(3, 0, 1, 2), above, out=self.dc[..., :cut])
-        else:
-            np.copyto(self.dc[..., :cut], d.transpose(3, 0, 1, 2))
+        np.copyto(self.dc[..., :d.shape[2]], d.transpose(3, 0, 1, 2))
+        if self.relu:  # the ReLU's gradient: none where its output is 0 (whole arrays: a
+            # float-by-bool product over strided views runs 5x slower)
+            np.multiply(self.dc, np.greater(self.mc, 0, out=self.eq), out=self.dc)
         first = True
         block, N = self.block, self.mc.shape[1]
         for c0, n, steps in self.streams:
