@@ -41,6 +41,12 @@ PADDINGS = ("same", "valid")
 # work; 2.5 / 11.5 ms against 2.5 / 10.9).
 WINOGRAD = {3: (2, 16), 5: (2, 8)}
 WINOGRAD_OVERHANG = 1.1
+# The same where a 2x2 max pool follows and runs with it (mnist/nn/convpool.py): Winograd's
+# 2x2 output tiles are then the pooling windows, and its scatter to pixels and gather back
+# go, so it pays from 8 channels (benchmarks/bench_convpool.py, 8 -> 16 channels, 3x3 on
+# 14x14, forward + backward: 3.8 ms at batch 128 against 4.4 fused on im2col; 0.97 against
+# 0.92 at batch 32).
+WINOGRAD_POOLED = {3: (2, 8), 5: (2, 8)}
 
 
 def check_count(name: str, value, low: int = 1) -> int:
@@ -152,18 +158,19 @@ class Conv2D(Layer):
         self.convolve(x, ws)
         return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
 
-    def _buffers(self, N: int, H: int, W: int, keep: bool):
+    def _buffers(self, N: int, H: int, W: int, keep: bool, pooled: bool = False):
         """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
-        m = self.winograd_tile(H, W)
+        m = self.winograd_tile(H, W, pooled)
         if m:
             Ho, Wo = self.output_shape(H, W)
             return Winograd(m, self.kernel, self.in_channels, self.out_channels, N, H, W,
                             self.pad[0], Ho, Wo, self.Wb.dtype, keep=keep)
         return _Buffers(self, N, H, W)
 
-    def winograd_tile(self, H: int, W: int) -> int:
-        """The output tile Winograd's algorithm runs on an H x W input with, or 0 for im2col."""
-        m, fewest = WINOGRAD.get(self.kernel, (0, 0))
+    def winograd_tile(self, H: int, W: int, pooled: bool = False) -> int:
+        """The output tile Winograd's algorithm runs on an H x W input with, or 0 for im2col
+        (`pooled`: where a pool runs fused with it, WINOGRAD_POOLED)."""
+        m, fewest = (WINOGRAD_POOLED if pooled else WINOGRAD).get(self.kernel, (0, 0))
         Ho, Wo = self.output_shape(H, W)
         covered = m and -(-Ho // m) * m * -(-Wo // m) * m  # the output the tiles compute
         if m and self.in_channels >= fewest and covered <= WINOGRAD_OVERHANG * Ho * Wo:

@@ -73,7 +73,7 @@ class PooledConv(Layer):
         output, and with one channel, at most JUNK_MAX more pixels for the junk columns."""
         conv, s = self.conv, self.pool.size
         Ho, Wo = conv.output_shape(H, W)
-        if Ho % s or Wo % s or conv.winograd_tile(H, W):
+        if Ho % s or Wo % s or conv.winograd_tile(H, W, pooled=True) not in (0, s):
             return False
         junk = (conv.kernel + s - 2) // s if conv.in_channels == 1 else 0
         return junk <= JUNK_MAX * (Wo // s)
@@ -94,7 +94,9 @@ class PooledConv(Layer):
             ws = self._saved = self._ws
         else:
             ws = _PooledBuffers(self, N, H, W, keep=False)
-        if ws.conv.tap_major:
+        if ws.kind == "winograd":
+            ws.conv.forward(nhwc(x), conv.Wb, ws.pool_chunk)
+        elif ws.kind == "stream":
             ws.conv.load(nhwc(x))
             ws.conv.patches(0, N)  # one chunk
             ws.stream_forward()
@@ -109,8 +111,12 @@ class PooledConv(Layer):
                 delta = layer.backward(delta)
             return delta
         conv = self.conv
-        if not ws.conv.tap_major:
+        if ws.kind == "winograd":  # the bias's gradient: d's rows, once split_chunk masked them
             ws.d = np.ascontiguousarray(nhwc(delta))  # (N, Ho/s, Wo/s, O)
+            dx = ws.conv.backward(ws.d, conv.Wb, conv.dWb, conv.need_dx, ws.split_chunk)
+            return None if dx is None else nchw(dx)
+        if ws.kind == "chunks":
+            ws.d = np.ascontiguousarray(nhwc(delta))
             return conv.backprop(ws.conv, ws.dy_buffer(), ws.split_chunk)
         dy = ws.dy_buffer() if conv.need_dx else None
         ws.stream_backward(nhwc(delta), dy)
@@ -156,14 +162,20 @@ class _PooledBuffers:
         O, dt = conv.out_channels, conv.Wb.dtype
         self.key, self.s, self.keep = (N, H, W), s, keep
         self.relu = layer.relu is not None  # the maxima go through a ReLU
-        tap_major = conv.in_channels == 1
-        self.conv = cw = _Buffers(conv, N, H, W, s=s, outputs=not tap_major)
         self.m = np.empty((N, Ho // s, Wo // s, O), dt)
         self.dy = None  # dL/dy by pixel, made by the first backward needing it
         self.d = None  # dL/dm of the batch being backpropagated
-        if tap_major:
+        if conv.winograd_tile(H, W, pooled=True):
+            self.kind = "winograd"  # its output tiles are the pooling places
+            self.conv = conv._buffers(N, H, W, keep, pooled=True)
+        elif conv.in_channels == 1:
+            self.kind = "stream"
+            self.conv = cw = _Buffers(conv, N, H, W, s=s, outputs=False)
             self._streams(conv, N, (Ho // s, cw.grid_w), keep)
-        elif keep:
+        else:
+            self.kind = "chunks"
+            self.conv = _Buffers(conv, N, H, W, s=s)
+        if keep and self.kind != "stream":
             self.win = np.zeros(self.m.shape, np.uint8)
             self.eq = np.empty(self.m.shape, bool)  # where win == p
 
@@ -174,12 +186,12 @@ class _PooledBuffers:
 
     def bound(self, conv: Conv2D) -> bool:
         """Whether the products bound here still point at the conv's parameters."""
-        return not self.conv.tap_major or (self.Wb is conv.Wb and self.dWb is conv.dWb)
+        return self.kind != "stream" or (self.Wb is conv.Wb and self.dWb is conv.dWb)
 
     # ------------------------------------------------------------------- several channels
     def pool_chunk(self, c0: int, n: int, y: np.ndarray) -> None:
         """The maxima of images c0..c0+n from their convolution y (by place)."""
-        places = y.reshape(self.s * self.s, -1, y.shape[1])
+        places = y.reshape(self.s * self.s, -1, y.shape[-1])
         m = self.m[c0:c0 + n].reshape(places.shape[1:])
         np.copyto(m, places[0])
         for p in range(1, len(places)):
@@ -191,7 +203,7 @@ class _PooledBuffers:
 
     def split_chunk(self, c0: int, n: int, rows: np.ndarray) -> None:
         """rows (dy of images c0..c0+n, by place) = each maximum's gradient at its winner."""
-        places = rows.reshape(self.s * self.s, -1, rows.shape[1])
+        places = rows.reshape(self.s * self.s, -1, rows.shape[-1])
         shape = places.shape[1:]
         d = self.d[c0:c0 + n].reshape(shape)
         if self.relu:  # the ReLU's gradient: none where its output is 0

@@ -196,8 +196,10 @@ class Winograd:
         np.copyto(self.Ut, self.U.transpose(0, 2, 1))
 
     # ------------------------------------------------------------------------------ passes
-    def forward(self, x: np.ndarray, Wb: np.ndarray) -> np.ndarray:
-        """x (N, H, W, C) -> y (N, Ho, Wo, O) = x * w + b, a reused buffer."""
+    def forward(self, x: np.ndarray, Wb: np.ndarray, each_chunk=None) -> np.ndarray:
+        """x (N, H, W, C) -> y (N, Ho, Wo, O) = x * w + b, a reused buffer. With
+        `each_chunk(c0, n, tiles)`, each chunk's output tiles (m, m, n, Ty, Tx, O) go to it
+        instead of into y (tile place (p, q) is every output pixel (m*ty + p, m*tx + q))."""
         N, H, W, Ho, Wo = self.shape
         a, m, lo = self.a, self.m, self.lo
         self.xp[:, lo:lo + H, lo:lo + W] = x
@@ -213,6 +215,9 @@ class Winograd:
             np.matmul(V, self.U, out=M)
             np.add(M[self.ones_at], b, out=M[self.ones_at])  # At maps it to every output
             out = self._two_sided(self.At, M, a, self.out[:, :, :n])
+            if each_chunk is not None:
+                each_chunk(c0, n, out)
+                continue
             y = self.y[c0:c0 + n]
             for p in range(m):
                 for q in range(m):
@@ -220,9 +225,12 @@ class Winograd:
                     np.copyto(y[:, p::m, q::m], out[p, q, :, :rows, :cols])
         return self.y
 
-    def backward(self, d: np.ndarray, Wb: np.ndarray, dWb: np.ndarray, need_dx: bool
-                 ) -> np.ndarray | None:
-        """dWb from d = dL/dy (N, Ho, Wo, O) and the kept forward; dL/dx (N, H, W, C)."""
+    def backward(self, d: np.ndarray, Wb: np.ndarray, dWb: np.ndarray, need_dx: bool,
+                 each_chunk=None) -> np.ndarray | None:
+        """dWb from d = dL/dy (N, Ho, Wo, O) and the kept forward; dL/dx (N, H, W, C).
+        With `each_chunk(c0, n, tiles)`, it writes each chunk's dL/dy into its tiles (m, m,
+        n, Ty, Tx, O), as forward's, and d is any array whose rows sum to the bias's
+        gradient (each output channel's dL/dy summed over the batch's pixels)."""
         N, H, W, Ho, Wo = self.shape
         a, m, k, lo = self.a, self.m, self.k, self.lo
         if len(self.V) != len(self.chunks):
@@ -234,14 +242,18 @@ class Winograd:
             self.dxp = np.zeros_like(self.xp)  # the border it never writes stays zero
             self.dx = np.empty((N, H, W, self.C), self.xp.dtype)
         dy = self.out
-        dy[...] = 0  # tiles overhanging the output get no gradient
+        if each_chunk is None:
+            dy[...] = 0  # tiles overhanging the output get no gradient
         for t, ((c0, n), plan) in enumerate(zip(self.chunks, self._plans())):
             T = n * self.Ty * self.Tx
-            dyc = d[c0:c0 + n]
-            for p in range(m):
-                for q in range(m):
-                    src = dyc[:, p::m, q::m]
-                    np.copyto(dy[p, q, :n, :src.shape[1], :src.shape[2]], src)
+            if each_chunk is not None:
+                each_chunk(c0, n, dy[:, :, :n])
+            else:
+                dyc = d[c0:c0 + n]
+                for p in range(m):
+                    for q in range(m):
+                        src = dyc[:, p::m, q::m]
+                        np.copyto(dy[p, q, :n, :src.shape[1], :src.shape[2]], src)
             dM = self._two_sided(self.A, dy[:, :, :n], m, self.M[:, :T])
             np.matmul(self.V[t][:, :T].transpose(0, 2, 1), dM, out=dU if t == 0 else self.dU_part)
             if t:
@@ -258,7 +270,8 @@ class Winograd:
                     np.copyto(dst, src)
         dw = dWb[:-1].reshape(k, k, self.C * self.O)
         self._two_sided(self.Gt, dU.reshape(a, a, -1), a, dw, self.half_w)
-        np.dot(self._ones(N * Ho * Wo), d.reshape(-1, self.O), out=dWb[-1])
+        d = d.reshape(-1, self.O)
+        np.dot(self._ones(len(d)), d, out=dWb[-1])
         if not need_dx:
             return None
         np.copyto(self.dx, self.dxp[:, lo:lo + H, lo:lo + W])

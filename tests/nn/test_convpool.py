@@ -27,7 +27,10 @@ from tests.nn.test_conv import conv, conv_loops, pool_loops
 # (pixel-major patches, no junk)
 CASES = [(1, 3, 3, "same", 8, 2), (1, 2, 5, "same", 8, 2), (1, 2, 2, "valid", 9, 2),
          (1, 2, 4, "same", 6, 2), (1, 2, 3, "valid", 11, 3), (3, 4, 3, "same", 6, 2),
-         (2, 3, 2, "same", 6, 3), (2, 3, 3, "valid", 8, 2)]
+         (2, 3, 2, "same", 6, 3), (2, 3, 3, "valid", 8, 2),
+         # Winograd's convolution (WINOGRAD_POOLED: 8 channels and more), its 2x2 output
+         # tiles the pooling windows
+         (8, 3, 3, "same", 8, 2), (8, 2, 5, "same", 8, 2), (16, 3, 3, "valid", 10, 2)]
 
 
 def plain(layer, pool, x, d):
@@ -66,7 +69,10 @@ def test_it_computes_what_the_two_layers_compute(C, O, k, padding, H, s, need_dx
     y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
     loops, _ = pool_loops(conv_loops(x, layer.W, layer.b, padding), s)
     assert np.allclose(y, loops, rtol=1e-12, atol=1e-12)
-    assert np.array_equal(y, y_ref)
+    if fused._ws.kind == "winograd":  # where the plain conv runs on im2col: other rounding
+        assert np.allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    else:
+        assert np.array_equal(y, y_ref)
     assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
     assert (dx is None) == (not need_dx)
     if need_dx:
@@ -129,12 +135,12 @@ def test_chunked_passes_match(monkeypatch):
     assert np.allclose(dWb, dWb_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("C,O,k,H,s", [(16, 4, 3, 8, 2), (1, 2, 3, 7, 2), (2, 2, 3, 8, 3),
+@pytest.mark.parametrize("C,O,k,H,s", [(16, 4, 3, 12, 3), (1, 2, 3, 7, 2), (2, 2, 3, 8, 3),
                                        (1, 2, 5, 28, 2)])
 def test_what_it_cannot_fuse_runs_as_the_two_layers(monkeypatch, C, O, k, H, s):
-    """Winograd's convolution (16 channels, 3x3), windows that do not tile the output (odd
-    sizes) and one channel with too many junk columns (5x5 on 28x28: 2 in 16) run the plain
-    layers, with their numbers. 3x3 on 28x28 (1 in 15) fuses."""
+    """Winograd's convolution under a pool of 3 (its tiles are 2x2), windows that do not
+    tile the output (odd sizes) and one channel with too many junk columns (5x5 on 28x28: 2
+    in 16) run the plain layers, with their numbers. 3x3 on 28x28 (1 in 15) fuses."""
     monkeypatch.setattr(convpool_module, "JUNK_MAX", 0.1)
     assert PooledConv(conv(1, 2, 3), MaxPool2D(2)).fuses(28, 28)
     layer = conv(C, O, k)
@@ -144,6 +150,7 @@ def test_what_it_cannot_fuse_runs_as_the_two_layers(monkeypatch, C, O, k, H, s):
     x = rng.normal(size=(2, C, H, H))
     d = rng.normal(size=(2, O, H // s, H // s))
     y, dx, dWb = run_fused(fused, x, d)
+    assert fused._saved is None and fused._ws is None  # ran the plain layers
     y_ref, dx_ref, dWb_ref = plain(layer, fused.pool, x, d)
     assert np.array_equal(y, y_ref) and np.array_equal(dx, dx_ref)
     assert np.array_equal(dWb, dWb_ref)
@@ -269,7 +276,7 @@ def test_run_order_fuses_each_conv_with_its_pool_and_relu_and_keeps_them():
 
 
 @pytest.mark.parametrize("need_dx", [True, False])
-@pytest.mark.parametrize("C,O,k,padding,H,s", [CASES[0], CASES[1], CASES[5], CASES[6]])
+@pytest.mark.parametrize("C,O,k,padding,H,s", [CASES[i] for i in (0, 1, 5, 6, 10)])
 def test_with_its_relu_it_computes_what_the_three_layers_compute(C, O, k, padding, H, s,
                                                                 need_dx):
     """relu(pool(conv(x))): biases shifted down so that many windows are all negative (their
@@ -371,3 +378,29 @@ def test_new_parameter_arrays_are_picked_up():
     y_ref, _, dWb_ref = plain(layer, fused.pool, x, d)
     assert np.array_equal(y, y_ref)
     assert np.allclose(layer.dWb, dWb_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_winograd_chunks_pool_and_split_each_chunk(monkeypatch, relu):
+    """Winograd's passes in chunks of images (its CHUNK_BYTES: here 2 images of 5): the
+    tiles of each chunk pooled, each chunk's gradient split into its tiles."""
+    import mnist.nn.winograd as winograd_module
+
+    layer = conv(8, 3, 3, seed=23)
+    layer.b = layer.b - 0.5
+    fused = PooledConv(layer, MaxPool2D(2), Activation("relu") if relu else None)
+    rng = np.random.default_rng(24)
+    x, d = rng.normal(size=(5, 8, 6, 6)), rng.normal(size=(5, 3, 3, 3))
+    monkeypatch.setattr(winograd_module, "CHUNK_BYTES", 2 * 16 * 9 * 8 * 8)
+    run_fused(fused, x, -d)  # a pass before: its gradients must not stay in dW
+    y, dx, dWb = run_fused(fused, x, d)
+    assert fused._ws.kind == "winograd" and fused._ws.conv.chunks == [(0, 2), (2, 2), (4, 1)]
+    twin, twin_pool = copy.deepcopy(layer), MaxPool2D(2)
+    y_ref = twin_pool.forward(twin.forward(x, True), True)
+    if relu:
+        y_ref = np.maximum(y_ref, 0)
+        d = d * (y_ref > 0)
+    dx_ref = twin.backward(twin_pool.backward(d.copy()))
+    assert np.allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert np.allclose(dWb, twin.dWb, rtol=1e-12, atol=1e-12)
