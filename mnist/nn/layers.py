@@ -124,6 +124,7 @@ class Dense(Layer):
         self.dWb = np.zeros_like(self.Wb)  # [dW; db]
         self._views()
         self.x = None  # input kept by a training forward (a reference, not a copy)
+        self._dx = None  # backward's dL/dx buffer
         self.need_dx = True
 
     def _views(self):
@@ -140,6 +141,7 @@ class Dense(Layer):
         state = self.__dict__.copy()
         for k in ("_W", "_b", "_dW", "_db"):
             del state[k]
+        state["_dx"] = None
         return state
 
     def __setstate__(self, state):
@@ -162,7 +164,15 @@ class Dense(Layer):
         x, self.x = _kept(self.x, self), None
         np.matmul(x.T, delta, out=self.dW)
         np.sum(delta, axis=0, out=self.db)
-        return delta @ self.W.T if self.need_dx else None
+        if not self.need_dx:
+            return None
+        # dx into a buffer kept from one batch to the next: a new one each step is fresh
+        # memory from the system when large (784 inputs at batch 128: 0.44 against 0.34 ms)
+        shape = (len(delta), self.Wb.shape[0] - 1)
+        dt = np.result_type(delta, self.Wb)
+        if self._dx is None or self._dx.shape != shape or self._dx.dtype != dt:
+            self._dx = np.empty(shape, dt)
+        return np.matmul(delta, self.W.T, out=self._dx)
 
     def input_grad(self, delta, x=None, out=None):
         return delta @ self.W.T  # (B, n_in)

@@ -253,6 +253,26 @@ def test_flatten_round_trip_in_pytorch_order():
         assert back.shape == x.shape and np.array_equal(back, 2 * x)
 
 
+def test_flatten_reuses_its_training_buffers_with_fresh_numbers():
+    """Channels-last input in training: the flattened copy and backward's go into buffers
+    kept between batches (same arrays, new numbers); a new batch size gets new ones; copies
+    of the layer keep none."""
+    rng = np.random.default_rng(30)
+    flat = Flatten()
+    seen = []
+    for n in (3, 3, 2):
+        x = rng.normal(size=(n, 4, 3, 5)).transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+        out = flat.forward(x, training=True)
+        assert np.array_equal(out, np.ascontiguousarray(x).reshape(n, 60))
+        back = flat.backward(out * 2)
+        assert np.array_equal(back, 2 * x) and back.transpose(0, 2, 3, 1).flags.c_contiguous
+        seen.append((out, back))
+    assert seen[1][0] is seen[0][0] and np.shares_memory(seen[1][1], seen[0][1])
+    assert seen[2][0] is not seen[1][0]
+    assert copy.deepcopy(flat)._out is None
+    assert not np.shares_memory(flat.forward(x), seen[2][0])  # inference: a fresh array
+
+
 # ------------------------------------------------------------------------------- stack
 def test_small_cnn_gradients():
     """conv-relu-pool-conv(valid)-relu-pool-flatten-dense end to end vs central differences."""

@@ -128,3 +128,24 @@ def test_dense_keeps_weights_and_bias_in_one_array_through_copies():
         assert (layer.W == 1).all()
     with pytest.raises(ValueError):
         layer.W = np.ones((4, 3))  # the shape is the layer's
+
+
+def test_dense_backward_reuses_its_input_gradient_buffer():
+    """dL/dx goes into a buffer kept between batches (new numbers each time); a new batch
+    size or dtype gets a new one; copies keep none."""
+    import copy
+
+    rng = np.random.default_rng(31)
+    layer = Dense(6, 4, rng=0)
+    outs = []
+    for n, dt in ((5, np.float32), (5, np.float32), (3, np.float32), (3, np.float64)):
+        x = rng.normal(size=(n, 6)).astype(np.float32)
+        layer.forward(x, training=True)
+        delta = rng.normal(size=(n, 4)).astype(dt)
+        dx = layer.backward(delta)
+        assert dx.dtype == np.result_type(dt, np.float32)
+        assert np.allclose(dx, delta.astype(np.float64) @ layer.W.T.astype(np.float64),
+                           rtol=1e-5, atol=1e-6)
+        outs.append(dx)
+    assert outs[1] is outs[0] and outs[2] is not outs[1] and outs[3] is not outs[2]
+    assert copy.deepcopy(layer)._dx is None
