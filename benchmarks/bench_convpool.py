@@ -6,9 +6,10 @@ For each case (in channels, out channels, kernel, image side) and batch, both ru
 backward passes; the medians (ms per pass) print as one JSON line per case. The conv has no
 input gradient when it has one channel (a first layer), as in a network. One-channel cases
 that PooledConv would not fuse for their junk columns (mnist/nn/convpool.py JUNK_MAX) are
-timed fused anyway and marked `"fuses": false`: the figures behind that rule. (16 -> 32
-channels runs on Winograd's convolution, which never fuses: there both columns time the two
-layers.)
+timed fused anyway and marked `"fuses": false`: the figures behind that rule. Where the
+fused pair runs on Winograd's convolution (`"algorithm"`, conv.WINOGRAD_POOLED) it is also
+timed fused on im2col (`fused_im2col_step_ms`): the figures behind that table. "plain" is
+whatever the conv alone runs on (conv.WINOGRAD).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py --batch 128 \\
@@ -29,11 +30,34 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+import mnist.nn.conv as conv_module  # noqa: E402
 import mnist.nn.convpool as convpool  # noqa: E402
 from mnist.nn.conv import Conv2D  # noqa: E402
 from mnist.nn.pool import MaxPool2D  # noqa: E402
 
 CASES = ["1,8,3,28", "1,16,3,28", "1,8,5,28", "1,16,5,28", "8,16,3,14", "16,32,3,14"]
+
+
+class OnIm2col:
+    """A PooledConv with Winograd's convolution switched off (conv.WINOGRAD_POOLED empty
+    around each call): the fused pair on im2col, to set beside the fused pair on Winograd."""
+
+    def __init__(self, fused):
+        self.fused = fused
+
+    def _call(self, method, *args):
+        table = conv_module.WINOGRAD_POOLED
+        conv_module.WINOGRAD_POOLED = {}
+        try:
+            return getattr(self.fused, method)(*args)
+        finally:
+            conv_module.WINOGRAD_POOLED = table
+
+    def forward(self, x, training):
+        return self._call("forward", x, training)
+
+    def backward(self, d):
+        return self._call("backward", d)
 
 
 class Plain:
@@ -61,6 +85,10 @@ def time_case(C, O, k, side, batch, rounds, reps):
     convpool.JUNK_MAX = float("inf")  # time it fused even where the rule says no
     try:
         runs = {"fused": fused, "plain": Plain(copy.deepcopy(conv), MaxPool2D(2))}
+        winograd = bool(conv.winograd_tile(side, side, pooled=True))
+        if winograd:
+            twin = copy.deepcopy(conv)
+            runs["fused_im2col"] = OnIm2col(convpool.PooledConv(twin, MaxPool2D(2)))
         times = {name: ([], []) for name in runs}
         for _ in range(rounds + 1):  # the first round: warm-up, not counted
             for name, layer in runs.items():
@@ -78,13 +106,16 @@ def time_case(C, O, k, side, batch, rounds, reps):
         convpool.JUNK_MAX = limit
     med = {name: (statistics.median(f[1:]), statistics.median(fb[1:]))
            for name, (f, fb) in times.items()}
-    return dict(case=f"{C}->{O} k{k} {side}x{side}", batch=batch, fuses=fuses,
+    line = dict(case=f"{C}->{O} k{k} {side}x{side}", batch=batch, fuses=fuses,
+                algorithm="winograd" if winograd else "im2col",
                 fused_forward_ms=round(med["fused"][0], 3),
                 plain_forward_ms=round(med["plain"][0], 3),
                 fused_step_ms=round(med["fused"][1], 3),
                 plain_step_ms=round(med["plain"][1], 3),
-                step_ratio=round(med["fused"][1] / med["plain"][1], 3),
-                load_1min=round(os.getloadavg()[0], 2))
+                step_ratio=round(med["fused"][1] / med["plain"][1], 3))
+    if winograd:
+        line["fused_im2col_step_ms"] = round(med["fused_im2col"][1], 3)
+    return dict(line, load_1min=round(os.getloadavg()[0], 2))
 
 
 def main(argv=None) -> int:

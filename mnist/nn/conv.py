@@ -44,8 +44,9 @@ WINOGRAD_OVERHANG = 1.1
 # The same where a 2x2 max pool follows and runs with it (mnist/nn/convpool.py): Winograd's
 # 2x2 output tiles are then the pooling windows, and its scatter to pixels and gather back
 # go, so it pays from 8 channels (benchmarks/bench_convpool.py, 8 -> 16 channels, 3x3 on
-# 14x14, forward + backward: 3.8 ms at batch 128 against 4.4 fused on im2col; 0.97 against
-# 0.92 at batch 32).
+# 14x14, forward + backward: 4.0 ms at batch 128 against 4.2 fused on im2col, 0.93 against
+# 0.92 at batch 32; in conv8k3-pool-conv16k3-pool-64's whole step at batch 128, 8.3 against
+# 8.8 ms).
 WINOGRAD_POOLED = {3: (2, 8), 5: (2, 8)}
 
 

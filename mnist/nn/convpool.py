@@ -16,15 +16,21 @@ Where the outputs go: with several channels the convolution runs in chunks of im
 (the first layer: every image's patches are kept, tap-major) the products run in blocks of
 images and one place at a time (STREAM_BYTES), each block's outputs folded into the maxima
 at once and each gradient block multiplied into dW at once: the batch's outputs are never
-written out whole. For that first layer (no input gradient) of conv8k3-pool-conv16k3-pool-64,
-forward and backward together take 2.0 ms instead of 4.0 for the two layers at batch 128,
-0.38 instead of 0.80 at 32; the second conv and pool 4.6 against 4.8 ms
-(benchmarks/bench_convpool.py, one core).
+written out whole. Winograd's convolution (mnist/nn/winograd.py) computes 2x2 output tiles:
+under a 2x2 pool they are the pooling windows, so its tiles are pooled as they come and
+backward's split fills its tiles, and neither its scatter to pixels nor its gather back runs.
+
+benchmarks/bench_convpool.py, forward + backward, fused against the separate layers, batch 128
+(32), one core: conv8k3-pool-conv16k3-pool-64's first layer (no input gradient) 1.8 ms
+against 3.7 (0.39 against 0.78), its second (Winograd) 4.0 against 4.3 (0.93 against 0.97);
+the bundled CNN's second layer (Winograd, 16 -> 32, 5x5) 19.2 against 21.1 (4.6 against 5.1).
 
 `run_order` (mnist/nn/model.py) puts a `PooledConv` in a pass where a Conv2D meets a
-MaxPool2D; it owns no parameters (the Conv2D's are filled). Where the pair cannot run this
-way (Winograd's convolution, windows that do not tile the output, one channel with too many
-junk columns: JUNK_MAX) it runs the two layers.
+MaxPool2D, with the ReLU after the pool if there is one (its maxima clipped at once, its
+gradient mask applied as backward splits); it owns no parameters (the Conv2D's are filled).
+Where they cannot run this way (Winograd's tiles other than the pool's windows, windows that
+do not tile the output, one channel with too many junk columns: JUNK_MAX) it runs the
+separate layers.
 """
 
 from __future__ import annotations
