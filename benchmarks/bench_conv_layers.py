@@ -1,10 +1,12 @@
 """Where a conv net's training step goes: each layer's forward and backward, one BLAS thread.
 
 The net's layers run in the order a training pass runs them (`mnist.nn.model.run_order`: a
-ReLU before a max pool runs after it, a conv and its pool as one PooledConv), on random pixels, `--steps` times after a warm-up,
-each call timed on its own; one JSON line per layer (mean ms per step), then the whole step.
+ReLU before a max pool runs after it, and a conv, its pool and that ReLU as one PooledConv),
+on random pixels, `--steps` times after a warm-up, each call timed on its own; one JSON line
+per layer (mean ms per step), then the whole step.
 Timing each call moves cache effects from one layer to the next; the step total comes close
-to bench_train.py's for the same net and batch (9.4 ms for the small net at batch 128).
+to bench_train.py's for the same net and batch (7.2-7.5 ms for the small net at batch 128,
+whose bench_train.py epoch of 469 steps took 3.6-3.7 s).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_conv_layers.py
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_conv_layers.py \\
