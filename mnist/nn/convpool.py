@@ -43,7 +43,7 @@ from mnist.nn.im2col import nchw, nhwc
 from mnist.nn.layers import Activation, Layer, _kept
 from mnist.nn.pool import MaxPool2D, _beats, _split
 
-_PLAIN = "plain"  # a training forward that ran the two layers one after the other
+_PLAIN = "plain"  # a training forward that ran the separate layers one after the other
 # A one-channel conv runs fused only if its grid's junk columns (mnist/nn/im2col.py
 # PlacesIm2col) add at most this fraction of pixels. benchmarks/bench_convpool.py, 28x28,
 # forward + backward at batch 128, fused against the two layers: 3x3 kernels (one junk
@@ -75,8 +75,9 @@ class PooledConv(Layer):
         return self.conv.need_dx
 
     def fuses(self, H: int, W: int) -> bool:
-        """Whether an H x W input runs fused: im2col's convolution, windows tiling its
-        output, and with one channel, at most JUNK_MAX more pixels for the junk columns."""
+        """Whether an H x W input runs fused: windows tiling the conv's output, Winograd's
+        tiles (where it runs on Winograd) the windows themselves, and with one channel at
+        most JUNK_MAX more pixels for the junk columns."""
         conv, s = self.conv, self.pool.size
         Ho, Wo = conv.output_shape(H, W)
         if Ho % s or Wo % s or conv.winograd_tile(H, W, pooled=True) not in (0, s):

@@ -404,3 +404,16 @@ def test_winograd_chunks_pool_and_split_each_chunk(monkeypatch, relu):
     assert np.allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     assert np.allclose(dWb, twin.dWb, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("C,relu", [(1, True), (8, False)])
+def test_input_grad_is_backward_without_state(C, relu):
+    """input_grad (saliency) gives backward's dL/dx and writes nothing on the layers."""
+    layer = conv(C, 2, 3, seed=25)
+    fused = PooledConv(layer, MaxPool2D(2), Activation("relu") if relu else None)
+    rng = np.random.default_rng(26)
+    x, d = rng.normal(size=(2, C, 6, 6)), rng.normal(size=(2, 2, 3, 3))
+    grad = fused.input_grad(d.copy(), x)
+    assert fused._saved is None and layer._saved is None
+    fused.forward(x, training=True)
+    assert np.allclose(grad, fused.backward(d.copy()), rtol=1e-12, atol=1e-12)
