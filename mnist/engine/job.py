@@ -45,7 +45,7 @@ def start_job(cfg: TrainConfig, *, name: str = "run", model=None, train_set=None
     """Queue one run of `cfg` on `pool` (under `owner`, who takes turns with the others) and
     return its job. `model`: a network to go on training (resume; it is saved for the worker,
     the object itself is never touched); `data`: the study's data key (mnist.engine.datacache)."""
-    check_inputs(cfg, train_set, model)  # train()'s own checks, before anything is queued
+    check_inputs(cfg, train_set, model, remote=True)  # train()'s own, before it is queued
     store = open_storage(storage)
     init = _save_model(store, "resume", model, cfg) if model is not None else None
     study = create_study(configs=[cfg], owner=owner, title=name, data=data, init=init,
@@ -59,7 +59,7 @@ def start_range_test(cfg: TrainConfig, *, steps: int, train_set=None, data: str 
     queued: a one-trial study a worker runs, on `owner`'s turn; once done `job.lr_range` is
     its result. The study is tagged apart from the owner's, so "My studies" (a search's list)
     leaves it out. `train_set`, if given, is checked here (the worker reads `data`)."""
-    check_range_inputs(cfg, train_set, steps=steps)  # the test's own checks
+    check_range_inputs(cfg, train_set, steps=steps, remote=True)  # the test's own checks
     study = create_study(configs=[cfg], owner=f"{owner}:range-test", data=data,
                          title="learning-rate range test", task=RANGE_TEST,
                          task_args=dict(steps=steps), storage=open_storage(storage))

@@ -246,13 +246,14 @@ def _augmenter(cfg: TrainConfig):
 
 
 def check_inputs(config: TrainConfig, train: Dataset | None, model: Network | None = None,
-                 validation: Dataset | None = None) -> None:
+                 validation: Dataset | None = None, *, remote: bool = False) -> None:
     """What train() refuses, said before any digit is copied (ConfigError / DatasetError): by
     train() itself, and by whoever hands a run to another process (mnist.engine.job), where a
-    refusal a second later in a worker is a worse message. `train` None: not checked here."""
+    refusal a second later in a worker is a worse message. `remote`: the worker reads the
+    data itself, so `train` may be None (then it is not checked here)."""
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if train is not None and not isinstance(train, Dataset):
+    if not (remote and train is None) and not isinstance(train, Dataset):
         raise DatasetError(f"train must be a Dataset, got {type(train).__name__}")
     if train is not None and not train.has_labels:
         raise DatasetError(f"{train.name} has no labels: it cannot be trained on")

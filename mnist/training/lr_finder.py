@@ -56,12 +56,14 @@ class LRFinderResult:
 
 def check_inputs(config: TrainConfig, train: Dataset | None, lr_min: float = 1e-5,
                  lr_max: float = 10.0, steps: int = DEFAULT_STEPS,
-                 smoothing: float = SMOOTHING) -> None:
+                 smoothing: float = SMOOTHING, *, remote: bool = False) -> None:
     """What lr_range_test refuses (ConfigError / DatasetError): by the test itself, and by
-    whoever queues it for a worker (mnist.engine.job). `train` None: not checked here."""
+    whoever queues it for a worker (mnist.engine.job). `remote`: the worker reads the data
+    itself, so `train` may be None (then it is not checked here)."""
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if train is not None and (not isinstance(train, Dataset) or not train.has_labels):
+    if not (remote and train is None) and (not isinstance(train, Dataset)
+                                           or not train.has_labels):
         raise DatasetError("the range test needs a labelled training Dataset")
     if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
         raise ConfigError(f"need 0 < lr_min < lr_max, got {lr_min!r}, {lr_max!r}")

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from scipy import stats
 
-from mnist import ConfigError, TrainConfig, build_model, load_mnist, train
+from mnist import ConfigError, DatasetError, TrainConfig, build_model, load_mnist, train
 from mnist.nn.fast import FastPath
 from mnist.training.lr_finder import lr_range_test
 from mnist.engine import datacache
@@ -347,6 +347,8 @@ def test_lr_range_test_rejects_bad_arguments(digits):
         lr_range_test(TINY, digits, lr_min=1.0, lr_max=0.1)
     with pytest.raises(ConfigError, match="steps"):
         lr_range_test(TINY, digits, steps=3)
+    with pytest.raises(DatasetError, match="labelled training Dataset"):
+        lr_range_test(TINY, None)
 
 
 def test_batch_order_does_not_depend_on_dropout_or_augmentation(digits, monkeypatch):

@@ -188,6 +188,8 @@ def test_bad_inputs_are_refused_before_training(small):
         train(TrainConfig(), unlabeled)
     with pytest.raises(ConfigError, match="TrainConfig"):
         train({"lr": 0.1}, small)
+    with pytest.raises(DatasetError, match="must be a Dataset, got NoneType"):
+        train(TrainConfig(), None)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
