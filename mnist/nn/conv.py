@@ -26,7 +26,8 @@ import numpy as np
 
 from mnist.errors import ConfigError
 from mnist.nn.blas import Gemm
-from mnist.nn.im2col import InputGrad, even_chunks, PlacesIm2col, im2col, nchw, nhwc
+from mnist.nn.im2col import InputGrad, PlacesIm2col, even_chunks, im2col, junk_columns, nchw, \
+    nhwc
 from mnist.nn.layers import INITS, Layer, _kept, _view
 from mnist.nn.winograd import Winograd
 
@@ -279,9 +280,9 @@ class _Buffers:
         self.tap_major = C == 1
         # The pixels' order: (n, h, w), or with s > 1 grouped by place in s x s pooling
         # windows, each place a grid of Ho/s rows of `grid_w` pixels, the last `junk` of
-        # them junk for tap-major patches (im2col_places), so each image's are contiguous.
+        # them junk for tap-major patches (PlacesIm2col), so each image's are contiguous.
         self.s = s
-        self.junk = (k + s - 2) // s if self.tap_major and s > 1 else 0
+        self.junk = junk_columns(k, s) if self.tap_major and s > 1 else 0
         self.grid_w = Wo // s + self.junk
         self.pix = Ho * Wo if s == 1 else s * s * (Ho // s) * self.grid_w  # rows per image
         # no chunks for one channel, whose k*k numbers per pixel cost as much to copy again

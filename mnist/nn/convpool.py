@@ -39,7 +39,7 @@ import numpy as np
 
 from mnist.nn.blas import Gemm
 from mnist.nn.conv import Conv2D, _Buffers, check_images
-from mnist.nn.im2col import nchw, nhwc
+from mnist.nn.im2col import junk_columns, nchw, nhwc
 from mnist.nn.layers import Activation, Layer, _kept
 from mnist.nn.pool import MaxPool2D, _beats, _split
 
@@ -82,7 +82,7 @@ class PooledConv(Layer):
         Ho, Wo = conv.output_shape(H, W)
         if Ho % s or Wo % s or conv.winograd_tile(H, W, pooled=True) not in (0, s):
             return False
-        junk = (conv.kernel + s - 2) // s if conv.in_channels == 1 else 0
+        junk = junk_columns(conv.kernel, s) if conv.in_channels == 1 else 0
         return junk <= JUNK_MAX * (Wo // s)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -118,12 +118,12 @@ class PooledConv(Layer):
                 delta = layer.backward(delta)
             return delta
         conv = self.conv
-        if ws.kind == "winograd":  # the bias's gradient: d's rows, once split_chunk masked them
+        if ws.kind != "stream":  # split_chunk splits it (and masks it for the ReLU)
             ws.d = np.ascontiguousarray(nhwc(delta))  # (N, Ho/s, Wo/s, O)
+        if ws.kind == "winograd":  # the bias's gradient: d's rows, once split_chunk masked them
             dx = ws.conv.backward(ws.d, conv.Wb, conv.dWb, conv.need_dx, ws.split_chunk)
             return None if dx is None else nchw(dx)
         if ws.kind == "chunks":
-            ws.d = np.ascontiguousarray(nhwc(delta))
             return conv.backprop(ws.conv, ws.dy_buffer(), ws.split_chunk)
         dy = ws.dy_buffer() if conv.need_dx else None
         ws.stream_backward(nhwc(delta), dy)
@@ -135,9 +135,21 @@ class PooledConv(Layer):
 
     def input_grad(self, delta, x, out=None):
         y = self.conv.forward(x)
-        if self.relu is not None:
-            delta = self.relu.input_grad(delta, None, self.forward(x))
+        if self.relu is not None:  # its output: the pool's (a fresh array), clipped in place
+            delta = self.relu.input_grad(delta, None, self.relu.forward(self.pool.forward(y)))
         return self.conv.input_grad(self.pool.input_grad(delta, y), x, y)
+
+
+def _fold_max(m: np.ndarray, v: np.ndarray, p: int, win: np.ndarray | None) -> None:
+    """Place p of the pooling windows, values v, into the maxima so far m (p = 0: m = v),
+    places in row-major order; `win`, if given, records where p wins (strictly: a tie stays
+    with the earlier place, as in MaxPool2D)."""
+    if p == 0:
+        np.copyto(m, v)
+        return
+    if win is not None:
+        _beats(v, m, p, win)
+    np.maximum(m, v, out=m)
 
 
 # One channel: the products and the pooling run a block of images and one place at a time,
@@ -200,11 +212,9 @@ class _PooledBuffers:
         """The maxima of images c0..c0+n from their convolution y (by place)."""
         places = y.reshape(self.s * self.s, -1, y.shape[-1])
         m = self.m[c0:c0 + n].reshape(places.shape[1:])
-        np.copyto(m, places[0])
-        for p in range(1, len(places)):
-            if self.keep:
-                _beats(places[p], m, p, self.win[c0:c0 + n].reshape(m.shape))
-            np.maximum(m, places[p], out=m)
+        win = self.win[c0:c0 + n].reshape(m.shape) if self.keep else None
+        for p, place in enumerate(places):
+            _fold_max(m, place, p, win)
         if self.relu:
             np.maximum(m, 0, out=m)
 
@@ -255,12 +265,7 @@ class _PooledBuffers:
             out = self.tmp[:, :m.shape[1]]
             for p, product, _ in steps:
                 product(1.0, 0.0)
-                if p == 0:
-                    np.copyto(m, out)
-                    continue
-                if self.keep:
-                    _beats(out, m, p, win)
-                np.maximum(m, out, out=m)
+                _fold_max(m, out, p, win)
         cut = self.m.shape[2]
         np.copyto(self.m, self.mc[:, :, :, :cut].transpose(1, 2, 3, 0))
         if self.relu:

@@ -90,13 +90,19 @@ def im2col(xp: np.ndarray, k: int, cols: np.ndarray, tap_major: bool, s: int = 1
             np.copyto(block[p, q], rows[:, i + p::s, q::s][:, :Hs, :Ws])
 
 
+def junk_columns(k: int, s: int) -> int:
+    """The junk columns PlacesIm2col's grid adds to each row of Ho/s pixels (k x k kernel,
+    s x s pooling windows): the furthest a tap reaches into the next plane column."""
+    return (k + s - 2) // s
+
+
 class PlacesIm2col:
     """Tap-major im2col (one channel) with the pixels grouped by place in s x s pooling
     windows: what `im2col(xp, k, cols, True, s)` writes, fast, on a wider grid.
 
     Grouped naively, each tap of each place reads every s-th input pixel: short strided
     runs. Here the padded input is first split by row and column mod s into `planes`
-    (s, s, N, Hq, Wq), Hq = Ho/s + e, Wq = Wo/s + e, e = (k + s - 2) // s (a flat buffer
+    (s, s, N, Hq, Wq), Hq = Ho/s + e, Wq = Wo/s + e, e = junk_columns(k, s) (a flat buffer
     with Wq numbers of slack). Tap (i, j) of place (p, q) is then plane ((i+p) % s,
     (j+q) % s) shifted by ((i+p) // s, (j+q) // s), and if each place's output grid is Wq
     pixels wide instead of Wo/s, one run of (Ho/s)*Wq numbers per image: its last e columns
@@ -108,7 +114,7 @@ class PlacesIm2col:
     def __init__(self, N: int, Hp: int, Wp: int, k: int, s: int, dtype):
         self.k, self.s = k, s
         Hs, Ws = (Hp - k + 1) // s, (Wp - k + 1) // s
-        e = (k + s - 2) // s
+        e = junk_columns(k, s)
         Hq, Wq = Hs + e, Ws + e
         self.width = Wq  # each place's grid: Hs rows of Wq pixels, the last e junk
         self.run = Hs * Wq  # one image's pixels in one place

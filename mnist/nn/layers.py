@@ -98,6 +98,15 @@ class Layer:
         raise NotImplementedError
 
 
+def _buffer(buf, shape, dtype) -> np.ndarray:
+    """`buf` if it has this shape and dtype, else a new array: a training output kept from one
+    batch to the next (a fresh large array each step is fresh memory from the system, whose
+    first touch costs more than filling it)."""
+    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+    return buf
+
+
 def _kept(value, layer):
     if value is None:
         raise RuntimeError(f"{type(layer).__name__}.backward needs a forward(x, training=True) "
@@ -166,12 +175,8 @@ class Dense(Layer):
         np.sum(delta, axis=0, out=self.db)
         if not self.need_dx:
             return None
-        # dx into a buffer kept from one batch to the next: a new one each step is fresh
-        # memory from the system when large (784 inputs at batch 128: 0.44 against 0.34 ms)
-        shape = (len(delta), self.Wb.shape[0] - 1)
-        dt = np.result_type(delta, self.Wb)
-        if self._dx is None or self._dx.shape != shape or self._dx.dtype != dt:
-            self._dx = np.empty(shape, dt)
+        # into a buffer kept between batches (784 inputs at batch 128: 0.34 ms, 0.44 fresh)
+        self._dx = _buffer(self._dx, (len(delta), len(self.W)), np.result_type(delta, self.W))
         return np.matmul(delta, self.W.T, out=self._dx)
 
     def input_grad(self, delta, x=None, out=None):

@@ -12,7 +12,7 @@ import numpy as np
 
 from mnist.nn.conv import check_count, check_images
 from mnist.nn.im2col import copy_runs, nchw, nhwc
-from mnist.nn.layers import Layer, _kept
+from mnist.nn.layers import Layer, _buffer, _kept
 
 
 class MaxPool2D(Layer):
@@ -175,13 +175,11 @@ class Flatten(Layer):
         x = np.asarray(x)
         if x.ndim < 2:
             raise ValueError(f"Flatten expects (N, ...), got shape {x.shape}")
-        # the size spelt out so N = 0 works too
-        flat = (x.shape[0], int(np.prod(x.shape[1:])))
+        flat = (x.shape[0], int(np.prod(x.shape[1:])))  # spelt out so N = 0 works too
+        if training:
+            self._saved = x.shape
         if not training or x.flags.c_contiguous:
-            if training:
-                self._saved = x.shape
             return x.reshape(flat)  # a copy when x is channels-last memory
-        self._saved = x.shape
         self._out = _buffer(self._out, flat, x.dtype)
         np.copyto(self._out.reshape(x.shape), x)
         return self._out
@@ -189,21 +187,13 @@ class Flatten(Layer):
     def backward(self, delta: np.ndarray) -> np.ndarray:
         shape = _kept(self._saved, self)
         self._saved = None
-        if len(shape) != 4:
-            return delta.reshape(shape)
-        N, C, H, W = shape
-        self._back = _buffer(self._back, (N, H, W, C), delta.dtype)
+        if len(shape) == 4:
+            N, C, H, W = shape
+            self._back = _buffer(self._back, (N, H, W, C), delta.dtype)
         return _unflatten(delta, shape, self._back)
 
     def input_grad(self, delta, x, out=None):
         return _unflatten(delta, np.shape(x))
-
-
-def _buffer(buf, shape, dtype) -> np.ndarray:
-    """buf if it has this shape and dtype, else a new one."""
-    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-        buf = np.empty(shape, dtype)
-    return buf
 
 
 def _unflatten(delta, shape, out=None):

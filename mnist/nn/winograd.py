@@ -121,7 +121,7 @@ class Winograd:
         self.V = [np.empty((a * a, T, C), dt) for _ in (self.chunks if keep else [0])]
         self.M = np.empty((a * a, T, O), dt)  # products, then dL/d(products)
         self.out = np.empty((m, m, per, Ty, Tx, O), dt)  # output tiles; then dL/dy's
-        self.y = np.empty((N, Ho, Wo, O), dt)
+        self.y = None  # the output pixels, made by the first forward that writes them
         self.U = np.empty((a * a, C, O), dt)
         self.Ut = np.empty((a * a, O, C), dt)
         self.dU = np.empty((a * a, C, O), dt)
@@ -203,6 +203,8 @@ class Winograd:
         N, H, W, Ho, Wo = self.shape
         a, m, lo = self.a, self.m, self.lo
         self.xp[:, lo:lo + H, lo:lo + W] = x
+        if each_chunk is None and self.y is None:
+            self.y = np.empty((N, Ho, Wo, self.O), self.xp.dtype)
         self._weights(Wb)
         b = Wb[-1]
         for t, ((c0, n), plan) in enumerate(zip(self.chunks, self._plans())):
