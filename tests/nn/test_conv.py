@@ -93,17 +93,23 @@ def check_gradients(layer, H, W, seed=3):
     x = rng.normal(size=(2, layer.in_channels, H, W))
     Ho, Wo = layer.output_shape(H, W)
     w = rng.normal(size=(2, layer.out_channels, Ho, Wo))
+    return x, w, check_pass_gradients(layer, layer, x, w)
 
+
+def check_pass_gradients(layer, conv, x, w):
+    """`layer`'s backward (a Conv2D, or a pass it is part of) against central differences:
+    `conv`'s dW and db and dL/dx of L = sum(w * layer.forward(x)) (so dL/dy = w), float64.
+    Returns dx."""
     def loss():
         return float(np.sum(w * layer.forward(x, training=True)))
 
     layer.forward(x, training=True)
     dx = layer.backward(w.copy())
     assert dx.shape == x.shape
-    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
-    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
+    assert rel_error(conv.dW, numeric_grad(loss, conv.W)) < 1e-7
+    assert rel_error(conv.db, numeric_grad(loss, conv.b)) < 1e-7
     assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
-    return x, w, dx
+    return dx
 
 
 def test_conv_input_gradient_without_blas(monkeypatch):
@@ -337,11 +343,16 @@ def test_one_layer_serves_several_threads():
             x = layer.forward(x)
         return x
 
+    assert_same_from_threads(run, inputs)
+
+
+def assert_same_from_threads(run, inputs, calls: int = 30):
+    """run(x) from a thread per input, `calls` times each, gives what it gave alone."""
     expected = [run(x) for x in inputs]
     errors = []
 
     def hammer(i):
-        for _ in range(30):
+        for _ in range(calls):
             if not np.array_equal(run(inputs[i]), expected[i]):
                 errors.append(i)
 

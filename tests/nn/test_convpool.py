@@ -19,8 +19,7 @@ from mnist.nn.im2col import PlacesIm2col, im2col
 from mnist.nn.layers import Activation
 from mnist.nn.model import build_network, run_order
 from mnist.nn.pool import Flatten, MaxPool2D
-from tests.gradcheck import numeric_grad, rel_error
-from tests.nn.test_conv import conv, conv_loops, pool_loops
+from tests.nn.test_conv import check_pass_gradients, conv, conv_loops, pool_loops
 
 # (C, O, k, padding, H, pool): one channel (tap-major patches, a grid with junk columns)
 # with 3x3, 5x5 (two junk columns), even kernels and windows of 3; several channels
@@ -87,16 +86,7 @@ def test_gradients_match_central_differences(C, O, k, padding, H, s):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2, C, H, H))
     Ho, _ = layer.output_shape(H, H)
-    w = rng.normal(size=(2, O, Ho // s, Ho // s))
-
-    def loss():
-        return float(np.sum(w * fused.forward(x, training=True)))
-
-    fused.forward(x, training=True)
-    dx = fused.backward(w.copy())
-    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
-    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
-    assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+    check_pass_gradients(fused, layer, x, rng.normal(size=(2, O, Ho // s, Ho // s)))
 
 
 @pytest.mark.parametrize("C,k", [(1, 3), (3, 3)])
@@ -308,16 +298,7 @@ def test_with_its_relu_gradients_match_central_differences(C):
     fused = PooledConv(layer, MaxPool2D(2), Activation("relu"))
     rng = np.random.default_rng(22)
     x = rng.normal(size=(2, C, 6, 6)) - 0.2
-    w = rng.normal(size=(2, 2, 3, 3))
-
-    def loss():
-        return float(np.sum(w * fused.forward(x, training=True)))
-
-    fused.forward(x, training=True)
-    dx = fused.backward(w.copy())
-    assert rel_error(layer.dW, numeric_grad(loss, layer.W)) < 1e-7
-    assert rel_error(layer.db, numeric_grad(loss, layer.b)) < 1e-7
-    assert rel_error(dx, numeric_grad(loss, x)) < 1e-7
+    check_pass_gradients(fused, layer, x, rng.normal(size=(2, 2, 3, 3)))
 
 
 def test_only_a_relu_fuses():

@@ -7,8 +7,6 @@ The app's networks use it only where it is faster (5x5 kernels, 8 or more input 
 `winograd_everywhere` lets these tests run it on small layers whose loops finish quickly.
 """
 
-import threading
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,7 @@ import mnist.nn.winograd as winograd_module
 from mnist.nn.conv import Conv2D
 from mnist.nn.winograd import Winograd, transforms
 from tests.gradcheck import rel_error
-from tests.nn.test_conv import check_gradients, conv, conv_loops
+from tests.nn.test_conv import assert_same_from_threads, check_gradients, conv, conv_loops
 
 
 @pytest.fixture(params=[2, 4], ids=["3x3-on-2x2", "3x3-on-4x4"])
@@ -175,18 +173,5 @@ def test_one_layer_serves_several_threads():
     layer = Conv2D(8, 4, 5, rng=0)
     inputs = [np.random.default_rng(i).random((3, 8, 10, 10), dtype=np.float32)
               for i in range(6)]
-    expected = [layer.forward(x) for x in inputs]
     assert on_winograd(Conv2D(8, 4, 5, rng=0), inputs[0])
-    errors = []
-
-    def hammer(i):
-        for _ in range(30):
-            if not np.array_equal(layer.forward(inputs[i]), expected[i]):
-                errors.append(i)
-
-    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert_same_from_threads(layer.forward, inputs)
