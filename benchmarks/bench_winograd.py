@@ -4,7 +4,8 @@ For each layer shape and batch size, the layer (float32, one BLAS thread) runs i
 forward, and its forward + backward, on each algorithm in turn, interleaved over `--repeat`
 rounds; the medians (ms) and their ratio are printed as one JSON line per case. These are
 the figures behind `mnist.nn.conv.WINOGRAD` (which kernel sizes, from how many input
-channels, run on Winograd): a layer goes there where the whole pass is faster.
+channels, run on Winograd): a layer goes there where the whole pass is faster. (Under a 2x2
+pool the choice is `WINOGRAD_POOLED`'s, from benchmarks/bench_convpool.py.)
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_winograd.py
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_winograd.py --batch 64 --tile 4
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tile", type=int, default=2, help="Winograd's output tile (2 or 4)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    chosen = dict(conv_module.WINOGRAD)
+    chosen = dict(conv_module.WINOGRAD)  # before layer_on changes it
+    pooled = conv_module.WINOGRAD_POOLED
     for B in args.batch or [32, 128]:
         for C, O, k, side in SHAPES:
             rng = np.random.default_rng(0)
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
                 "winograd_fwd_bwd_ms": round(med["winograd"][1], 3),
                 "winograd_speedup": round(med["im2col"][1] / med["winograd"][1], 2),
                 "app_uses_winograd": k in chosen and C >= chosen[k][1],
+                # ... where a 2x2 pool follows (fused: mnist/nn/convpool.py)
+                "app_uses_winograd_under_pool": k in pooled and C >= pooled[k][1],
                 "load_1min": round(os.getloadavg()[0], 2),
             }), flush=True)
     return 0
