@@ -161,7 +161,8 @@ class Conv2D(Layer):
         return nchw(ws.y.reshape(N, Ho, Wo, self.out_channels))  # (N, O, Ho, Wo) view
 
     def _buffers(self, N: int, H: int, W: int, keep: bool, pooled: bool = False):
-        """The pass's arrays: Winograd's where it is faster (WINOGRAD), else im2col's."""
+        """The pass's arrays: Winograd's where it is faster (WINOGRAD, or WINOGRAD_POOLED
+        for a PooledConv's pass), else im2col's."""
         m = self.winograd_tile(H, W, pooled)
         if m:
             Ho, Wo = self.output_shape(H, W)
