@@ -9,7 +9,8 @@ that PooledConv would not fuse for their junk columns (mnist/nn/convpool.py JUNK
 timed fused anyway and marked `"fuses": false`: the figures behind that rule. Where the
 fused pair runs on Winograd's convolution (`"algorithm"`, conv.WINOGRAD_POOLED) it is also
 timed fused on im2col (`fused_im2col_step_ms`): the figures behind that table. "plain" is
-whatever the conv alone runs on (conv.WINOGRAD).
+whatever the conv alone runs on (conv.WINOGRAD). Last (without `--case`), the one-channel
+layer's products written pixel by pixel against channel-major, as PooledConv writes them.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_convpool.py --batch 128 \\
@@ -118,6 +119,40 @@ def time_case(C, O, k, side, batch, rounds, reps):
     return dict(line, load_1min=round(os.getloadavg()[0], 2))
 
 
+def time_orientation(O, batch, rounds, reps):
+    """The one-channel 3x3 layer's forward products on 28x28 (its grouped grid, 14 rows of
+    15 pixels a place), in blocks of convpool.STREAM_BYTES of outputs, written pixel by
+    pixel, (pixels, O), or channel-major, (O, pixels) as PooledConv writes them: ms for all
+    of a batch's."""
+    from mnist.nn.blas import Gemm
+
+    rng = np.random.default_rng(0)
+    block = 14 * 15  # one image's pixels in one place
+    M = batch * 4 * block
+    cols = rng.random((10, M), dtype=np.float32)  # 9 taps and the ones row
+    Wb = rng.standard_normal((10, O), dtype=np.float32)
+    rows = max(block, convpool.STREAM_BYTES // (O * 4) // block * block)
+    by_pixel, by_channel = np.empty((rows, O), np.float32), np.empty((O, rows), np.float32)
+    starts = [(a, min(rows, M - a)) for a in range(0, M, rows)]
+    products = {
+        "pixel_rows": [Gemm(cols[:, a:a + n].T, Wb, by_pixel[:n]) for a, n in starts],
+        "channel_major": [Gemm(Wb.T, cols[:, a:a + n], by_channel[:, :n]) for a, n in starts]}
+    times = {name: [] for name in products}
+    for _ in range(rounds + 1):
+        for name, gemms in products.items():
+            t = time.perf_counter()
+            for _ in range(reps):
+                for g in gemms:
+                    g(1.0, 0.0)
+            times[name].append((time.perf_counter() - t) / reps * 1e3)
+    med = {name: statistics.median(t[1:]) for name, t in times.items()}
+    return dict(case=f"products of 1->{O} k3 28x28, by place", batch=batch,
+                pixel_rows_ms=round(med["pixel_rows"], 3),
+                channel_major_ms=round(med["channel_major"], 3),
+                ratio=round(med["pixel_rows"] / med["channel_major"], 2),
+                load_1min=round(os.getloadavg()[0], 2))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--case", action="append", help="C,O,k,side (repeatable; default: "
@@ -131,6 +166,9 @@ def main(argv=None) -> int:
         for batch in args.batch or [32, 128]:
             print(json.dumps(time_case(C, O, k, side, batch, args.rounds, args.reps)),
                   flush=True)
+    if args.case is None:
+        for O in (8, 16):
+            print(json.dumps(time_orientation(O, 128, args.rounds, args.reps)), flush=True)
     return 0
 
 

@@ -168,8 +168,9 @@ class _PooledBuffers:
 
     One channel (tap-major patches of the whole batch in cols) streams (`stream_forward`,
     `stream_backward`): blocks of images x places of STREAM_BYTES, each product written
-    channel-major, (O, pixels) (with O = 8 outputs a pixel, BLAS runs the (pixels, O)
-    product 2.5 times slower: its kernels want the long side), and the maxima and winners
+    channel-major, (O, pixels) (with O = 8 outputs a pixel BLAS runs the (pixels, O)
+    products 1.8 times slower, its kernels wanting the long side; with 16 the two are even:
+    benchmarks/bench_convpool.py's last lines), and the maxima and winners
     kept channel-major too, `mc` and `win` (O, N, Ho/s, grid width), junk columns included
     (mnist/nn/im2col.py PlacesIm2col); `m` is their transpose without the junk. dL/dm goes
     into `dc` alike, whose junk stays zero, so the junk pixels' gradient is zero.
